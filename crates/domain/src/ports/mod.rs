@@ -1,0 +1,42 @@
+//! The ports: every capability the use cases need from the outside world,
+//! as traits. Adapters (in-memory, PostgreSQL, bcrypt, JWT) implement them;
+//! the services see nothing else.
+//!
+//! Each trait's documentation states its contract, including which errors it
+//! must return when, and the persistence crate's contract suites check every
+//! adapter against it.
+
+mod clock;
+mod password_hasher;
+mod sessions;
+mod token_issuer;
+mod users;
+mod verifications;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use password_hasher::{HashError, PasswordHasher};
+pub use sessions::SessionRepository;
+pub use token_issuer::{TokenError, TokenIssuer};
+pub use users::UserRepository;
+pub use verifications::VerificationStore;
+
+#[cfg(test)]
+pub use {
+    password_hasher::MockPasswordHasher, sessions::MockSessionRepository,
+    token_issuer::MockTokenIssuer, users::MockUserRepository,
+    verifications::MockVerificationStore,
+};
+
+/// How a storage adapter fails. Every repository port returns it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule refused the write (the port says which rule).
+    #[error("a uniqueness constraint refused the write")]
+    Duplicate,
+    /// The store cannot be reached or timed out; the write did not happen.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// Any other failure (a corrupt row, a broken invariant).
+    #[error("the store failed: {0}")]
+    Failure(String),
+}

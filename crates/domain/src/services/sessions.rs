@@ -1,0 +1,213 @@
+//! Logging in, refreshing, authenticating requests and logging out.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::DomainError;
+use crate::ports::{Clock, PasswordHasher, SessionRepository, TokenIssuer, UserRepository};
+use crate::session::{
+    LoginSession, RefreshCheck, SessionId, SessionPolicy, TokenClaims, TokenKind, TokenSet,
+};
+use crate::token::TokenHash;
+use crate::user::{Email, PasswordDigest, UserId};
+
+/// An email and password digest, as presented at registration or login.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The normalized email.
+    pub email: Email,
+    /// The SHA-256 digest of the password.
+    pub password: PasswordDigest,
+}
+
+/// Who is making a request, established from a valid access token of a live session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Principal {
+    /// The authenticated user.
+    pub user_id: UserId,
+    /// The login session the access token belongs to.
+    pub session_id: SessionId,
+    /// When the access token expires (a connection must re-authenticate by then).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The login-session use cases.
+#[derive(Clone)]
+pub struct Sessions {
+    users: Arc<dyn UserRepository>,
+    sessions: Arc<dyn SessionRepository>,
+    hasher: Arc<dyn PasswordHasher>,
+    tokens: Arc<dyn TokenIssuer>,
+    clock: Arc<dyn Clock>,
+    policy: SessionPolicy,
+}
+
+impl Sessions {
+    /// Builds the service from its ports.
+    pub fn new(
+        users: Arc<dyn UserRepository>,
+        sessions: Arc<dyn SessionRepository>,
+        hasher: Arc<dyn PasswordHasher>,
+        tokens: Arc<dyn TokenIssuer>,
+        clock: Arc<dyn Clock>,
+        policy: SessionPolicy,
+    ) -> Self {
+        Self {
+            users,
+            sessions,
+            hasher,
+            tokens,
+            clock,
+            policy,
+        }
+    }
+
+    /// Logs in with email and password. A wrong password, an unknown email and
+    /// an unverified account all give [`DomainError::Unauthorized`], after the
+    /// same amount of hashing work, so that none can be told from the others.
+    pub async fn authorize(&self, credentials: &Credentials) -> Result<TokenSet, DomainError> {
+        let Some(user) = self.users.by_email(&credentials.email).await? else {
+            self.hasher.hash(&credentials.password).await?;
+            return Err(DomainError::Unauthorized);
+        };
+        let password_ok = self
+            .hasher
+            .verify(&credentials.password, &user.password_hash)
+            .await?;
+        if !password_ok || !user.is_verified() {
+            return Err(DomainError::Unauthorized);
+        }
+        self.start(user.id).await
+    }
+
+    /// Opens a new login session for `user_id` and hands out its first tokens.
+    pub async fn start(&self, user_id: UserId) -> Result<TokenSet, DomainError> {
+        let now = self.clock.now();
+        let session_id = SessionId::new();
+        let tokens = self.mint(user_id, session_id, now)?;
+        self.sessions
+            .create(&LoginSession {
+                id: session_id,
+                user_id,
+                refresh_token_hash: TokenHash::of(&tokens.refresh_token),
+                created_at: now,
+                expires_at: tokens.refresh_token_valid_to,
+                revoked_at: None,
+            })
+            .await?;
+        Ok(tokens)
+    }
+
+    /// Trades the session's current refresh token for a new token set. The
+    /// presented token stops working; presenting it (or any older one) again
+    /// ends the whole session.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenSet, DomainError> {
+        let now = self.clock.now();
+        let claims = self.tokens.verify(TokenKind::Refresh, refresh_token)?;
+        if claims.is_expired_at(now) {
+            return Err(DomainError::Unauthorized);
+        }
+        let session = self
+            .sessions
+            .by_id(claims.session_id)
+            .await?
+            .ok_or(DomainError::Unauthorized)?;
+        let presented = TokenHash::of(refresh_token);
+        match session.check_refresh(&presented, now) {
+            RefreshCheck::Ended => return Err(DomainError::Unauthorized),
+            RefreshCheck::Reused => return Err(self.revoke_for_reuse(&session, now).await),
+            RefreshCheck::Current => {}
+        }
+        let tokens = self.mint(session.user_id, session.id, now)?;
+        let rotated = self
+            .sessions
+            .rotate(
+                session.id,
+                &presented,
+                &TokenHash::of(&tokens.refresh_token),
+                tokens.refresh_token_valid_to,
+            )
+            .await?;
+        if !rotated {
+            // Another request rotated this token between our read and our
+            // write: the same token was presented twice, which is reuse.
+            return Err(self.revoke_for_reuse(&session, now).await);
+        }
+        Ok(tokens)
+    }
+
+    /// Resolves an access token to the principal it speaks for. Refuses
+    /// refresh tokens, expired tokens and tokens of ended sessions.
+    pub async fn authenticate(&self, access_token: &str) -> Result<Principal, DomainError> {
+        let now = self.clock.now();
+        let claims = self.tokens.verify(TokenKind::Access, access_token)?;
+        if claims.is_expired_at(now) {
+            return Err(DomainError::Unauthorized);
+        }
+        let session = self.sessions.by_id(claims.session_id).await?;
+        match session {
+            Some(session) if session.revoked_at.is_none() && session.user_id == claims.user_id => {
+                Ok(Principal {
+                    user_id: claims.user_id,
+                    session_id: claims.session_id,
+                    expires_at: claims.expires_at,
+                })
+            }
+            _ => Err(DomainError::Unauthorized),
+        }
+    }
+
+    /// Ends a login session (logout with an access token).
+    pub async fn end(&self, session_id: SessionId) -> Result<(), DomainError> {
+        Ok(self.sessions.revoke(session_id, self.clock.now()).await?)
+    }
+
+    /// Ends the login session a refresh token belongs to (logout without an
+    /// access token). Any validly signed refresh token of the session will do,
+    /// even an expired or rotated one: ending a session is always safe.
+    pub async fn end_by_refresh_token(&self, refresh_token: &str) -> Result<(), DomainError> {
+        let claims = self.tokens.verify(TokenKind::Refresh, refresh_token)?;
+        self.end(claims.session_id).await
+    }
+
+    async fn revoke_for_reuse(&self, session: &LoginSession, now: DateTime<Utc>) -> DomainError {
+        tracing::warn!(
+            session_id = %session.id,
+            user_id = %session.user_id,
+            "refresh token reuse detected: login session revoked"
+        );
+        match self.sessions.revoke(session.id, now).await {
+            Ok(()) => DomainError::Unauthorized,
+            Err(error) => error.into(),
+        }
+    }
+
+    fn mint(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<TokenSet, DomainError> {
+        let access = TokenClaims::mint(
+            TokenKind::Access,
+            user_id,
+            session_id,
+            now,
+            self.policy.access_ttl,
+        );
+        let refresh = TokenClaims::mint(
+            TokenKind::Refresh,
+            user_id,
+            session_id,
+            now,
+            self.policy.refresh_ttl,
+        );
+        Ok(TokenSet {
+            access_token: self.tokens.sign(&access)?,
+            refresh_token: self.tokens.sign(&refresh)?,
+            access_token_valid_to: access.expires_at,
+            refresh_token_valid_to: refresh.expires_at,
+        })
+    }
+}

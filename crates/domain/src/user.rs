@@ -1,0 +1,261 @@
+//! Users and the values that describe them. Every type here is parsed, not
+//! validated: a value that exists is valid, so nothing downstream re-checks it.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use email_address::{EmailAddress, Options};
+use uuid::Uuid;
+
+use crate::error::ValidationError;
+
+/// The stable identity of a user. Time-ordered (UUIDv7) so that new rows land
+/// at the end of an index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(Uuid);
+
+impl UserId {
+    /// A fresh, never-used id.
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    /// Wraps an id read back from storage or from a verified token.
+    pub fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    /// The underlying UUID, for storage and serialization.
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl Default for UserId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// An email address in its normalized form: trimmed and lower-cased, so that
+/// `" Alice@Example.COM "` and `"alice@example.com"` are the same account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    /// The longest address accepted (RFC 5321's path limit).
+    pub const MAX_LEN: usize = 254;
+
+    /// Normalizes and checks an address typed by a user.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let normalized = raw.trim().to_lowercase();
+        let options = Options::default()
+            .without_display_text()
+            .without_domain_literal();
+        if normalized.chars().count() > Self::MAX_LEN
+            || EmailAddress::parse_with_options(&normalized, options).is_err()
+        {
+            return Err(ValidationError::Email);
+        }
+        Ok(Self(normalized))
+    }
+
+    /// The normalized address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The part before the `@`, used as a first display name.
+    pub fn local_part(&self) -> &str {
+        self.0.split('@').next().unwrap_or_default()
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The name other users see: 1 to 64 characters after trimming, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    /// The longest display name accepted, in Unicode characters.
+    pub const MAX_CHARS: usize = 64;
+
+    /// Trims and checks a name chosen by a user.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let trimmed = raw.trim();
+        let length = trimmed.chars().count();
+        if length == 0 || length > Self::MAX_CHARS || trimmed.chars().any(char::is_control) {
+            return Err(ValidationError::DisplayName);
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    /// The name a new account starts with: the local part of its email, cut to
+    /// the maximum length (an email's local part is never empty once parsed).
+    pub fn from_email(email: &Email) -> Self {
+        Self(email.local_part().chars().take(Self::MAX_CHARS).collect())
+    }
+
+    /// The name as shown.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What clients send instead of a password: its SHA-256 as 64 hex characters,
+/// normalized to lower case. Debug output is redacted so it never reaches a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordDigest(String);
+
+impl PasswordDigest {
+    /// Checks that `raw` is 64 hexadecimal characters and lower-cases it.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        if raw.len() != 64 || !raw.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+            return Err(ValidationError::PasswordDigest);
+        }
+        Ok(Self(raw.to_ascii_lowercase()))
+    }
+
+    /// The lower-case hex digest, for the password hasher only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PasswordDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordDigest(<redacted>)")
+    }
+}
+
+/// A stored password hash (bcrypt, in its modular crypt format). Debug output
+/// is redacted: a hash is still a secret worth protecting.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// Wraps a hash produced by the password hasher or read from storage.
+    pub fn new(hash: String) -> Self {
+        Self(hash)
+    }
+
+    /// The hash string, for storage and verification only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(<redacted>)")
+    }
+}
+
+/// A registered account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The account's identity.
+    pub id: UserId,
+    /// The normalized email, unique among users.
+    pub email: Email,
+    /// The name other users see.
+    pub display_name: DisplayName,
+    /// The bcrypt hash of the password digest.
+    pub password_hash: PasswordHash,
+    /// When the email was verified; `None` until then, and no login before it.
+    pub email_verified_at: Option<DateTime<Utc>>,
+    /// When the account was registered.
+    pub created_at: DateTime<Utc>,
+}
+
+impl User {
+    /// Whether the account may log in.
+    pub fn is_verified(&self) -> bool {
+        self.email_verified_at.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_is_trimmed_and_lower_cased() {
+        let email = Email::parse("  Alice@Example.COM \n").unwrap();
+        assert_eq!(email.as_str(), "alice@example.com");
+        assert_eq!(email.local_part(), "alice");
+    }
+
+    #[test]
+    fn malformed_emails_are_refused() {
+        for raw in [
+            "",
+            "   ",
+            "alice",
+            "alice@",
+            "@example.com",
+            "a b@example.com",
+            "Alice <alice@example.com>",
+            "alice@[127.0.0.1]",
+        ] {
+            assert_eq!(Email::parse(raw), Err(ValidationError::Email), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn email_length_is_capped_at_254() {
+        let domain = format!("{}.{}.{}.com", "a".repeat(63), "b".repeat(63), "c".repeat(63));
+        let fits = format!("{}@{domain}", "x".repeat(254 - domain.len() - 1));
+        assert_eq!(fits.len(), 254);
+        assert!(Email::parse(&fits).is_ok());
+        let too_long = format!("{}@{domain}", "x".repeat(254 - domain.len()));
+        assert_eq!(Email::parse(&too_long), Err(ValidationError::Email));
+    }
+
+    #[test]
+    fn password_digest_accepts_hex_of_either_case_and_lowers_it() {
+        let upper = "A".repeat(64);
+        assert_eq!(PasswordDigest::parse(&upper).unwrap().expose(), "a".repeat(64));
+    }
+
+    #[test]
+    fn password_digest_refuses_wrong_length_or_non_hex() {
+        for raw in ["", &"a".repeat(63), &"a".repeat(65), &"g".repeat(64), &"é".repeat(32)] {
+            assert_eq!(PasswordDigest::parse(raw), Err(ValidationError::PasswordDigest));
+        }
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let digest = PasswordDigest::parse(&"ab".repeat(32)).unwrap();
+        let hash = PasswordHash::new("$2b$04$secret".into());
+        assert!(!format!("{digest:?}{hash:?}").contains("abab"));
+        assert!(!format!("{hash:?}").contains("secret"));
+    }
+
+    #[test]
+    fn display_name_is_trimmed_and_bounded() {
+        assert_eq!(DisplayName::parse("  Ann  ").unwrap().as_str(), "Ann");
+        assert!(DisplayName::parse(&"é".repeat(64)).is_ok());
+        for raw in ["", "   ", &"x".repeat(65), "a\u{0}b", "line\nbreak"] {
+            assert_eq!(DisplayName::parse(raw), Err(ValidationError::DisplayName), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn first_display_name_comes_from_the_email() {
+        let email = Email::parse(&format!("{}@example.com", "n".repeat(64))).unwrap();
+        assert_eq!(DisplayName::from_email(&email).as_str().len(), 64);
+    }
+}
