@@ -1,0 +1,50 @@
+//! The HTTP adapter: one module per resource, plus the envelope, the error
+//! mapping and the bearer-token extractor they share. Handlers extract, call
+//! one service method and wrap the result; rules live in the domain.
+
+pub mod auth;
+pub mod envelope;
+pub mod error;
+mod health;
+mod session;
+mod users;
+
+use actix_web::{HttpResponse, Resource, web};
+
+use self::error::ApiError;
+
+/// The largest request body accepted (CONTRACT section 1).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Registers every route, and the extractor settings that turn malformed
+/// input into the error envelope instead of actix's plain-text defaults.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(error::json_config())
+        .app_data(error::query_config())
+        .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+        .service(resource("/health").route(web::get().to(health::health)))
+        .service(resource("/session/register").route(web::post().to(session::register)))
+        .service(resource("/session/emailVerify").route(web::get().to(session::verify_email)))
+        .service(resource("/session/authorize").route(web::post().to(session::authorize)))
+        .service(resource("/session/refresh").route(web::post().to(session::refresh)))
+        .service(resource("/session/logout").route(web::post().to(session::logout)))
+        .service(
+            resource("/users/me")
+                .route(web::get().to(users::me))
+                .route(web::patch().to(users::rename)),
+        )
+        .default_service(web::to(not_found));
+}
+
+/// A resource whose unsupported methods answer 405 in the error envelope.
+fn resource(path: &str) -> Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}

@@ -1,0 +1,11 @@
+//! # p-chat server
+//!
+//! The composition root: reads [`config::Config`], builds the domain services
+//! on concrete adapters ([`state::AppState`]) and serves them over HTTP
+//! ([`http`]). This is the only crate that knows actix-web.
+
+pub mod config;
+pub mod http;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,237 @@
+//! Black-box test harness: the real server on a random port, driven by awc.
+// Each test binary uses its own subset of these helpers.
+#![allow(dead_code)]
+
+pub mod process;
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderMap;
+use p_chat::config::Config;
+use p_chat::startup::Application;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// The JWT secret every test server signs with, so tests can forge tokens.
+pub const SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
+
+/// A running server and a client for it.
+pub struct TestApp {
+    base: String,
+    client: awc::Client,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The `error.code` of an error envelope (panics on anything else).
+    pub fn error_code(&self) -> &str {
+        assert_eq!(
+            self.body["status"], "Error",
+            "not an error envelope: {:?}",
+            self.body
+        );
+        self.body["error"]["code"].as_str().expect("error.code")
+    }
+
+    /// `data` of a success envelope (panics on anything else).
+    pub fn data(&self) -> &Value {
+        assert_eq!(
+            self.body["status"], "Success",
+            "not a success envelope: {self:?}"
+        );
+        &self.body["data"]
+    }
+}
+
+/// The SHA-256 of `password` as lower-case hex: what clients send.
+pub fn digest(password: &str) -> String {
+    hex(&Sha256::digest(password.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+impl TestApp {
+    /// A server on the in-memory store with test settings (bcrypt cost 4).
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Like [`TestApp::spawn`], with extra or overriding variables.
+    pub async fn spawn_with(vars: &[(&str, &str)]) -> Self {
+        let mut all: HashMap<String, String> =
+            [("PORT", "0"), ("BCRYPT_COST", "4"), ("JWT_SECRET", SECRET)]
+                .into_iter()
+                .map(|(key, value)| (key.to_owned(), value.to_owned()))
+                .collect();
+        for (key, value) in vars {
+            all.insert((*key).to_owned(), (*value).to_owned());
+        }
+        let application =
+            Application::build(Config::from_vars(all).expect("config")).expect("application");
+        let base = format!("http://{}", application.address());
+        actix_web::rt::spawn(application.run_until_stopped());
+        Self {
+            base,
+            client: awc::Client::default(),
+        }
+    }
+
+    /// A client for a server started elsewhere (e.g. a child process).
+    pub fn connect(base: &str) -> Self {
+        Self {
+            base: base.to_owned(),
+            client: awc::Client::default(),
+        }
+    }
+
+    /// Sends a request and reads the whole response.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        content_type: Option<&str>,
+        body: impl Into<Vec<u8>>,
+    ) -> Reply {
+        let method = actix_web::http::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = bearer {
+            request = request.insert_header(("Authorization", format!("Bearer {token}")));
+        }
+        if let Some(content_type) = content_type {
+            request = request.insert_header(("Content-Type", content_type));
+        }
+        let mut response = request.send_body(body.into()).await.expect("send");
+        let bytes = response.body().limit(1 << 20).await.expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                panic!(
+                    "response is not JSON: {:?}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })
+        };
+        Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body,
+        }
+    }
+
+    /// `GET path` with a raw `Authorization` header value.
+    pub async fn get_with_authorization(&self, path: &str, authorization: &str) -> Reply {
+        let mut response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .insert_header(("Authorization", authorization))
+            .send()
+            .await
+            .expect("send");
+        let bytes = response.body().await.expect("body");
+        Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: serde_json::from_slice(&bytes).expect("JSON body"),
+        }
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(
+            "POST",
+            path,
+            None,
+            Some("application/json"),
+            body.to_string(),
+        )
+        .await
+    }
+
+    /// `GET path`, with a bearer token if given.
+    pub async fn get(&self, path: &str, bearer: Option<&str>) -> Reply {
+        self.send("GET", path, bearer, None, Vec::new()).await
+    }
+
+    /// Registers and returns the verification token.
+    pub async fn register(&self, email: &str, password: &str) -> String {
+        let reply = self
+            .post(
+                "/session/register",
+                json!({ "email": email, "password": digest(password) }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+        reply.data()["VerificationToken"]
+            .as_str()
+            .expect("VerificationToken")
+            .to_owned()
+    }
+
+    /// `GET /session/emailVerify` with the token.
+    pub async fn verify(&self, token: &str) -> Reply {
+        self.get(&format!("/session/emailVerify?verifyToken={token}"), None)
+            .await
+    }
+
+    /// `POST /session/authorize`.
+    pub async fn authorize(&self, email: &str, password: &str) -> Reply {
+        self.post(
+            "/session/authorize",
+            json!({ "email": email, "password": digest(password) }),
+        )
+        .await
+    }
+
+    /// `POST /session/refresh`.
+    pub async fn refresh(&self, refresh_token: &str) -> Reply {
+        self.post(
+            "/session/refresh",
+            json!({ "refresh_token": refresh_token }),
+        )
+        .await
+    }
+
+    /// Registers, verifies and logs in; returns the login's token set.
+    pub async fn logged_in_user(&self, email: &str, password: &str) -> Tokens {
+        let token = self.register(email, password).await;
+        assert_eq!(self.verify(&token).await.status, StatusCode::OK);
+        let reply = self.authorize(email, password).await;
+        assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+        Tokens::from(&reply)
+    }
+}
+
+/// The access and refresh tokens of a token set.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+}
+
+impl From<&Reply> for Tokens {
+    fn from(reply: &Reply) -> Self {
+        let data = reply.data();
+        Self {
+            access: data["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_owned(),
+            refresh: data["refresh_token"]
+                .as_str()
+                .expect("refresh_token")
+                .to_owned(),
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! CONTRACT section 2: the session API, end to end over HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
+mod common;
+
+use actix_web::http::StatusCode;
+use chrono::{DateTime, TimeDelta, Utc};
+use common::{SECRET, TestApp, Tokens, digest};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+
+/// The failed-authentication answer of the seed: 401 with the body `{}`.
+fn assert_bare_401(reply: &common::Reply) {
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{reply:?}");
+    assert_eq!(reply.body, json!({}), "{reply:?}");
+}
+
+fn claims_of(token: &str) -> Value {
+    jsonwebtoken::dangerous::insecure_decode::<Value>(token)
+        .unwrap()
+        .claims
+}
+
+fn time(value: &Value) -> DateTime<Utc> {
+    value.as_str().unwrap().parse().unwrap()
+}
+
+#[actix_web::test]
+async fn register_returns_a_verification_token_and_the_seed_message() {
+    let app = TestApp::spawn().await;
+    let reply = app
+        .post(
+            "/session/register",
+            json!({ "email": "ann@example.com", "password": digest("pw") }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.data()["message"], "User registered successfully");
+    let token = reply.data()["VerificationToken"].as_str().unwrap();
+    assert!(token.len() >= 32, "at least 128 bits: {token}");
+}
+
+#[actix_web::test]
+async fn an_email_registers_once_whatever_its_case_or_spacing() {
+    let app = TestApp::spawn().await;
+    app.register("bob@example.com", "pw").await;
+    for again in ["bob@example.com", "BOB@Example.COM", "  bob@example.com  "] {
+        let reply = app
+            .post(
+                "/session/register",
+                json!({ "email": again, "password": digest("other") }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CONFLICT, "{again:?}");
+        assert_eq!(reply.error_code(), "email_taken");
+    }
+}
+
+#[actix_web::test]
+async fn a_verification_token_works_once_and_logs_in() {
+    let app = TestApp::spawn().await;
+    let token = app.register("cy@example.com", "pw").await;
+    let first = app.verify(&token).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let tokens = Tokens::from(&first);
+    assert_eq!(
+        app.get("/users/me", Some(&tokens.access)).await.status,
+        StatusCode::OK
+    );
+    assert_bare_401(&app.verify(&token).await);
+}
+
+#[actix_web::test]
+async fn unknown_verification_tokens_are_401() {
+    let app = TestApp::spawn().await;
+    assert_bare_401(&app.verify(&"0".repeat(64)).await);
+    assert_bare_401(&app.verify("x").await);
+}
+
+#[actix_web::test]
+async fn login_gives_a_token_set_with_correct_lifetimes() {
+    let app = TestApp::spawn().await;
+    let token = app.register("dee@example.com", "pw").await;
+    app.verify(&token).await;
+    let before = Utc::now() - TimeDelta::seconds(1);
+    let reply = app.authorize("dee@example.com", "pw").await;
+    let after = Utc::now();
+    assert_eq!(reply.status, StatusCode::OK);
+    let data = reply.data();
+
+    let access_to = time(&data["access_token_valid_to"]);
+    let refresh_to = time(&data["refresh_token_valid_to"]);
+    assert!(
+        access_to >= before + TimeDelta::minutes(15) && access_to <= after + TimeDelta::minutes(15)
+    );
+    assert!(
+        refresh_to >= before + TimeDelta::hours(1) && refresh_to <= after + TimeDelta::hours(1)
+    );
+
+    let access = claims_of(data["access_token"].as_str().unwrap());
+    let refresh = claims_of(data["refresh_token"].as_str().unwrap());
+    assert_eq!(access["exp"].as_i64().unwrap(), access_to.timestamp());
+    assert_eq!(refresh["exp"].as_i64().unwrap(), refresh_to.timestamp());
+    for claim in ["sub", "exp", "iat", "jti", "scope"] {
+        assert!(access.get(claim).is_some(), "access token lacks {claim}");
+    }
+    assert_ne!(access["scope"], refresh["scope"]);
+}
+
+#[actix_web::test]
+async fn lifetimes_follow_the_configuration() {
+    let app = TestApp::spawn_with(&[
+        ("ACCESS_TOKEN_SESSION_MINUTES", "2"),
+        ("REFRESH_TOKEN_SESSION_HOURS", "3"),
+    ])
+    .await;
+    let token = app.register("eve@example.com", "pw").await;
+    let reply = app.verify(&token).await;
+    let issued = claims_of(reply.data()["access_token"].as_str().unwrap())["iat"]
+        .as_i64()
+        .unwrap();
+    let access_to = time(&reply.data()["access_token_valid_to"]).timestamp();
+    let refresh_to = time(&reply.data()["refresh_token_valid_to"]).timestamp();
+    assert_eq!(access_to - issued, 120);
+    assert_eq!(refresh_to - issued, 3 * 3600);
+}
+
+#[actix_web::test]
+async fn wrong_password_unknown_email_and_unverified_account_are_the_same_401() {
+    let app = TestApp::spawn().await;
+    let token = app.register("fay@example.com", "right").await;
+    app.register("gus@example.com", "right").await; // never verified
+    app.verify(&token).await;
+    assert_bare_401(&app.authorize("fay@example.com", "wrong").await);
+    assert_bare_401(&app.authorize("nobody@example.com", "right").await);
+    assert_bare_401(&app.authorize("gus@example.com", "right").await);
+    assert_eq!(
+        app.authorize(" FAY@example.com", "right").await.status,
+        StatusCode::OK
+    );
+}
+
+#[actix_web::test]
+async fn the_password_digest_may_be_sent_in_upper_case() {
+    let app = TestApp::spawn().await;
+    let upper = digest("pw").to_uppercase();
+    let reply = app
+        .post(
+            "/session/register",
+            json!({ "email": "hal@example.com", "password": upper }),
+        )
+        .await;
+    let token = reply.data()["VerificationToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.verify(&token).await;
+    assert_eq!(
+        app.authorize("hal@example.com", "pw").await.status,
+        StatusCode::OK
+    );
+}
+
+#[actix_web::test]
+async fn refresh_rotates_and_the_old_token_stops_working() {
+    let app = TestApp::spawn().await;
+    let first = app.logged_in_user("ida@example.com", "pw").await;
+    let reply = app.refresh(&first.refresh).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let second = Tokens::from(&reply);
+    assert_ne!(second.refresh, first.refresh);
+    assert_ne!(second.access, first.access);
+    assert_eq!(
+        app.get("/users/me", Some(&second.access)).await.status,
+        StatusCode::OK
+    );
+    let third = app.refresh(&second.refresh).await;
+    assert_eq!(third.status, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn reusing_a_rotated_refresh_token_revokes_the_whole_session() {
+    let app = TestApp::spawn().await;
+    let first = app.logged_in_user("jo@example.com", "pw").await;
+    let second = Tokens::from(&app.refresh(&first.refresh).await);
+
+    assert_bare_401(&app.refresh(&first.refresh).await);
+
+    assert_bare_401(&app.refresh(&second.refresh).await);
+    for access in [&first.access, &second.access] {
+        let reply = app.get("/users/me", Some(access)).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    }
+    // Another login of the same user is a separate session and unaffected.
+    let other = Tokens::from(&app.authorize("jo@example.com", "pw").await);
+    assert_eq!(app.refresh(&other.refresh).await.status, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn logout_with_the_access_token_ends_the_session() {
+    let app = TestApp::spawn().await;
+    let tokens = app.logged_in_user("kim@example.com", "pw").await;
+    let reply = app
+        .send("POST", "/session/logout", Some(&tokens.access), None, "")
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_eq!(reply.body["status"], "Success");
+    assert_bare_401(&app.refresh(&tokens.refresh).await);
+    let me = app.get("/users/me", Some(&tokens.access)).await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+}
+
+#[actix_web::test]
+async fn logout_with_the_refresh_token_ends_the_session() {
+    let app = TestApp::spawn().await;
+    let tokens = app.logged_in_user("lou@example.com", "pw").await;
+    let reply = app
+        .post(
+            "/session/logout",
+            json!({ "refresh_token": tokens.refresh }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_bare_401(&app.refresh(&tokens.refresh).await);
+    let me = app.get("/users/me", Some(&tokens.access)).await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+}
+
+#[actix_web::test]
+async fn logout_without_valid_credentials_is_401() {
+    let app = TestApp::spawn().await;
+    let tokens = app.logged_in_user("max@example.com", "pw").await;
+    assert_bare_401(
+        &app.send("POST", "/session/logout", Some("not-a-jwt"), None, "")
+            .await,
+    );
+    assert_bare_401(
+        &app.post("/session/logout", json!({ "refresh_token": tokens.access }))
+            .await,
+    );
+    assert_bare_401(
+        &app.send("POST", "/session/logout", Some(&tokens.refresh), None, "")
+            .await,
+    );
+    assert_eq!(app.refresh(&tokens.refresh).await.status, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn a_refresh_token_is_never_a_bearer_token() {
+    let app = TestApp::spawn().await;
+    let tokens = app.logged_in_user("ned@example.com", "pw").await;
+    let reply = app.get("/users/me", Some(&tokens.refresh)).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.error_code(), "invalid_token");
+    let challenge = reply
+        .headers
+        .get("www-authenticate")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(challenge.starts_with("Bearer"), "{challenge}");
+}
+
+#[actix_web::test]
+async fn an_access_token_is_never_a_refresh_token() {
+    let app = TestApp::spawn().await;
+    let tokens = app.logged_in_user("oda@example.com", "pw").await;
+    assert_bare_401(&app.refresh(&tokens.access).await);
+    // The refusal did not count as reuse: the real refresh token still works.
+    assert_eq!(app.refresh(&tokens.refresh).await.status, StatusCode::OK);
+}
+
+/// A token like the server's own, with chosen claims, header and key.
+fn forge(claims: &Value, algorithm: Algorithm, typ: &str, key: &[u8]) -> String {
+    let mut header = Header::new(algorithm);
+    header.typ = Some(typ.to_owned());
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(key)).unwrap()
+}
+
+#[actix_web::test]
+async fn expired_tampered_unsigned_foreign_and_hs512_tokens_are_refused() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let app = TestApp::spawn().await;
+    let tokens = app.logged_in_user("pia@example.com", "pw").await;
+    let genuine = claims_of(&tokens.access);
+    let header = jsonwebtoken::decode_header(&tokens.access).unwrap();
+    let typ = header.typ.unwrap();
+
+    // The forger's control: the same claims under the real key are accepted.
+    let control = forge(&genuine, Algorithm::HS256, &typ, SECRET.as_bytes());
+    assert_eq!(
+        app.get("/users/me", Some(&control)).await.status,
+        StatusCode::OK
+    );
+
+    let mut expired = genuine.clone();
+    let now = Utc::now().timestamp();
+    expired["iat"] = json!(now - 3600);
+    expired["nbf"] = json!(now - 3600);
+    expired["exp"] = json!(now - 60);
+
+    let mut tampered_claims = genuine.clone();
+    tampered_claims["sub"] = json!(uuid::Uuid::new_v4());
+    let parts: Vec<&str> = tokens.access.split('.').collect();
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64.encode(tampered_claims.to_string()),
+        parts[2]
+    );
+    let unsigned = format!(
+        "{}.{}.",
+        b64.encode(format!(r#"{{"alg":"none","typ":"{typ}"}}"#)),
+        parts[1]
+    );
+
+    let refused = [
+        (
+            "expired",
+            forge(&expired, Algorithm::HS256, &typ, SECRET.as_bytes()),
+        ),
+        ("tampered", tampered),
+        ("alg none", unsigned),
+        (
+            "other key",
+            forge(
+                &genuine,
+                Algorithm::HS256,
+                &typ,
+                b"another-secret-also-32-bytes-long!",
+            ),
+        ),
+        (
+            "HS512",
+            forge(&genuine, Algorithm::HS512, &typ, SECRET.as_bytes()),
+        ),
+    ];
+    for (what, token) in refused {
+        let reply = app.get("/users/me", Some(&token)).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{what}");
+        assert!(reply.headers.contains_key("www-authenticate"), "{what}");
+    }
+}
+
+#[actix_web::test]
+async fn an_expired_refresh_token_is_refused() {
+    let app = TestApp::spawn().await;
+    let tokens = app.logged_in_user("quin@example.com", "pw").await;
+    let mut claims = claims_of(&tokens.refresh);
+    let typ = jsonwebtoken::decode_header(&tokens.refresh)
+        .unwrap()
+        .typ
+        .unwrap();
+    claims["exp"] = json!(Utc::now().timestamp() - 1);
+    let expired = forge(&claims, Algorithm::HS256, &typ, SECRET.as_bytes());
+    assert_bare_401(&app.refresh(&expired).await);
+}
+
+#[actix_web::test]
+async fn the_profile_can_be_read_and_renamed() {
+    let app = TestApp::spawn().await;
+    let tokens = app.logged_in_user("Rae@Example.com", "pw").await;
+    let me = app.get("/users/me", Some(&tokens.access)).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.data()["email"], "rae@example.com");
+    assert_eq!(me.data()["display_name"], "rae");
+    assert!(
+        me.data()["id"]
+            .as_str()
+            .unwrap()
+            .parse::<uuid::Uuid>()
+            .is_ok()
+    );
+    time(&me.data()["created_at"]);
+
+    let renamed = app
+        .send(
+            "PATCH",
+            "/users/me",
+            Some(&tokens.access),
+            Some("application/json"),
+            json!({ "display_name": "  Rae Q.  " }).to_string(),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK);
+    assert_eq!(renamed.data()["display_name"], "Rae Q.");
+    let again = app.get("/users/me", Some(&tokens.access)).await;
+    assert_eq!(again.data()["display_name"], "Rae Q.");
+}
