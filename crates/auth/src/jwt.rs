@@ -85,7 +85,8 @@ impl TokenIssuer for JwtIssuer {
             nbf: claims.issued_at.timestamp(),
             exp: claims.expires_at.timestamp(),
         };
-        encode(&header, &payload, &self.encoding).map_err(|error| TokenError::Signing(error.to_string()))
+        encode(&header, &payload, &self.encoding)
+            .map_err(|error| TokenError::Signing(error.to_string()))
     }
 
     fn verify(&self, expected: TokenKind, token: &str) -> Result<TokenClaims, TokenError> {
@@ -118,7 +119,13 @@ mod tests {
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
     fn claims(kind: TokenKind) -> TokenClaims {
-        TokenClaims::mint(kind, UserId::new(), SessionId::new(), Utc::now(), TimeDelta::minutes(15))
+        TokenClaims::mint(
+            kind,
+            UserId::new(),
+            SessionId::new(),
+            Utc::now(),
+            TimeDelta::minutes(15),
+        )
     }
 
     fn payload(original: &TokenClaims, scope: &str) -> serde_json::Value {
@@ -146,9 +153,12 @@ mod tests {
         let token = issuer.sign(&claims(TokenKind::Access)).unwrap();
         let header = jsonwebtoken::decode_header(&token).unwrap();
         assert_eq!(header.typ.as_deref(), Some("at+jwt"));
-        let payload: serde_json::Value =
-            jsonwebtoken::dangerous::insecure_decode(&token).map(|data| data.claims).unwrap();
-        for claim in ["sub", "exp", "iat", "nbf", "jti", "iss", "aud", "scope", "sid"] {
+        let payload: serde_json::Value = jsonwebtoken::dangerous::insecure_decode(&token)
+            .map(|data| data.claims)
+            .unwrap();
+        for claim in [
+            "sub", "exp", "iat", "nbf", "jti", "iss", "aud", "scope", "sid",
+        ] {
             assert!(payload.get(claim).is_some(), "missing {claim}");
         }
     }
@@ -167,20 +177,44 @@ mod tests {
         let original = claims(TokenKind::Access);
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some("at+jwt".into());
-        let token = encode(&header, &payload(&original, "refresh"), &EncodingKey::from_secret(SECRET)).unwrap();
-        assert!(JwtIssuer::new(SECRET).verify(TokenKind::Access, &token).is_err());
+        let token = encode(
+            &header,
+            &payload(&original, "refresh"),
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
+        assert!(
+            JwtIssuer::new(SECRET)
+                .verify(TokenKind::Access, &token)
+                .is_err()
+        );
     }
 
     #[test]
     fn another_key_or_another_algorithm_is_refused() {
         let original = claims(TokenKind::Access);
-        let other_key = JwtIssuer::new(b"another secret, also 32 bytes!!!").sign(&original).unwrap();
-        assert!(JwtIssuer::new(SECRET).verify(TokenKind::Access, &other_key).is_err());
+        let other_key = JwtIssuer::new(b"another secret, also 32 bytes!!!")
+            .sign(&original)
+            .unwrap();
+        assert!(
+            JwtIssuer::new(SECRET)
+                .verify(TokenKind::Access, &other_key)
+                .is_err()
+        );
 
         let mut header = Header::new(Algorithm::HS512);
         header.typ = Some("at+jwt".into());
-        let hs512 = encode(&header, &payload(&original, "chat"), &EncodingKey::from_secret(SECRET)).unwrap();
-        assert!(JwtIssuer::new(SECRET).verify(TokenKind::Access, &hs512).is_err());
+        let hs512 = encode(
+            &header,
+            &payload(&original, "chat"),
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
+        assert!(
+            JwtIssuer::new(SECRET)
+                .verify(TokenKind::Access, &hs512)
+                .is_err()
+        );
     }
 
     #[test]
@@ -203,7 +237,10 @@ mod tests {
         assert!(issuer.verify(TokenKind::Access, &unsigned).is_err());
 
         for garbage in ["", "abc", "a.b.c", "..", &format!("{token}x")] {
-            assert!(issuer.verify(TokenKind::Access, garbage).is_err(), "{garbage:?}");
+            assert!(
+                issuer.verify(TokenKind::Access, garbage).is_err(),
+                "{garbage:?}"
+            );
         }
     }
 
@@ -215,6 +252,10 @@ mod tests {
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some("at+jwt".into());
         let token = encode(&header, &body, &EncodingKey::from_secret(SECRET)).unwrap();
-        assert!(JwtIssuer::new(SECRET).verify(TokenKind::Access, &token).is_err());
+        assert!(
+            JwtIssuer::new(SECRET)
+                .verify(TokenKind::Access, &token)
+                .is_err()
+        );
     }
 }

@@ -244,8 +244,20 @@ mod tests {
     #[test]
     fn every_minted_token_has_its_own_id() {
         let (user, session) = (UserId::new(), SessionId::new());
-        let first = TokenClaims::mint(TokenKind::Refresh, user, session, at(0), TimeDelta::hours(1));
-        let second = TokenClaims::mint(TokenKind::Refresh, user, session, at(0), TimeDelta::hours(1));
+        let first = TokenClaims::mint(
+            TokenKind::Refresh,
+            user,
+            session,
+            at(0),
+            TimeDelta::hours(1),
+        );
+        let second = TokenClaims::mint(
+            TokenKind::Refresh,
+            user,
+            session,
+            at(0),
+            TimeDelta::hours(1),
+        );
         assert_ne!(first.token_id, second.token_id);
     }
 

@@ -215,7 +215,12 @@ mod tests {
 
     #[test]
     fn email_length_is_capped_at_254() {
-        let domain = format!("{}.{}.{}.com", "a".repeat(63), "b".repeat(63), "c".repeat(63));
+        let domain = format!(
+            "{}.{}.{}.com",
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63)
+        );
         let fits = format!("{}@{domain}", "x".repeat(254 - domain.len() - 1));
         assert_eq!(fits.len(), 254);
         assert!(Email::parse(&fits).is_ok());
@@ -226,13 +231,25 @@ mod tests {
     #[test]
     fn password_digest_accepts_hex_of_either_case_and_lowers_it() {
         let upper = "A".repeat(64);
-        assert_eq!(PasswordDigest::parse(&upper).unwrap().expose(), "a".repeat(64));
+        assert_eq!(
+            PasswordDigest::parse(&upper).unwrap().expose(),
+            "a".repeat(64)
+        );
     }
 
     #[test]
     fn password_digest_refuses_wrong_length_or_non_hex() {
-        for raw in ["", &"a".repeat(63), &"a".repeat(65), &"g".repeat(64), &"é".repeat(32)] {
-            assert_eq!(PasswordDigest::parse(raw), Err(ValidationError::PasswordDigest));
+        for raw in [
+            "",
+            &"a".repeat(63),
+            &"a".repeat(65),
+            &"g".repeat(64),
+            &"é".repeat(32),
+        ] {
+            assert_eq!(
+                PasswordDigest::parse(raw),
+                Err(ValidationError::PasswordDigest)
+            );
         }
     }
 
@@ -249,7 +266,11 @@ mod tests {
         assert_eq!(DisplayName::parse("  Ann  ").unwrap().as_str(), "Ann");
         assert!(DisplayName::parse(&"é".repeat(64)).is_ok());
         for raw in ["", "   ", &"x".repeat(65), "a\u{0}b", "line\nbreak"] {
-            assert_eq!(DisplayName::parse(raw), Err(ValidationError::DisplayName), "{raw:?}");
+            assert_eq!(
+                DisplayName::parse(raw),
+                Err(ValidationError::DisplayName),
+                "{raw:?}"
+            );
         }
     }
 

@@ -23,8 +23,7 @@ pub use verifications::VerificationStore;
 #[cfg(test)]
 pub use {
     password_hasher::MockPasswordHasher, sessions::MockSessionRepository,
-    token_issuer::MockTokenIssuer, users::MockUserRepository,
-    verifications::MockVerificationStore,
+    token_issuer::MockTokenIssuer, users::MockUserRepository, verifications::MockVerificationStore,
 };
 
 /// How a storage adapter fails. Every repository port returns it.

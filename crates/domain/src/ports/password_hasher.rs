@@ -17,6 +17,9 @@ pub trait PasswordHasher: Send + Sync {
 
     /// Whether `password` matches `hash`. A malformed hash is an error, a
     /// mismatch is `Ok(false)`.
-    async fn verify(&self, password: &PasswordDigest, hash: &PasswordHash)
-    -> Result<bool, HashError>;
+    async fn verify(
+        &self,
+        password: &PasswordDigest,
+        hash: &PasswordHash,
+    ) -> Result<bool, HashError>;
 }

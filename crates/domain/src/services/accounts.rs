@@ -62,10 +62,13 @@ impl Accounts {
             email_verified_at: None,
             created_at: now,
         };
-        self.users.insert(&user).await.map_err(|error| match error {
-            StoreError::Duplicate => ConflictError::EmailTaken.into(),
-            other => DomainError::from(other),
-        })?;
+        self.users
+            .insert(&user)
+            .await
+            .map_err(|error| match error {
+                StoreError::Duplicate => ConflictError::EmailTaken.into(),
+                other => DomainError::from(other),
+            })?;
         self.verifications
             .insert(&EmailVerification {
                 token_hash: token.hash(),
@@ -110,3 +113,7 @@ impl Accounts {
             .ok_or(DomainError::Unauthorized)
     }
 }
+
+#[cfg(test)]
+#[path = "accounts_tests.rs"]
+mod tests;

@@ -147,7 +147,7 @@ impl Sessions {
         }
         let session = self.sessions.by_id(claims.session_id).await?;
         match session {
-            Some(session) if session.revoked_at.is_none() && session.user_id == claims.user_id => {
+            Some(session) if session.is_active_at(now) && session.user_id == claims.user_id => {
                 Ok(Principal {
                     user_id: claims.user_id,
                     session_id: claims.session_id,
@@ -211,3 +211,7 @@ impl Sessions {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "sessions_tests.rs"]
+mod tests;
