@@ -5,10 +5,12 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::str::FromStr;
+use std::time::Duration;
 
 use chrono::TimeDelta;
 use p_chat_domain::session::SessionPolicy;
 use p_chat_domain::verification::VerificationPolicy;
+use p_chat_persistence::postgres::PgConfig;
 
 /// The placeholder `JWT_SECRET` of the seed's `.env.example`; never a real secret.
 pub const PLACEHOLDER_SECRET: &str = "your-secret-key-here";
@@ -38,11 +40,20 @@ pub enum ConfigError {
     /// No `JWT_SECRET` is set and the system could not generate one.
     #[error("JWT_SECRET is not set and no random secret could be generated: {0}")]
     NoRandomSecret(String),
-    /// `PSQL_HOST` asks for a store this build does not have yet.
+    /// A variable that must be set in this mode is not.
+    #[error("{var} must be set: {why}")]
+    Missing {
+        /// The variable's name.
+        var: &'static str,
+        /// Why it is needed.
+        why: &'static str,
+    },
+    /// `JWT_SECRET` is too weak to protect persistent accounts.
     #[error(
-        "PSQL_HOST is set, but this build of p-chat has no PostgreSQL store yet; unset PSQL_HOST to run in memory"
+        "JWT_SECRET must be a random value of at least {MIN_SECRET_BYTES} bytes when PSQL_HOST is \
+         set (it is missing, the placeholder, or too short); try `openssl rand -hex 32`"
     )]
-    DatabaseUnsupported,
+    WeakSecret,
 }
 
 /// Where the JWT signing secret comes from.
@@ -79,6 +90,15 @@ impl std::fmt::Debug for JwtSecret {
     }
 }
 
+/// Where accounts and sessions are kept.
+#[derive(Debug, Clone)]
+pub enum Storage {
+    /// In process memory: nothing survives a restart (`PSQL_HOST` unset).
+    InMemory,
+    /// PostgreSQL (`PSQL_HOST` set).
+    Postgres(PgConfig),
+}
+
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -94,6 +114,8 @@ pub struct Config {
     pub verification: VerificationPolicy,
     /// `BCRYPT_COST` (default 12; 4 only for tests).
     pub bcrypt_cost: u32,
+    /// `PSQL_*`: the store.
+    pub storage: Storage,
 }
 
 impl Config {
@@ -115,13 +137,20 @@ impl Config {
 
     fn from_source(source: config::Environment) -> Result<Self, ConfigError> {
         let vars = Vars(config::Config::builder().add_source(source).build()?);
-        if vars.get("PSQL_HOST").is_some() {
-            return Err(ConfigError::DatabaseUnsupported);
-        }
+        let storage = match vars.get("PSQL_HOST") {
+            Some(host) => Storage::Postgres(postgres(&vars, host)?),
+            None => Storage::InMemory,
+        };
         let jwt_secret = match vars.get("JWT_SECRET") {
             Some(secret) => JwtSecret::Configured(secret.into_bytes()),
             None => JwtSecret::Generated(random_secret()?),
         };
+        // Persistent accounts outlive the process: their tokens need a real key.
+        if matches!(storage, Storage::Postgres(_))
+            && (jwt_secret.is_weak() || matches!(jwt_secret, JwtSecret::Generated(_)))
+        {
+            return Err(ConfigError::WeakSecret);
+        }
         Ok(Self {
             bind_address: vars.parse("BIND_ADDRESS", "an IP address", "127.0.0.1".parse().ok())?,
             port: vars.parse("PORT", "a TCP port number (0-65535)", Some(8080))?,
@@ -138,6 +167,7 @@ impl Config {
                 ttl: vars.duration("EMAIL_VERIFICATION_TTL_HOURS", TimeDelta::hours, 24)?,
             },
             bcrypt_cost: vars.bounded("BCRYPT_COST", 4..=31, "an integer from 4 to 31", 12)?,
+            storage,
         })
     }
 }
@@ -204,6 +234,31 @@ impl Vars {
         )?;
         Ok(unit(i64::from(amount)))
     }
+}
+
+/// The PostgreSQL settings, once `PSQL_HOST` is known to be set.
+fn postgres(vars: &Vars, host: String) -> Result<PgConfig, ConfigError> {
+    let required = |var: &'static str| {
+        vars.get(var).ok_or(ConfigError::Missing {
+            var,
+            why: "PSQL_HOST is set, so p-chat stores its data in PostgreSQL",
+        })
+    };
+    Ok(PgConfig {
+        host,
+        port: vars.parse("PSQL_PORT", "a TCP port number (1-65535)", Some(5432))?,
+        user: required("PSQL_USER")?,
+        password: vars.get("PSQL_PASSWORD"),
+        database: required("PSQL_DB")?,
+        pool_size: vars.bounded("PSQL_POOL_SIZE", 1..=1000, "an integer from 1 to 1000", 16)?
+            as usize,
+        timeout: Duration::from_secs(u64::from(vars.bounded(
+            "PSQL_TIMEOUT_SECONDS",
+            1..=300,
+            "a whole number of seconds from 1 to 300",
+            5,
+        )?)),
+    })
 }
 
 fn random_secret() -> Result<Vec<u8>, ConfigError> {
@@ -295,11 +350,73 @@ mod tests {
         assert!(!format!("{config:?}").contains("do-not-print-me"));
     }
 
+    const STRONG: &str = "0123456789abcdef0123456789abcdef";
+
     #[test]
-    fn psql_host_is_refused_until_postgres_is_supported() {
-        assert!(matches!(
-            load(&[("PSQL_HOST", "localhost")]),
-            Err(ConfigError::DatabaseUnsupported)
-        ));
+    fn without_psql_host_the_store_is_in_memory() {
+        assert!(matches!(load(&[]).unwrap().storage, Storage::InMemory));
+    }
+
+    #[test]
+    fn psql_variables_select_postgres() {
+        let config = load(&[
+            ("PSQL_HOST", "db"),
+            ("PSQL_PORT", "6543"),
+            ("PSQL_USER", "chat"),
+            ("PSQL_PASSWORD", "pw"),
+            ("PSQL_DB", "p_chat"),
+            ("PSQL_POOL_SIZE", "4"),
+            ("PSQL_TIMEOUT_SECONDS", "2"),
+            ("JWT_SECRET", STRONG),
+        ])
+        .unwrap();
+        let Storage::Postgres(pg) = config.storage else {
+            panic!("expected PostgreSQL");
+        };
+        assert_eq!(
+            (pg.host.as_str(), pg.port, pg.user.as_str()),
+            ("db", 6543, "chat")
+        );
+        assert_eq!(pg.password.as_deref(), Some("pw"));
+        assert_eq!((pg.database.as_str(), pg.pool_size), ("p_chat", 4));
+        assert_eq!(pg.timeout, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn postgres_needs_a_user_and_a_database() {
+        let base = [("PSQL_HOST", "db"), ("JWT_SECRET", STRONG)];
+        let no_user = load(&[base[0], base[1], ("PSQL_DB", "p")]).unwrap_err();
+        assert!(no_user.to_string().contains("PSQL_USER"), "{no_user}");
+        let no_db = load(&[base[0], base[1], ("PSQL_USER", "u")]).unwrap_err();
+        assert!(no_db.to_string().contains("PSQL_DB"), "{no_db}");
+        let bad_port = load(&[
+            base[0],
+            base[1],
+            ("PSQL_USER", "u"),
+            ("PSQL_DB", "p"),
+            ("PSQL_PORT", "x"),
+        ]);
+        assert!(bad_port.unwrap_err().to_string().contains("PSQL_PORT"));
+    }
+
+    #[test]
+    fn postgres_refuses_a_missing_placeholder_or_short_secret() {
+        let db = [("PSQL_HOST", "db"), ("PSQL_USER", "u"), ("PSQL_DB", "p")];
+        for secret in [
+            None,
+            Some(PLACEHOLDER_SECRET),
+            Some("31-bytes-are-one-byte-too-few!!"),
+        ] {
+            let mut vars = db.to_vec();
+            if let Some(secret) = secret {
+                vars.push(("JWT_SECRET", secret));
+            }
+            let error = load(&vars).unwrap_err();
+            assert!(matches!(error, ConfigError::WeakSecret), "{secret:?}");
+            assert!(error.to_string().contains("JWT_SECRET"));
+        }
+        let mut vars = db.to_vec();
+        vars.push(("JWT_SECRET", STRONG));
+        assert!(load(&vars).is_ok());
     }
 }

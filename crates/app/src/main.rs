@@ -11,9 +11,12 @@ async fn main() -> ExitCode {
     // Configuration first: `.env` may set RUST_LOG for the logger.
     let config = Config::load();
     telemetry::init();
-    let started = config
-        .map_err(|error| error.to_string())
-        .and_then(|config| Application::build(config).map_err(|error| error.to_string()));
+    let started = match config {
+        Ok(config) => Application::build(config)
+            .await
+            .map_err(|error| error.to_string()),
+        Err(error) => Err(error.to_string()),
+    };
     let application = match started {
         Ok(application) => application,
         Err(reason) => {

@@ -34,10 +34,10 @@ pub struct Application {
 }
 
 impl Application {
-    /// Builds the services and binds the listening socket. Nothing is served
-    /// until [`Application::run_until_stopped`].
-    pub fn build(config: Config) -> Result<Self, StartupError> {
-        let state = AppState::in_memory(&config)?;
+    /// Builds the services (migrating the database, if any) and binds the
+    /// listening socket. Nothing is served until [`Application::run_until_stopped`].
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let state = AppState::build(&config).await?;
         let requested = SocketAddr::new(config.bind_address, config.port);
         let bind_error = |source| StartupError::Bind {
             address: requested,

@@ -4,11 +4,18 @@
 use std::sync::Arc;
 
 use p_chat_auth::{BcryptHasher, InvalidCost, JwtIssuer};
-use p_chat_domain::ports::{Clock, PasswordHasher, SystemClock, UserRepository};
+use p_chat_domain::ports::{
+    Clock, PasswordHasher, SessionRepository, StoreError, SystemClock, UserRepository,
+    VerificationStore,
+};
 use p_chat_domain::services::{Accounts, Sessions};
 use p_chat_persistence::memory::{MemorySessions, MemoryUsers, MemoryVerifications};
+use p_chat_persistence::postgres::{
+    MigrationError, PgConfig, PgSessions, PgStore, PgUsers, PgVerifications, PoolSetupError,
+    run_migrations,
+};
 
-use crate::config::{Config, JwtSecret};
+use crate::config::{Config, JwtSecret, Storage};
 
 /// The services handlers call, cheap to clone (all `Arc`s inside).
 #[derive(Clone)]
@@ -17,6 +24,27 @@ pub struct AppState {
     pub accounts: Accounts,
     /// Login, refresh, logout and request authentication.
     pub sessions: Sessions,
+    /// What `GET /ready` checks.
+    pub readiness: Readiness,
+}
+
+/// The dependency whose health decides whether the server is ready.
+#[derive(Clone)]
+pub enum Readiness {
+    /// The in-memory store is always ready.
+    InMemory,
+    /// Ready while PostgreSQL answers.
+    Postgres(PgStore),
+}
+
+impl Readiness {
+    /// Checks the store now.
+    pub async fn check(&self) -> Result<(), StoreError> {
+        match self {
+            Self::InMemory => Ok(()),
+            Self::Postgres(store) => store.ping().await,
+        }
+    }
 }
 
 /// Why the services could not be built.
@@ -25,45 +53,89 @@ pub enum StateError {
     /// `BCRYPT_COST` out of range.
     #[error("invalid BCRYPT_COST: {0}")]
     BcryptCost(#[from] InvalidCost),
+    /// The schema could not be migrated (the database is unreachable or refused).
+    #[error("cannot prepare the PostgreSQL schema: {0}")]
+    Migration(#[from] MigrationError),
+    /// The PostgreSQL pool could not be built.
+    #[error(transparent)]
+    Pool(#[from] PoolSetupError),
+}
+
+/// The three storage ports, from whichever store is configured.
+struct Stores {
+    users: Arc<dyn UserRepository>,
+    sessions: Arc<dyn SessionRepository>,
+    verifications: Arc<dyn VerificationStore>,
+    readiness: Readiness,
 }
 
 impl AppState {
-    /// Builds the services on the in-memory store: nothing is persisted.
-    pub fn in_memory(config: &Config) -> Result<Self, StateError> {
-        tracing::warn!(
-            "PSQL_HOST is not set: running on the IN-MEMORY store. NOTHING IS PERSISTED: \
-             every account, session and message is lost when the server stops."
-        );
-        match &config.jwt_secret {
-            JwtSecret::Generated(_) => tracing::warn!(
-                "JWT_SECRET is not set: using a random secret for this process; \
-                 tokens stop working when it restarts"
-            ),
-            secret if secret.is_weak() => tracing::warn!(
-                "JWT_SECRET is the placeholder or shorter than 32 bytes: anyone who guesses it \
-                 can forge tokens; set a long random value"
-            ),
-            JwtSecret::Configured(_) => {}
-        }
-        let users: Arc<dyn UserRepository> = Arc::new(MemoryUsers::default());
+    /// Builds the services on the configured store. On PostgreSQL, the schema
+    /// is migrated first, so no request ever meets an old schema.
+    pub async fn build(config: &Config) -> Result<Self, StateError> {
+        let stores = match &config.storage {
+            Storage::InMemory => in_memory(&config.jwt_secret),
+            Storage::Postgres(pg) => postgres(pg).await?,
+        };
         let hasher: Arc<dyn PasswordHasher> = Arc::new(BcryptHasher::new(config.bcrypt_cost)?);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let sessions = Sessions::new(
-            users.clone(),
-            Arc::new(MemorySessions::default()),
+            stores.users.clone(),
+            stores.sessions,
             hasher.clone(),
             Arc::new(JwtIssuer::new(config.jwt_secret.bytes())),
             clock.clone(),
             config.session,
         );
         let accounts = Accounts::new(
-            users,
-            Arc::new(MemoryVerifications::default()),
+            stores.users,
+            stores.verifications,
             hasher,
             clock,
             sessions.clone(),
             config.verification,
         );
-        Ok(Self { accounts, sessions })
+        Ok(Self {
+            accounts,
+            sessions,
+            readiness: stores.readiness,
+        })
     }
+}
+
+fn in_memory(secret: &JwtSecret) -> Stores {
+    tracing::warn!(
+        "PSQL_HOST is not set: running on the IN-MEMORY store. NOTHING IS PERSISTED: \
+         every account, session and message is lost when the server stops."
+    );
+    match secret {
+        JwtSecret::Generated(_) => tracing::warn!(
+            "JWT_SECRET is not set: using a random secret for this process; \
+             tokens stop working when it restarts"
+        ),
+        secret if secret.is_weak() => tracing::warn!(
+            "JWT_SECRET is the placeholder or shorter than 32 bytes: anyone who guesses it \
+             can forge tokens; set a long random value"
+        ),
+        JwtSecret::Configured(_) => {}
+    }
+    Stores {
+        users: Arc::new(MemoryUsers::default()),
+        sessions: Arc::new(MemorySessions::default()),
+        verifications: Arc::new(MemoryVerifications::default()),
+        readiness: Readiness::InMemory,
+    }
+}
+
+async fn postgres(config: &PgConfig) -> Result<Stores, StateError> {
+    tracing::info!(host = %config.host, port = config.port, database = %config.database, "using PostgreSQL");
+    let applied = run_migrations(config).await?;
+    tracing::info!(applied, "schema is up to date");
+    let store = PgStore::new(config)?;
+    Ok(Stores {
+        users: Arc::new(PgUsers::new(store.clone())),
+        sessions: Arc::new(PgSessions::new(store.clone())),
+        verifications: Arc::new(PgVerifications::new(store.clone())),
+        readiness: Readiness::Postgres(store),
+    })
 }

@@ -5,7 +5,7 @@ mod common;
 
 use actix_web::http::StatusCode;
 use chrono::{DateTime, TimeDelta, Utc};
-use common::{SECRET, TestApp, Tokens, digest};
+use common::{Backend, SECRET, Tokens, digest};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
@@ -25,9 +25,10 @@ fn time(value: &Value) -> DateTime<Utc> {
     value.as_str().unwrap().parse().unwrap()
 }
 
-#[actix_web::test]
-async fn register_returns_a_verification_token_and_the_seed_message() {
-    let app = TestApp::spawn().await;
+async fn register_returns_a_verification_token_and_the_seed_message(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
     let reply = app
         .post(
             "/session/register",
@@ -40,9 +41,10 @@ async fn register_returns_a_verification_token_and_the_seed_message() {
     assert!(token.len() >= 32, "at least 128 bits: {token}");
 }
 
-#[actix_web::test]
-async fn an_email_registers_once_whatever_its_case_or_spacing() {
-    let app = TestApp::spawn().await;
+async fn an_email_registers_once_whatever_its_case_or_spacing(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
     app.register("bob@example.com", "pw").await;
     for again in ["bob@example.com", "BOB@Example.COM", "  bob@example.com  "] {
         let reply = app
@@ -56,9 +58,10 @@ async fn an_email_registers_once_whatever_its_case_or_spacing() {
     }
 }
 
-#[actix_web::test]
-async fn a_verification_token_works_once_and_logs_in() {
-    let app = TestApp::spawn().await;
+async fn a_verification_token_works_once_and_logs_in(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
     let token = app.register("cy@example.com", "pw").await;
     let first = app.verify(&token).await;
     assert_eq!(first.status, StatusCode::OK);
@@ -70,16 +73,18 @@ async fn a_verification_token_works_once_and_logs_in() {
     assert_bare_401(&app.verify(&token).await);
 }
 
-#[actix_web::test]
-async fn unknown_verification_tokens_are_401() {
-    let app = TestApp::spawn().await;
+async fn unknown_verification_tokens_are_401(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
     assert_bare_401(&app.verify(&"0".repeat(64)).await);
     assert_bare_401(&app.verify("x").await);
 }
 
-#[actix_web::test]
-async fn login_gives_a_token_set_with_correct_lifetimes() {
-    let app = TestApp::spawn().await;
+async fn login_gives_a_token_set_with_correct_lifetimes(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
     let token = app.register("dee@example.com", "pw").await;
     app.verify(&token).await;
     let before = Utc::now() - TimeDelta::seconds(1);
@@ -107,13 +112,16 @@ async fn login_gives_a_token_set_with_correct_lifetimes() {
     assert_ne!(access["scope"], refresh["scope"]);
 }
 
-#[actix_web::test]
-async fn lifetimes_follow_the_configuration() {
-    let app = TestApp::spawn_with(&[
-        ("ACCESS_TOKEN_SESSION_MINUTES", "2"),
-        ("REFRESH_TOKEN_SESSION_HOURS", "3"),
-    ])
-    .await;
+async fn lifetimes_follow_the_configuration(backend: Backend) {
+    let Some(app) = backend
+        .spawn(&[
+            ("ACCESS_TOKEN_SESSION_MINUTES", "2"),
+            ("REFRESH_TOKEN_SESSION_HOURS", "3"),
+        ])
+        .await
+    else {
+        return;
+    };
     let token = app.register("eve@example.com", "pw").await;
     let reply = app.verify(&token).await;
     let issued = claims_of(reply.data()["access_token"].as_str().unwrap())["iat"]
@@ -125,9 +133,10 @@ async fn lifetimes_follow_the_configuration() {
     assert_eq!(refresh_to - issued, 3 * 3600);
 }
 
-#[actix_web::test]
-async fn wrong_password_unknown_email_and_unverified_account_are_the_same_401() {
-    let app = TestApp::spawn().await;
+async fn wrong_password_unknown_email_and_unverified_account_are_the_same_401(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
     let token = app.register("fay@example.com", "right").await;
     app.register("gus@example.com", "right").await; // never verified
     app.verify(&token).await;
@@ -140,9 +149,10 @@ async fn wrong_password_unknown_email_and_unverified_account_are_the_same_401() 
     );
 }
 
-#[actix_web::test]
-async fn the_password_digest_may_be_sent_in_upper_case() {
-    let app = TestApp::spawn().await;
+async fn the_password_digest_may_be_sent_in_upper_case(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
     let upper = digest("pw").to_uppercase();
     let reply = app
         .post(
@@ -161,9 +171,10 @@ async fn the_password_digest_may_be_sent_in_upper_case() {
     );
 }
 
-#[actix_web::test]
-async fn refresh_rotates_and_the_old_token_stops_working() {
-    let app = TestApp::spawn().await;
+async fn refresh_rotates_and_the_old_token_stops_working(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
     let first = app.logged_in_user("ida@example.com", "pw").await;
     let reply = app.refresh(&first.refresh).await;
     assert_eq!(reply.status, StatusCode::OK);
@@ -178,9 +189,10 @@ async fn refresh_rotates_and_the_old_token_stops_working() {
     assert_eq!(third.status, StatusCode::OK);
 }
 
-#[actix_web::test]
-async fn reusing_a_rotated_refresh_token_revokes_the_whole_session() {
-    let app = TestApp::spawn().await;
+async fn reusing_a_rotated_refresh_token_revokes_the_whole_session(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
     let first = app.logged_in_user("jo@example.com", "pw").await;
     let second = Tokens::from(&app.refresh(&first.refresh).await);
 
@@ -196,9 +208,10 @@ async fn reusing_a_rotated_refresh_token_revokes_the_whole_session() {
     assert_eq!(app.refresh(&other.refresh).await.status, StatusCode::OK);
 }
 
-#[actix_web::test]
-async fn logout_with_the_access_token_ends_the_session() {
-    let app = TestApp::spawn().await;
+async fn logout_with_the_access_token_ends_the_session(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
     let tokens = app.logged_in_user("kim@example.com", "pw").await;
     let reply = app
         .send("POST", "/session/logout", Some(&tokens.access), None, "")
@@ -210,9 +223,10 @@ async fn logout_with_the_access_token_ends_the_session() {
     assert_eq!(me.status, StatusCode::UNAUTHORIZED);
 }
 
-#[actix_web::test]
-async fn logout_with_the_refresh_token_ends_the_session() {
-    let app = TestApp::spawn().await;
+async fn logout_with_the_refresh_token_ends_the_session(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
     let tokens = app.logged_in_user("lou@example.com", "pw").await;
     let reply = app
         .post(
@@ -226,9 +240,10 @@ async fn logout_with_the_refresh_token_ends_the_session() {
     assert_eq!(me.status, StatusCode::UNAUTHORIZED);
 }
 
-#[actix_web::test]
-async fn logout_without_valid_credentials_is_401() {
-    let app = TestApp::spawn().await;
+async fn logout_without_valid_credentials_is_401(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
     let tokens = app.logged_in_user("max@example.com", "pw").await;
     assert_bare_401(
         &app.send("POST", "/session/logout", Some("not-a-jwt"), None, "")
@@ -245,9 +260,10 @@ async fn logout_without_valid_credentials_is_401() {
     assert_eq!(app.refresh(&tokens.refresh).await.status, StatusCode::OK);
 }
 
-#[actix_web::test]
-async fn a_refresh_token_is_never_a_bearer_token() {
-    let app = TestApp::spawn().await;
+async fn a_refresh_token_is_never_a_bearer_token(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
     let tokens = app.logged_in_user("ned@example.com", "pw").await;
     let reply = app.get("/users/me", Some(&tokens.refresh)).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
@@ -261,9 +277,10 @@ async fn a_refresh_token_is_never_a_bearer_token() {
     assert!(challenge.starts_with("Bearer"), "{challenge}");
 }
 
-#[actix_web::test]
-async fn an_access_token_is_never_a_refresh_token() {
-    let app = TestApp::spawn().await;
+async fn an_access_token_is_never_a_refresh_token(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
     let tokens = app.logged_in_user("oda@example.com", "pw").await;
     assert_bare_401(&app.refresh(&tokens.access).await);
     // The refusal did not count as reuse: the real refresh token still works.
@@ -277,11 +294,12 @@ fn forge(claims: &Value, algorithm: Algorithm, typ: &str, key: &[u8]) -> String 
     jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(key)).unwrap()
 }
 
-#[actix_web::test]
-async fn expired_tampered_unsigned_foreign_and_hs512_tokens_are_refused() {
+async fn expired_tampered_unsigned_foreign_and_hs512_tokens_are_refused(backend: Backend) {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let app = TestApp::spawn().await;
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
     let tokens = app.logged_in_user("pia@example.com", "pw").await;
     let genuine = claims_of(&tokens.access);
     let header = jsonwebtoken::decode_header(&tokens.access).unwrap();
@@ -343,9 +361,10 @@ async fn expired_tampered_unsigned_foreign_and_hs512_tokens_are_refused() {
     }
 }
 
-#[actix_web::test]
-async fn an_expired_refresh_token_is_refused() {
-    let app = TestApp::spawn().await;
+async fn an_expired_refresh_token_is_refused(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
     let tokens = app.logged_in_user("quin@example.com", "pw").await;
     let mut claims = claims_of(&tokens.refresh);
     let typ = jsonwebtoken::decode_header(&tokens.refresh)
@@ -357,9 +376,10 @@ async fn an_expired_refresh_token_is_refused() {
     assert_bare_401(&app.refresh(&expired).await);
 }
 
-#[actix_web::test]
-async fn the_profile_can_be_read_and_renamed() {
-    let app = TestApp::spawn().await;
+async fn the_profile_can_be_read_and_renamed(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
     let tokens = app.logged_in_user("Rae@Example.com", "pw").await;
     let me = app.get("/users/me", Some(&tokens.access)).await;
     assert_eq!(me.status, StatusCode::OK);
@@ -388,3 +408,24 @@ async fn the_profile_can_be_read_and_renamed() {
     let again = app.get("/users/me", Some(&tokens.access)).await;
     assert_eq!(again.data()["display_name"], "Rae Q.");
 }
+
+on_both_stores!(
+    register_returns_a_verification_token_and_the_seed_message,
+    an_email_registers_once_whatever_its_case_or_spacing,
+    a_verification_token_works_once_and_logs_in,
+    unknown_verification_tokens_are_401,
+    login_gives_a_token_set_with_correct_lifetimes,
+    lifetimes_follow_the_configuration,
+    wrong_password_unknown_email_and_unverified_account_are_the_same_401,
+    the_password_digest_may_be_sent_in_upper_case,
+    refresh_rotates_and_the_old_token_stops_working,
+    reusing_a_rotated_refresh_token_revokes_the_whole_session,
+    logout_with_the_access_token_ends_the_session,
+    logout_with_the_refresh_token_ends_the_session,
+    logout_without_valid_credentials_is_401,
+    a_refresh_token_is_never_a_bearer_token,
+    an_access_token_is_never_a_refresh_token,
+    expired_tampered_unsigned_foreign_and_hs512_tokens_are_refused,
+    an_expired_refresh_token_is_refused,
+    the_profile_can_be_read_and_renamed,
+);

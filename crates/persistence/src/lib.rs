@@ -5,5 +5,10 @@
 //! - [`memory`]: in-process stores, correct under concurrency, with no
 //!   dependency beyond the domain. The server's zero-configuration default,
 //!   and a ready fake for any Rust service's tests.
+//! - [`postgres`] (feature `postgres`, on by default): diesel-async on
+//!   PostgreSQL, the durable store. Its schema lives in the workspace's
+//!   `migrations/` and is embedded in the binary.
 
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;

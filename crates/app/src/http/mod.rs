@@ -23,6 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(error::query_config())
         .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
         .service(resource("/health").route(web::get().to(health::health)))
+        .service(resource("/ready").route(web::get().to(health::ready)))
         .service(resource("/session/register").route(web::post().to(session::register)))
         .service(resource("/session/emailVerify").route(web::get().to(session::verify_email)))
         .service(resource("/session/authorize").route(web::post().to(session::authorize)))

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod proxy;
 
 use std::collections::HashMap;
 
@@ -10,6 +11,8 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderMap;
 use p_chat::config::Config;
 use p_chat::startup::Application;
+use p_chat_persistence::postgres::PgConfig;
+use p_chat_persistence::postgres::testing::TestDatabase;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -20,6 +23,75 @@ pub const SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
 pub struct TestApp {
     base: String,
     client: awc::Client,
+    /// The throwaway database of a PostgreSQL-backed server, dropped with it.
+    database: Option<TestDatabase>,
+}
+
+/// The store a test server runs on; tests written once run on both.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Memory,
+    Postgres,
+}
+
+impl Backend {
+    /// A server on this store with `vars` on top of the test settings, or
+    /// `None` when PostgreSQL is unavailable here (the skip is reported).
+    pub async fn spawn(self, vars: &[(&str, &str)]) -> Option<TestApp> {
+        match self {
+            Self::Memory => Some(TestApp::spawn_with(vars).await),
+            Self::Postgres => {
+                let database = TestDatabase::create().await?;
+                let owned = postgres_vars(database.config());
+                let mut all: Vec<(&str, &str)> = owned
+                    .iter()
+                    .map(|(key, value)| (*key, value.as_str()))
+                    .collect();
+                all.extend_from_slice(vars);
+                let mut app = TestApp::spawn_with(&all).await;
+                app.database = Some(database);
+                Some(app)
+            }
+        }
+    }
+}
+
+/// The `PSQL_*` variables that point a server at `config`.
+pub fn postgres_vars(config: &PgConfig) -> Vec<(&'static str, String)> {
+    let mut vars = vec![
+        ("PSQL_HOST", config.host.clone()),
+        ("PSQL_PORT", config.port.to_string()),
+        ("PSQL_USER", config.user.clone()),
+        ("PSQL_DB", config.database.clone()),
+    ];
+    if let Some(password) = &config.password {
+        vars.push(("PSQL_PASSWORD", password.clone()));
+    }
+    vars
+}
+
+/// Instantiates `async fn name(backend: Backend)` test bodies once per store:
+/// `memory::name` and `postgres::name`.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Memory).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
 }
 
 /// A response, read whole.
@@ -76,14 +148,21 @@ impl TestApp {
         for (key, value) in vars {
             all.insert((*key).to_owned(), (*value).to_owned());
         }
-        let application =
-            Application::build(Config::from_vars(all).expect("config")).expect("application");
+        let application = Application::build(Config::from_vars(all).expect("config"))
+            .await
+            .expect("application");
         let base = format!("http://{}", application.address());
         actix_web::rt::spawn(application.run_until_stopped());
         Self {
             base,
             client: awc::Client::default(),
+            database: None,
         }
+    }
+
+    /// The throwaway database behind a PostgreSQL-backed server.
+    pub fn database(&self) -> Option<&TestDatabase> {
+        self.database.as_ref()
     }
 
     /// A client for a server started elsewhere (e.g. a child process).
@@ -91,6 +170,7 @@ impl TestApp {
         Self {
             base: base.to_owned(),
             client: awc::Client::default(),
+            database: None,
         }
     }
 

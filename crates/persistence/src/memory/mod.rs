@@ -15,5 +15,7 @@ pub use verifications::MemoryVerifications;
 /// Locks `mutex`, recovering the data if a previous holder panicked: every
 /// critical section here leaves the data consistent before it can panic.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -1,0 +1,175 @@
+//! Connection settings and the pool every adapter shares.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use diesel::QueryResult;
+use diesel_async::AsyncPgConnection;
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use p_chat_domain::ports::StoreError;
+
+use super::error::store_error;
+
+/// How to reach PostgreSQL, from `PSQL_*`.
+#[derive(Clone)]
+pub struct PgConfig {
+    /// `PSQL_HOST`.
+    pub host: String,
+    /// `PSQL_PORT`.
+    pub port: u16,
+    /// `PSQL_USER`.
+    pub user: String,
+    /// `PSQL_PASSWORD`, if any.
+    pub password: Option<String>,
+    /// `PSQL_DB`.
+    pub database: String,
+    /// `PSQL_POOL_SIZE`: the most connections held open at once.
+    pub pool_size: usize,
+    /// `PSQL_TIMEOUT_SECONDS`: the longest wait for a connection, and for any
+    /// one statement, before the store reports itself unavailable.
+    pub timeout: Duration,
+}
+
+impl PgConfig {
+    /// The libpq-style `key=value` connection string tokio-postgres takes,
+    /// with every value quoted (passwords may hold any character).
+    pub fn connection_string(&self) -> String {
+        let quote = |value: &str| format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"));
+        let seconds = self.timeout.as_secs().max(1);
+        let mut target = format!(
+            "host={} port={} user={} dbname={} connect_timeout={seconds} \
+             options='-c statement_timeout={}' application_name=p-chat",
+            quote(&self.host),
+            self.port,
+            quote(&self.user),
+            quote(&self.database),
+            self.timeout.as_millis(),
+        );
+        if let Some(password) = &self.password {
+            target.push_str(&format!(" password={}", quote(password)));
+        }
+        target
+    }
+}
+
+impl fmt::Debug for PgConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("database", &self.database)
+            .field("pool_size", &self.pool_size)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// The pool could not be built (a configuration error, not an outage:
+/// connections are opened lazily).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the PostgreSQL pool: {0}")]
+pub struct PoolSetupError(String);
+
+/// The shared handle every PostgreSQL adapter holds: a pool of connections
+/// and the time limit applied to each operation. Cheap to clone.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool<AsyncPgConnection>,
+    timeout: Duration,
+}
+
+impl PgStore {
+    /// A pool for `config`. No connection is opened until one is needed, so
+    /// this succeeds while the database is down; operations then fail as
+    /// unavailable and recover by themselves once it is back.
+    pub fn new(config: &PgConfig) -> Result<Self, PoolSetupError> {
+        let manager =
+            AsyncDieselConnectionManager::<AsyncPgConnection>::new(config.connection_string());
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size)
+            .build()
+            .map_err(|error| PoolSetupError(error.to_string()))?;
+        Ok(Self {
+            pool,
+            timeout: config.timeout,
+        })
+    }
+
+    /// Whether the database answers a trivial query within the time limit.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        use diesel_async::RunQueryDsl;
+        let mut connection = self.connection().await?;
+        self.bounded(diesel::sql_query("SELECT 1").execute(&mut connection))
+            .await
+            .map(|_| ())
+    }
+
+    /// A pooled connection, or `Unavailable` if none comes within the limit.
+    pub(super) async fn connection(&self) -> Result<Object<AsyncPgConnection>, StoreError> {
+        match tokio::time::timeout(self.timeout, self.pool.get()).await {
+            Ok(Ok(connection)) => Ok(connection),
+            Ok(Err(error)) => Err(StoreError::Unavailable(error.to_string())),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "no database connection within {:?}",
+                self.timeout
+            ))),
+        }
+    }
+
+    /// Runs one query under the time limit, mapping its errors.
+    pub(super) async fn bounded<T>(
+        &self,
+        query: impl Future<Output = QueryResult<T>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, query).await {
+            Ok(result) => result.map_err(store_error),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "the database did not answer within {:?}",
+                self.timeout
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(password: Option<&str>) -> PgConfig {
+        PgConfig {
+            host: "db.internal".into(),
+            port: 5433,
+            user: "chat".into(),
+            password: password.map(str::to_owned),
+            database: "p_chat".into(),
+            pool_size: 4,
+            timeout: Duration::from_secs(3),
+        }
+    }
+
+    #[test]
+    fn the_connection_string_quotes_every_value_and_sets_timeouts() {
+        let target = config(Some(r"it's a \ secret")).connection_string();
+        assert!(target.contains("host='db.internal' port=5433 user='chat' dbname='p_chat'"));
+        assert!(target.contains("connect_timeout=3"));
+        assert!(target.contains("statement_timeout=3000"));
+        assert!(
+            target.ends_with(r"password='it\'s a \\ secret'"),
+            "{target}"
+        );
+    }
+
+    #[test]
+    fn no_password_means_no_password_key() {
+        assert!(!config(None).connection_string().contains("password"));
+    }
+
+    #[test]
+    fn debug_output_hides_the_password() {
+        assert!(!format!("{:?}", config(Some("hunter2"))).contains("hunter2"));
+    }
+}

@@ -1,0 +1,3 @@
+DROP TABLE email_verifications;
+DROP TABLE login_sessions;
+DROP TABLE users;
