@@ -72,8 +72,8 @@ async fn the_database_holds_no_password_or_token_in_clear() {
 }
 
 #[actix_web::test]
-async fn sigkill_and_restart_lose_nothing_acknowledged() {
-    let Some(database) = TestDatabase::create().await else {
+async fn on_an_empty_database_the_server_creates_its_schema_and_sigkill_loses_nothing() {
+    let Some(database) = TestDatabase::create_empty().await else {
         return;
     };
     let mut vars: Vec<(&str, String)> = postgres_vars(database.config());
@@ -88,6 +88,11 @@ async fn sigkill_and_restart_lose_nothing_acknowledged() {
         .collect();
 
     let first = ServerProcess::start(&vars);
+    assert!(
+        first.log().contains("schema is up to date"),
+        "{}",
+        first.log()
+    );
     let app = TestApp::connect(&first.base);
     let verification = app.register("wes@example.com", "pw").await;
     assert_eq!(app.verify(&verification).await.status, StatusCode::OK);

@@ -29,6 +29,16 @@ impl TestDatabase {
     /// Creates and migrates a fresh database, or explains why it cannot and
     /// returns `None` (panicking instead under `CI=true`).
     pub async fn create() -> Option<Self> {
+        let database = Self::create_empty().await?;
+        if let Err(error) = run_migrations(&database.config).await {
+            panic!("migrations failed on a fresh database: {error}");
+        }
+        Some(database)
+    }
+
+    /// Like [`TestDatabase::create`], without running the migrations: for
+    /// tests of what a server does with an empty database.
+    pub async fn create_empty() -> Option<Self> {
         let Ok(url) = std::env::var(DATABASE_URL_VAR) else {
             return skip(&format!("{DATABASE_URL_VAR} is not set"));
         };
@@ -42,17 +52,13 @@ impl TestDatabase {
                 "cannot create a database on {DATABASE_URL_VAR}: {reason}"
             ));
         }
-        let database = Self {
+        Some(Self {
             config: PgConfig {
                 database: name,
                 ..admin.clone()
             },
             admin,
-        };
-        if let Err(error) = run_migrations(&database.config).await {
-            panic!("migrations failed on a fresh database: {error}");
-        }
-        Some(database)
+        })
     }
 
     /// How to reach this database (e.g. to hand `PSQL_*` to a server process).
