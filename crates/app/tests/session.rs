@@ -409,7 +409,80 @@ async fn the_profile_can_be_read_and_renamed(backend: Backend) {
     assert_eq!(again.data()["display_name"], "Rae Q.");
 }
 
+async fn concurrent_registrations_of_one_email_create_one_account(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
+    let app = std::rc::Rc::new(app);
+    let racers: Vec<_> = (0..20)
+        .map(|i| {
+            let app = app.clone();
+            actix_web::rt::spawn(async move {
+                let email = if i % 2 == 0 {
+                    "zed@example.com"
+                } else {
+                    " ZED@example.com "
+                };
+                app.post(
+                    "/session/register",
+                    json!({ "email": email, "password": digest("pw") }),
+                )
+                .await
+                .status
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for racer in racers {
+        statuses.push(racer.await.unwrap());
+    }
+    let created = statuses
+        .iter()
+        .filter(|status| **status == StatusCode::OK)
+        .count();
+    let conflicts = statuses
+        .iter()
+        .filter(|status| **status == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((created, conflicts), (1, 19), "{statuses:?}");
+}
+
+async fn concurrent_refreshes_of_one_token_give_at_most_one_token_set(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
+    let tokens = app.logged_in_user("amy@example.com", "pw").await;
+    let app = std::rc::Rc::new(app);
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let (app, refresh) = (app.clone(), tokens.refresh.clone());
+            actix_web::rt::spawn(async move { app.refresh(&refresh).await })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for racer in racers {
+        let reply = racer.await.unwrap();
+        if reply.status == StatusCode::OK {
+            winners.push(Tokens::from(&reply));
+        } else {
+            assert_bare_401(&reply);
+        }
+    }
+    assert!(
+        winners.len() <= 1,
+        "{} token sets from one refresh token",
+        winners.len()
+    );
+    // The token was presented more than once: the session is over for everyone.
+    for winner in &winners {
+        assert_bare_401(&app.refresh(&winner.refresh).await);
+    }
+    assert_bare_401(&app.refresh(&tokens.refresh).await);
+}
+
 on_both_stores!(
+    concurrent_registrations_of_one_email_create_one_account,
+    concurrent_refreshes_of_one_token_give_at_most_one_token_set,
     register_returns_a_verification_token_and_the_seed_message,
     an_email_registers_once_whatever_its_case_or_spacing,
     a_verification_token_works_once_and_logs_in,
