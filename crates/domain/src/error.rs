@@ -14,6 +14,14 @@ pub enum DomainError {
     /// detail, so that callers cannot tell these cases apart.
     #[error("not authenticated")]
     Unauthorized,
+    /// Authenticated, but not allowed to do this (and allowed to know the
+    /// thing exists).
+    #[error("not allowed")]
+    Forbidden,
+    /// The thing does not exist, or the caller may not know that it does
+    /// (a private room they are not in answers exactly like a missing one).
+    #[error("{0} not found")]
+    NotFound(Missing),
     /// The request collides with existing state.
     #[error(transparent)]
     Conflict(#[from] ConflictError),
@@ -48,6 +56,36 @@ pub enum ValidationError {
     /// A display name that is empty after trimming, too long, or holds control characters.
     #[error("display_name must be 1 to 64 characters without control characters")]
     DisplayName,
+    /// A room name that is empty after trimming, too long, or holds control characters.
+    #[error("name must be 1 to 100 characters without control characters")]
+    RoomName,
+    /// A topic over 1000 characters, or with control characters.
+    #[error("topic must be at most 1000 characters")]
+    Topic,
+    /// Not a visibility the caller may choose.
+    #[error("visibility must be \"public\" or \"private\"")]
+    Visibility,
+    /// Not a role.
+    #[error("role must be \"owner\", \"admin\" or \"member\"")]
+    Role,
+    /// A message body that is empty after trimming or over 4000 characters.
+    #[error("body must be 1 to 4000 characters after trimming")]
+    MessageBody,
+    /// A client message id that is empty, over 64 characters, or has control characters.
+    #[error("client_msg_id must be 1 to 64 characters without control characters")]
+    ClientMsgId,
+    /// A page size outside 1 to 100.
+    #[error("limit must be between 1 and 100")]
+    PageLimit,
+    /// A negative sequence number.
+    #[error("sequence numbers are never negative")]
+    Seq,
+    /// A direct conversation with oneself.
+    #[error("a direct conversation needs another user")]
+    DirectWithSelf,
+    /// A request naming a user neither by `user_id` nor by `email`, or by both.
+    #[error("name the user by exactly one of user_id or email")]
+    UserRef,
 }
 
 impl ValidationError {
@@ -57,6 +95,16 @@ impl ValidationError {
             Self::Email => "invalid_email",
             Self::PasswordDigest => "invalid_password",
             Self::DisplayName => "invalid_display_name",
+            Self::RoomName => "invalid_name",
+            Self::Topic => "invalid_topic",
+            Self::Visibility => "invalid_visibility",
+            Self::Role => "invalid_role",
+            Self::MessageBody => "invalid_body",
+            Self::ClientMsgId => "invalid_client_msg_id",
+            Self::PageLimit => "invalid_limit",
+            Self::Seq => "invalid_seq",
+            Self::DirectWithSelf => "direct_with_self",
+            Self::UserRef => "invalid_user",
         }
     }
 }
@@ -67,6 +115,16 @@ pub enum ConflictError {
     /// An account with this (normalized) email already exists.
     #[error("an account with this email already exists")]
     EmailTaken,
+    /// A direct room has its two members; nobody else may join.
+    #[error("a direct conversation has exactly two members")]
+    DirectRoomFull,
+    /// The owner tried to leave, or to drop their own role, without handing
+    /// ownership to another member first.
+    #[error("the owner must hand ownership to another member first")]
+    OwnerMustHandOver,
+    /// The message was deleted; it can no longer be edited.
+    #[error("the message was deleted")]
+    MessageDeleted,
 }
 
 impl ConflictError {
@@ -74,7 +132,46 @@ impl ConflictError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::EmailTaken => "email_taken",
+            Self::DirectRoomFull => "direct_room_full",
+            Self::OwnerMustHandOver => "owner_must_hand_over",
+            Self::MessageDeleted => "message_deleted",
         }
+    }
+}
+
+/// What was not found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// A room (or a private room the caller is not in).
+    Room,
+    /// A user named by id or email.
+    User,
+    /// A membership: the user is not in the room.
+    Member,
+    /// A message of the room.
+    Message,
+}
+
+impl Missing {
+    /// A stable, machine-readable code (`snake_case`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Room => "room_not_found",
+            Self::User => "user_not_found",
+            Self::Member => "member_not_found",
+            Self::Message => "message_not_found",
+        }
+    }
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Room => "room",
+            Self::User => "user",
+            Self::Member => "member",
+            Self::Message => "message",
+        })
     }
 }
 

@@ -6,10 +6,13 @@
 //! traits in [`ports`], so any Rust service can reuse these rules with its own
 //! adapters, or with the ones in `p-chat-persistence` and `p-chat-auth`.
 //!
-//! - [`user`], [`session`], [`verification`], [`token`]: the values, parsed
-//!   on construction (a value that exists is valid).
+//! - [`user`], [`session`], [`verification`], [`token`], [`room`],
+//!   [`message`]: the values, parsed on construction (a value that exists
+//!   is valid).
+//! - [`permissions`]: who may do what in a room.
 //! - [`ports`]: what the use cases need from the outside world.
-//! - [`services`]: the use cases ([`services::Accounts`], [`services::Sessions`]).
+//! - [`services`]: the use cases ([`services::Accounts`], [`services::Sessions`],
+//!   [`services::Rooms`], [`services::Messaging`]).
 //! - [`error`]: how a use case fails ([`DomainError`]).
 //!
 //! ## Example: register, verify and log in with in-memory adapters
@@ -66,7 +69,10 @@
 //! ```
 
 pub mod error;
+pub mod message;
+pub mod permissions;
 pub mod ports;
+pub mod room;
 pub mod services;
 pub mod session;
 pub mod token;

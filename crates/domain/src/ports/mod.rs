@@ -7,14 +7,20 @@
 //! adapter against it.
 
 mod clock;
+mod memberships;
+mod messages;
 mod password_hasher;
+mod rooms;
 mod sessions;
 mod token_issuer;
 mod users;
 mod verifications;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use memberships::MembershipRepository;
+pub use messages::MessageRepository;
 pub use password_hasher::{HashError, PasswordHasher};
+pub use rooms::{RoomDetails, RoomRepository};
 pub use sessions::SessionRepository;
 pub use token_issuer::{TokenError, TokenIssuer};
 pub use users::UserRepository;
@@ -22,8 +28,10 @@ pub use verifications::VerificationStore;
 
 #[cfg(test)]
 pub use {
-    password_hasher::MockPasswordHasher, sessions::MockSessionRepository,
-    token_issuer::MockTokenIssuer, users::MockUserRepository, verifications::MockVerificationStore,
+    memberships::MockMembershipRepository, messages::MockMessageRepository,
+    password_hasher::MockPasswordHasher, rooms::MockRoomRepository,
+    sessions::MockSessionRepository, token_issuer::MockTokenIssuer, users::MockUserRepository,
+    verifications::MockVerificationStore,
 };
 
 /// How a storage adapter fails. Every repository port returns it.

@@ -16,6 +16,9 @@ pub trait UserRepository: Send + Sync {
     /// The account with this id, if any.
     async fn by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
 
+    /// The accounts among `ids` that exist, in any order.
+    async fn by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError>;
+
     /// The account with this (normalized) email, if any.
     async fn by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
 

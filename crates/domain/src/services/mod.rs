@@ -1,8 +1,14 @@
 //! The use cases, grouped by area. Each service holds its ports as
 //! `Arc<dyn Port>` and is cheap to clone into every request handler.
 
+mod access;
 mod accounts;
+mod messaging;
+mod rooms;
 mod sessions;
 
+pub use access::{Access, RoomAccess};
 pub use accounts::Accounts;
+pub use messaging::Messaging;
+pub use rooms::{NewRoom, RoomChanges, Rooms, UserRef};
 pub use sessions::{Credentials, Principal, Sessions};

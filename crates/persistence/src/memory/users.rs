@@ -40,6 +40,15 @@ impl UserRepository for MemoryUsers {
         Ok(lock(&self.state).by_id.get(&id).cloned())
     }
 
+    async fn by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
+        let state = lock(&self.state);
+        Ok(ids
+            .iter()
+            .filter_map(|id| state.by_id.get(id))
+            .cloned()
+            .collect())
+    }
+
     async fn by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         let state = lock(&self.state);
         Ok(state

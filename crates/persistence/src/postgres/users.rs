@@ -49,6 +49,17 @@ impl UserRepository for PgUsers {
         row.map(User::try_from).transpose()
     }
 
+    async fn by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
+        let ids: Vec<uuid::Uuid> = ids.iter().map(UserId::as_uuid).collect();
+        let mut connection = self.0.connection().await?;
+        let query = users::table
+            .filter(users::id.eq_any(ids))
+            .select(UserRow::as_select())
+            .load(&mut connection);
+        let rows = self.0.bounded(query).await?;
+        rows.into_iter().map(User::try_from).collect()
+    }
+
     async fn by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         let mut connection = self.0.connection().await?;
         let query = users::table

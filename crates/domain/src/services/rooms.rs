@@ -1,0 +1,350 @@
+//! Rooms and their members: creating, finding, managing, joining, leaving,
+//! and direct conversations.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::error::{ConflictError, DomainError, Missing};
+use crate::message::{PageLimit, Seq};
+use crate::permissions::{Action, can_kick};
+use crate::ports::{Clock, RoomDetails, StoreError, UserRepository};
+use crate::room::{
+    DirectPair, Member, Membership, Role, Room, RoomId, RoomName, Topic, Visibility,
+};
+use crate::services::access::RoomAccess;
+use crate::user::{Email, User, UserId};
+
+/// A room to create.
+#[derive(Debug, Clone)]
+pub struct NewRoom {
+    /// Its name.
+    pub name: RoomName,
+    /// Its topic, if any.
+    pub topic: Option<Topic>,
+    /// Public or private.
+    pub visibility: Visibility,
+}
+
+/// Changes to a room's details; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct RoomChanges {
+    /// A new name.
+    pub name: Option<RoomName>,
+    /// A new topic (`Some(None)` clears it).
+    pub topic: Option<Option<Topic>>,
+    /// A new visibility (public or private).
+    pub visibility: Option<Visibility>,
+}
+
+/// A user named by a client: by id or by email.
+#[derive(Debug, Clone)]
+pub enum UserRef {
+    /// By id.
+    Id(UserId),
+    /// By (normalized) email.
+    Email(Email),
+}
+
+/// The room use cases.
+#[derive(Clone)]
+pub struct Rooms {
+    access: RoomAccess,
+    users: Arc<dyn UserRepository>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Rooms {
+    /// Builds the service.
+    pub fn new(access: RoomAccess, users: Arc<dyn UserRepository>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            access,
+            users,
+            clock,
+        }
+    }
+
+    /// Creates a room with `actor` as its owner.
+    pub async fn create(&self, actor: UserId, new: NewRoom) -> Result<Room, DomainError> {
+        let now = self.clock.now();
+        let room = Room {
+            id: RoomId::new(),
+            name: new.name,
+            topic: new.topic,
+            visibility: new.visibility,
+            owner_id: actor,
+            created_at: now,
+            last_seq: Seq::ZERO,
+        };
+        let owner = Membership {
+            room_id: room.id,
+            user_id: actor,
+            role: Role::Owner,
+            joined_at: now,
+        };
+        self.access.rooms.create(&room, &owner).await?;
+        Ok(room)
+    }
+
+    /// The rooms `actor` is a member of.
+    pub async fn mine(&self, actor: UserId) -> Result<Vec<Room>, DomainError> {
+        Ok(self.access.rooms.of_member(actor).await?)
+    }
+
+    /// Public rooms whose name contains `query` (case-insensitive).
+    pub async fn search_public(
+        &self,
+        query: &str,
+        limit: PageLimit,
+    ) -> Result<Vec<Room>, DomainError> {
+        Ok(self
+            .access
+            .rooms
+            .search_public(query.trim(), limit.get())
+            .await?)
+    }
+
+    /// A room's details: for members, and for anyone if it is public.
+    pub async fn get(&self, actor: UserId, room_id: RoomId) -> Result<Room, DomainError> {
+        Ok(self.access.check(actor, room_id, Action::View).await?.room)
+    }
+
+    /// Changes a room's name, topic or visibility (admins and the owner).
+    pub async fn update(
+        &self,
+        actor: UserId,
+        room_id: RoomId,
+        changes: RoomChanges,
+    ) -> Result<Room, DomainError> {
+        let room = self
+            .access
+            .check(actor, room_id, Action::UpdateRoom)
+            .await?
+            .room;
+        let details = RoomDetails {
+            name: changes.name.unwrap_or(room.name),
+            topic: changes.topic.unwrap_or(room.topic),
+            visibility: changes.visibility.unwrap_or(room.visibility),
+        };
+        self.access
+            .rooms
+            .update_details(room_id, &details)
+            .await?
+            .ok_or(DomainError::NotFound(Missing::Room))
+    }
+
+    /// Deletes a room and its messages (the owner).
+    pub async fn delete(&self, actor: UserId, room_id: RoomId) -> Result<(), DomainError> {
+        self.access
+            .check(actor, room_id, Action::DeleteRoom)
+            .await?;
+        self.access.rooms.delete(room_id).await?;
+        Ok(())
+    }
+
+    /// The members of a room, with their display names (members only).
+    pub async fn members(
+        &self,
+        actor: UserId,
+        room_id: RoomId,
+    ) -> Result<Vec<Member>, DomainError> {
+        self.access
+            .check(actor, room_id, Action::ListMembers)
+            .await?;
+        let memberships = self.access.members.list(room_id).await?;
+        let ids: Vec<UserId> = memberships
+            .iter()
+            .map(|membership| membership.user_id)
+            .collect();
+        let users: HashMap<UserId, User> = self
+            .users
+            .by_ids(&ids)
+            .await?
+            .into_iter()
+            .map(|user| (user.id, user))
+            .collect();
+        Ok(memberships
+            .into_iter()
+            .filter_map(|membership| {
+                let user = users.get(&membership.user_id)?;
+                Some(Member {
+                    display_name: user.display_name.clone(),
+                    membership,
+                })
+            })
+            .collect())
+    }
+
+    /// Joins a public room; joining a room one is in changes nothing.
+    pub async fn join(&self, actor: UserId, room_id: RoomId) -> Result<Member, DomainError> {
+        let access = self.access.check(actor, room_id, Action::Join).await?;
+        if let Some(membership) = access.membership {
+            return self.with_name(membership).await;
+        }
+        self.add(room_id, actor).await.map(|(member, _)| member)
+    }
+
+    /// Adds another user to a room (admins and the owner). Returns the
+    /// member and whether they were added now (false: already a member).
+    pub async fn add_member(
+        &self,
+        actor: UserId,
+        room_id: RoomId,
+        target: UserRef,
+    ) -> Result<(Member, bool), DomainError> {
+        let room = self.access.check(actor, room_id, Action::View).await?.room;
+        if room.visibility == Visibility::Direct {
+            return Err(ConflictError::DirectRoomFull.into());
+        }
+        self.access.check(actor, room_id, Action::AddMember).await?;
+        let user = self.resolve(&target).await?;
+        self.add(room_id, user.id).await
+    }
+
+    /// Removes `target` from a room: oneself (leaving), or someone of a lower
+    /// role (kicking, admins and the owner). The owner cannot leave.
+    pub async fn remove_member(
+        &self,
+        actor: UserId,
+        room_id: RoomId,
+        target: UserId,
+    ) -> Result<(), DomainError> {
+        let access = self.access.check(actor, room_id, Action::View).await?;
+        let actor_role = access.membership.map(|membership| membership.role);
+        let target_membership = if target == actor {
+            None
+        } else {
+            let Some(actor_role) = actor_role else {
+                return Err(DomainError::Forbidden);
+            };
+            let membership = self.membership_of(room_id, target).await?;
+            if !can_kick(actor_role, membership.role) {
+                return Err(DomainError::Forbidden);
+            }
+            Some(membership)
+        };
+        match (target_membership, actor_role) {
+            (None, None) => return Err(DomainError::NotFound(Missing::Member)),
+            (None, Some(Role::Owner)) => return Err(ConflictError::OwnerMustHandOver.into()),
+            _ => {}
+        }
+        if !self.access.members.remove(room_id, target).await? {
+            return Err(DomainError::NotFound(Missing::Member));
+        }
+        Ok(())
+    }
+
+    /// Changes a member's role (the owner). Giving `owner` hands ownership
+    /// over: the previous owner becomes an admin.
+    pub async fn change_role(
+        &self,
+        actor: UserId,
+        room_id: RoomId,
+        target: UserId,
+        role: Role,
+    ) -> Result<Member, DomainError> {
+        self.access
+            .check(actor, room_id, Action::ChangeRole)
+            .await?;
+        let current = self.membership_of(room_id, target).await?;
+        if target == actor {
+            if role != Role::Owner {
+                return Err(ConflictError::OwnerMustHandOver.into());
+            }
+            return self.with_name(current).await;
+        }
+        let changed = if role == Role::Owner {
+            if !self
+                .access
+                .members
+                .transfer_ownership(room_id, actor, target)
+                .await?
+            {
+                return Err(DomainError::NotFound(Missing::Member));
+            }
+            self.membership_of(room_id, target).await?
+        } else {
+            self.access
+                .members
+                .set_role(room_id, target, role)
+                .await?
+                .ok_or(DomainError::NotFound(Missing::Member))?
+        };
+        self.with_name(changed).await
+    }
+
+    /// The one direct room of `actor` and another user, opened if needed.
+    /// Returns the room and whether it was created now.
+    pub async fn open_direct(
+        &self,
+        actor: UserId,
+        other: UserRef,
+    ) -> Result<(Room, bool), DomainError> {
+        let other = self.resolve(&other).await?;
+        let pair = DirectPair::new(actor, other.id)?;
+        let me = self
+            .users
+            .by_id(actor)
+            .await?
+            .ok_or(DomainError::Unauthorized)?;
+        let now = self.clock.now();
+        let room = Room {
+            id: RoomId::new(),
+            name: RoomName::for_direct(&me.display_name, &other.display_name),
+            topic: None,
+            visibility: Visibility::Direct,
+            owner_id: actor,
+            created_at: now,
+            last_seq: Seq::ZERO,
+        };
+        Ok(self.access.rooms.open_direct(&room, pair, now).await?)
+    }
+
+    async fn add(&self, room_id: RoomId, user: UserId) -> Result<(Member, bool), DomainError> {
+        let membership = Membership {
+            room_id,
+            user_id: user,
+            role: Role::Member,
+            joined_at: self.clock.now(),
+        };
+        match self.access.members.add(&membership).await {
+            Ok(()) => Ok((self.with_name(membership).await?, true)),
+            Err(StoreError::Duplicate) => {
+                let existing = self.membership_of(room_id, user).await?;
+                Ok((self.with_name(existing).await?, false))
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    async fn membership_of(
+        &self,
+        room_id: RoomId,
+        user: UserId,
+    ) -> Result<Membership, DomainError> {
+        self.access
+            .members
+            .get(room_id, user)
+            .await?
+            .ok_or(DomainError::NotFound(Missing::Member))
+    }
+
+    async fn resolve(&self, target: &UserRef) -> Result<User, DomainError> {
+        let user = match target {
+            UserRef::Id(id) => self.users.by_id(*id).await?,
+            UserRef::Email(email) => self.users.by_email(email).await?,
+        };
+        user.ok_or(DomainError::NotFound(Missing::User))
+    }
+
+    async fn with_name(&self, membership: Membership) -> Result<Member, DomainError> {
+        let user = self
+            .users
+            .by_id(membership.user_id)
+            .await?
+            .ok_or(DomainError::NotFound(Missing::User))?;
+        Ok(Member {
+            display_name: user.display_name,
+            membership,
+        })
+    }
+}
