@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use p_chat_auth::{BcryptHasher, InvalidCost, JwtIssuer};
 use p_chat_domain::ports::{
-    Clock, PasswordHasher, SessionRepository, StoreError, SystemClock, UserRepository,
-    VerificationStore,
+    Clock, MembershipRepository, MessageRepository, PasswordHasher, RoomRepository,
+    SessionRepository, StoreError, SystemClock, UserRepository, VerificationStore,
 };
-use p_chat_domain::services::{Accounts, Sessions};
-use p_chat_persistence::memory::{MemorySessions, MemoryUsers, MemoryVerifications};
+use p_chat_domain::services::{Accounts, Messaging, RoomAccess, Rooms, Sessions};
+use p_chat_persistence::memory::{MemoryChat, MemorySessions, MemoryUsers, MemoryVerifications};
 use p_chat_persistence::postgres::{
-    MigrationError, PgConfig, PgSessions, PgStore, PgUsers, PgVerifications, PoolSetupError,
-    run_migrations,
+    MigrationError, PgConfig, PgMemberships, PgMessages, PgRooms, PgSessions, PgStore, PgUsers,
+    PgVerifications, PoolSetupError, run_migrations,
 };
 
 use crate::config::{Config, JwtSecret, Storage};
@@ -24,6 +24,10 @@ pub struct AppState {
     pub accounts: Accounts,
     /// Login, refresh, logout and request authentication.
     pub sessions: Sessions,
+    /// Rooms and membership use cases.
+    pub rooms: Rooms,
+    /// Messaging use cases.
+    pub messaging: Messaging,
     /// What `GET /ready` checks.
     pub readiness: Readiness,
 }
@@ -61,11 +65,14 @@ pub enum StateError {
     Pool(#[from] PoolSetupError),
 }
 
-/// The three storage ports, from whichever store is configured.
+/// The storage ports, from whichever store is configured.
 struct Stores {
     users: Arc<dyn UserRepository>,
     sessions: Arc<dyn SessionRepository>,
     verifications: Arc<dyn VerificationStore>,
+    rooms: Arc<dyn RoomRepository>,
+    memberships: Arc<dyn MembershipRepository>,
+    messages: Arc<dyn MessageRepository>,
     readiness: Readiness,
 }
 
@@ -88,16 +95,19 @@ impl AppState {
             config.session,
         );
         let accounts = Accounts::new(
-            stores.users,
+            stores.users.clone(),
             stores.verifications,
             hasher,
-            clock,
+            clock.clone(),
             sessions.clone(),
             config.verification,
         );
+        let access = RoomAccess::new(stores.rooms, stores.memberships);
         Ok(Self {
             accounts,
             sessions,
+            rooms: Rooms::new(access.clone(), stores.users, clock.clone()),
+            messaging: Messaging::new(access, stores.messages, clock),
             readiness: stores.readiness,
         })
     }
@@ -119,10 +129,14 @@ fn in_memory(secret: &JwtSecret) -> Stores {
         ),
         JwtSecret::Configured(_) => {}
     }
+    let chat = MemoryChat::default();
     Stores {
         users: Arc::new(MemoryUsers::default()),
         sessions: Arc::new(MemorySessions::default()),
         verifications: Arc::new(MemoryVerifications::default()),
+        rooms: Arc::new(chat.rooms()),
+        memberships: Arc::new(chat.memberships()),
+        messages: Arc::new(chat.messages()),
         readiness: Readiness::InMemory,
     }
 }
@@ -136,6 +150,9 @@ async fn postgres(config: &PgConfig) -> Result<Stores, StateError> {
         users: Arc::new(PgUsers::new(store.clone())),
         sessions: Arc::new(PgSessions::new(store.clone())),
         verifications: Arc::new(PgVerifications::new(store.clone())),
+        rooms: Arc::new(PgRooms::new(store.clone())),
+        memberships: Arc::new(PgMemberships::new(store.clone())),
+        messages: Arc::new(PgMessages::new(store.clone())),
         readiness: Readiness::Postgres(store),
     })
 }

@@ -105,7 +105,9 @@ impl RoomName {
     /// The name of a direct room: its two members' names, cut to fit.
     pub fn for_direct(first: &DisplayName, second: &DisplayName) -> Self {
         let joined = format!("{} & {}", first.as_str(), second.as_str());
-        Self(joined.chars().take(Self::MAX_CHARS).collect())
+        let cut: String = joined.chars().take(Self::MAX_CHARS).collect();
+        // Stored names are trimmed (what `parse` gives back when read).
+        Self(cut.trim_end().to_owned())
     }
 
     /// The name as shown.

@@ -71,6 +71,12 @@ impl ApiError {
                 "invalid_token",
                 "the access token is invalid, expired or revoked".into(),
             ),
+            Self::Domain(DomainError::Forbidden) => {
+                ("forbidden", "you are not allowed to do this here".into())
+            }
+            Self::Domain(DomainError::NotFound(missing)) => {
+                (missing.code(), format!("no such {missing}"))
+            }
             Self::Domain(DomainError::Unavailable(_)) => (
                 "service_unavailable",
                 "the database is unavailable; try again shortly".into(),
@@ -113,6 +119,8 @@ impl ResponseError for ApiError {
             | Self::MissingToken
             | Self::MalformedToken => StatusCode::UNAUTHORIZED,
             Self::Domain(DomainError::Conflict(_)) => StatusCode::CONFLICT,
+            Self::Domain(DomainError::Forbidden) => StatusCode::FORBIDDEN,
+            Self::Domain(DomainError::NotFound(_)) => StatusCode::NOT_FOUND,
             Self::Domain(DomainError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Domain(DomainError::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -177,6 +185,12 @@ pub fn query_config() -> web::QueryConfig {
         }
         .into()
     })
+}
+
+/// The path extractor's settings: a path segment that cannot be what the
+/// route expects (an id that is not a UUID) names nothing: 404.
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into())
 }
 
 /// Maps a JSON body failure to its status and code.

@@ -6,8 +6,11 @@ pub mod auth;
 pub mod envelope;
 pub mod error;
 mod health;
+mod messages;
+mod rooms;
 mod session;
 mod users;
+pub mod views;
 
 use actix_web::{HttpResponse, Resource, web};
 
@@ -21,6 +24,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(error::json_config())
         .app_data(error::query_config())
+        .app_data(error::path_config())
         .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
         .service(resource("/health").route(web::get().to(health::health)))
         .service(resource("/ready").route(web::get().to(health::ready)))
@@ -34,6 +38,41 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(users::me))
                 .route(web::patch().to(users::rename)),
         )
+        .service(
+            resource("/rooms")
+                .route(web::post().to(rooms::create))
+                .route(web::get().to(rooms::mine)),
+        )
+        // Before /rooms/{id}, which would take "public" for an id.
+        .service(resource("/rooms/public").route(web::get().to(rooms::search_public)))
+        .service(
+            resource("/rooms/{id}")
+                .route(web::get().to(rooms::get))
+                .route(web::patch().to(rooms::update))
+                .route(web::delete().to(rooms::delete)),
+        )
+        .service(
+            resource("/rooms/{id}/members")
+                .route(web::get().to(rooms::members))
+                .route(web::post().to(rooms::add_member)),
+        )
+        .service(
+            resource("/rooms/{id}/members/{user}")
+                .route(web::put().to(rooms::join))
+                .route(web::delete().to(rooms::remove_member))
+                .route(web::patch().to(rooms::change_role)),
+        )
+        .service(
+            resource("/rooms/{id}/messages")
+                .route(web::get().to(messages::history))
+                .route(web::post().to(messages::send)),
+        )
+        .service(
+            resource("/rooms/{id}/messages/{message_id}")
+                .route(web::patch().to(messages::edit))
+                .route(web::delete().to(messages::delete)),
+        )
+        .service(resource("/dms").route(web::post().to(rooms::open_direct)))
         .default_service(web::to(not_found));
 }
 

@@ -315,3 +315,56 @@ impl From<&Reply> for Tokens {
         }
     }
 }
+
+/// A registered, verified, logged-in user: what room and message tests act as.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    /// `GET /users/me` `id`.
+    pub id: String,
+    /// The email it registered with.
+    pub email: String,
+    /// A valid access token.
+    pub token: String,
+}
+
+impl TestApp {
+    /// `method path` with `bearer` as the access token and `body` (if any)
+    /// as JSON: the one call shape of every endpoint outside `/session/*`.
+    pub async fn call(&self, method: &str, path: &str, bearer: &str, body: Option<Value>) -> Reply {
+        match body {
+            Some(body) => {
+                self.send(
+                    method,
+                    path,
+                    Some(bearer),
+                    Some("application/json"),
+                    body.to_string(),
+                )
+                .await
+            }
+            None => {
+                self.send(method, path, Some(bearer), None, Vec::new())
+                    .await
+            }
+        }
+    }
+
+    /// Registers, verifies and logs in `email` (password `pw`) and reads its id.
+    pub async fn user(&self, email: &str) -> TestUser {
+        let token = self.logged_in_user(email, "pw").await.access;
+        let me = self.get("/users/me", Some(&token)).await;
+        assert_eq!(me.status, StatusCode::OK, "{me:?}");
+        TestUser {
+            id: me.data()["id"].as_str().expect("id").to_owned(),
+            email: email.to_owned(),
+            token,
+        }
+    }
+
+    /// `POST /rooms` `body` as `owner`: asserts the 201 and returns the room object.
+    pub async fn create_room(&self, owner: &TestUser, body: Value) -> Value {
+        let reply = self.call("POST", "/rooms", &owner.token, Some(body)).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{reply:?}");
+        reply.data().clone()
+    }
+}

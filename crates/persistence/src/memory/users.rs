@@ -42,8 +42,9 @@ impl UserRepository for MemoryUsers {
 
     async fn by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
         let state = lock(&self.state);
-        Ok(ids
-            .iter()
+        let unique: std::collections::HashSet<&UserId> = ids.iter().collect();
+        Ok(unique
+            .into_iter()
             .filter_map(|id| state.by_id.get(id))
             .cloned()
             .collect())

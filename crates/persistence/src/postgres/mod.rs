@@ -1,15 +1,21 @@
 //! PostgreSQL adapters: diesel-async over a deadpool pool, one struct per
 //! port. Schema in the workspace's `migrations/`, embedded and run at start-up
-//! ([`run_migrations`]). Every operation is a single statement whose
-//! atomicity and constraints give the port's concurrency guarantees, and is
-//! bounded in time, so that a database outage becomes
+//! ([`run_migrations`]). Every operation is a single statement, or one
+//! transaction where a port operation spans tables (creating a room with its
+//! owner, opening a direct room, transferring ownership, appending a message),
+//! whose atomicity and constraints give the port's concurrency guarantees; it
+//! is bounded in time, so that a database outage becomes
 //! [`StoreError::Unavailable`](p_chat_domain::ports::StoreError) within
-//! seconds rather than a hang.
+//! seconds rather than a hang. `docs/storage.md` maps tables, constraints and
+//! indexes to the port methods they serve.
 
 mod error;
+mod memberships;
+mod messages;
 mod migrate;
 mod models;
 mod pool;
+mod rooms;
 mod schema;
 mod sessions;
 #[cfg(feature = "test-support")]
@@ -17,8 +23,11 @@ pub mod testing;
 mod users;
 mod verifications;
 
+pub use memberships::PgMemberships;
+pub use messages::PgMessages;
 pub use migrate::{MigrationError, run_migrations};
 pub use pool::{PgConfig, PgStore, PoolSetupError};
+pub use rooms::PgRooms;
 pub use sessions::PgSessions;
 pub use users::PgUsers;
 pub use verifications::PgVerifications;

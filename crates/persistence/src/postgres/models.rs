@@ -3,14 +3,18 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use p_chat_domain::message::{ClientMsgId, Message, MessageBody, MessageId, NewMessage, Seq};
 use p_chat_domain::ports::StoreError;
+use p_chat_domain::room::{
+    DirectPair, Membership, Role, Room, RoomId, RoomName, Topic, Visibility,
+};
 use p_chat_domain::session::{LoginSession, SessionId};
 use p_chat_domain::token::TokenHash;
 use p_chat_domain::user::{DisplayName, Email, PasswordHash, User, UserId};
 use p_chat_domain::verification::EmailVerification;
 use uuid::Uuid;
 
-use super::schema::{email_verifications, login_sessions, users};
+use super::schema::{email_verifications, login_sessions, messages, room_members, rooms, users};
 
 /// A `users` row.
 #[derive(Debug, Queryable, Selectable, Insertable)]
@@ -122,6 +126,181 @@ impl TryFrom<VerificationRow> for EmailVerification {
             token_hash: token_hash(row.token_hash)?,
             user_id: UserId::from_uuid(row.user_id),
             expires_at: row.expires_at,
+        })
+    }
+}
+
+/// A `rooms` row. The direct pair is only written (by `open_direct`): the
+/// domain's [`Room`] does not carry it.
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = rooms, check_for_backend(diesel::pg::Pg))]
+pub(super) struct RoomRow {
+    id: Uuid,
+    name: String,
+    topic: Option<String>,
+    visibility: String,
+    owner_id: Uuid,
+    created_at: DateTime<Utc>,
+    last_seq: i64,
+    direct_low: Option<Uuid>,
+    direct_high: Option<Uuid>,
+}
+
+impl RoomRow {
+    /// The row of `room`, with the pair's columns set for a direct room.
+    pub(super) fn new(room: &Room, pair: Option<DirectPair>) -> Self {
+        Self {
+            id: room.id.as_uuid(),
+            name: room.name.as_str().to_owned(),
+            topic: room.topic.as_ref().map(|topic| topic.as_str().to_owned()),
+            visibility: room.visibility.as_str().to_owned(),
+            owner_id: room.owner_id.as_uuid(),
+            created_at: room.created_at,
+            last_seq: room.last_seq.value(),
+            direct_low: pair.map(|pair| pair.low().as_uuid()),
+            direct_high: pair.map(|pair| pair.high().as_uuid()),
+        }
+    }
+
+    /// The room's id.
+    pub(super) fn id(&self) -> RoomId {
+        RoomId::from_uuid(self.id)
+    }
+}
+
+impl TryFrom<RoomRow> for Room {
+    type Error = StoreError;
+
+    fn try_from(row: RoomRow) -> Result<Self, StoreError> {
+        let corrupt =
+            |what: &str| StoreError::Failure(format!("room {} has an invalid {what}", row.id));
+        let topic = match &row.topic {
+            Some(raw) => Some(
+                Topic::parse(raw)
+                    .ok()
+                    .flatten()
+                    .ok_or_else(|| corrupt("topic"))?,
+            ),
+            None => None,
+        };
+        Ok(Self {
+            id: RoomId::from_uuid(row.id),
+            name: RoomName::parse(&row.name).map_err(|_| corrupt("name"))?,
+            topic,
+            visibility: Visibility::parse(&row.visibility).map_err(|_| corrupt("visibility"))?,
+            owner_id: UserId::from_uuid(row.owner_id),
+            created_at: row.created_at,
+            last_seq: Seq::new(row.last_seq).map_err(|_| corrupt("last seq"))?,
+        })
+    }
+}
+
+/// A `room_members` row.
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = room_members, check_for_backend(diesel::pg::Pg))]
+pub(super) struct MembershipRow {
+    room_id: Uuid,
+    user_id: Uuid,
+    role: String,
+    joined_at: DateTime<Utc>,
+}
+
+impl From<&Membership> for MembershipRow {
+    fn from(membership: &Membership) -> Self {
+        Self {
+            room_id: membership.room_id.as_uuid(),
+            user_id: membership.user_id.as_uuid(),
+            role: membership.role.as_str().to_owned(),
+            joined_at: membership.joined_at,
+        }
+    }
+}
+
+impl TryFrom<MembershipRow> for Membership {
+    type Error = StoreError;
+
+    fn try_from(row: MembershipRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            room_id: RoomId::from_uuid(row.room_id),
+            user_id: UserId::from_uuid(row.user_id),
+            role: Role::parse(&row.role).map_err(|_| {
+                StoreError::Failure(format!(
+                    "membership of {} in room {} has an invalid role",
+                    row.user_id, row.room_id
+                ))
+            })?,
+            joined_at: row.joined_at,
+        })
+    }
+}
+
+/// A `messages` row.
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = messages, check_for_backend(diesel::pg::Pg))]
+pub(super) struct MessageRow {
+    id: Uuid,
+    room_id: Uuid,
+    seq: i64,
+    author_id: Uuid,
+    body: Option<String>,
+    client_msg_id: Option<String>,
+    created_at: DateTime<Utc>,
+    edited_at: Option<DateTime<Utc>>,
+    deleted_at: Option<DateTime<Utc>>,
+}
+
+impl MessageRow {
+    /// The row of a new message, stored at `seq`.
+    pub(super) fn new(message: &NewMessage, seq: i64) -> Self {
+        Self {
+            id: message.id.as_uuid(),
+            room_id: message.room_id.as_uuid(),
+            seq,
+            author_id: message.author_id.as_uuid(),
+            body: Some(message.body.as_str().to_owned()),
+            client_msg_id: message
+                .client_msg_id
+                .as_ref()
+                .map(|id| id.as_str().to_owned()),
+            created_at: message.created_at,
+            edited_at: None,
+            deleted_at: None,
+        }
+    }
+}
+
+impl TryFrom<MessageRow> for Message {
+    type Error = StoreError;
+
+    fn try_from(row: MessageRow) -> Result<Self, StoreError> {
+        let corrupt =
+            |what: &str| StoreError::Failure(format!("message {} has an invalid {what}", row.id));
+        if row.body.is_none() != row.deleted_at.is_some() {
+            return Err(corrupt("tombstone (body and deletion time disagree)"));
+        }
+        Ok(Self {
+            id: MessageId::from_uuid(row.id),
+            room_id: RoomId::from_uuid(row.room_id),
+            seq: Seq::new(row.seq)
+                .ok()
+                .filter(|seq| *seq > Seq::ZERO)
+                .ok_or_else(|| corrupt("seq"))?,
+            author_id: UserId::from_uuid(row.author_id),
+            body: row
+                .body
+                .as_deref()
+                .map(MessageBody::parse)
+                .transpose()
+                .map_err(|_| corrupt("body"))?,
+            client_msg_id: row
+                .client_msg_id
+                .as_deref()
+                .map(ClientMsgId::parse)
+                .transpose()
+                .map_err(|_| corrupt("client message id"))?,
+            created_at: row.created_at,
+            edited_at: row.edited_at,
+            deleted_at: row.deleted_at,
         })
     }
 }

@@ -40,12 +40,13 @@ impl PgConfig {
         let seconds = self.timeout.as_secs().max(1);
         let mut target = format!(
             "host={} port={} user={} dbname={} connect_timeout={seconds} \
-             options='-c statement_timeout={}' application_name=p-chat",
+             options='-c statement_timeout={ms} -c idle_in_transaction_session_timeout={ms}' \
+             application_name=p-chat",
             quote(&self.host),
             self.port,
             quote(&self.user),
             quote(&self.database),
-            self.timeout.as_millis(),
+            ms = self.timeout.as_millis(),
         );
         if let Some(password) = &self.password {
             target.push_str(&format!(" password={}", quote(password)));

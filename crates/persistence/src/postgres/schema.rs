@@ -20,6 +20,43 @@ diesel::table! {
 }
 
 diesel::table! {
+    messages (id) {
+        id -> Uuid,
+        room_id -> Uuid,
+        seq -> Int8,
+        author_id -> Uuid,
+        body -> Nullable<Text>,
+        client_msg_id -> Nullable<Text>,
+        created_at -> Timestamptz,
+        edited_at -> Nullable<Timestamptz>,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    room_members (room_id, user_id) {
+        room_id -> Uuid,
+        user_id -> Uuid,
+        role -> Text,
+        joined_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    rooms (id) {
+        id -> Uuid,
+        name -> Text,
+        topic -> Nullable<Text>,
+        visibility -> Text,
+        owner_id -> Uuid,
+        created_at -> Timestamptz,
+        last_seq -> Int8,
+        direct_low -> Nullable<Uuid>,
+        direct_high -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Uuid,
         email -> Text,
@@ -32,5 +69,17 @@ diesel::table! {
 
 diesel::joinable!(email_verifications -> users (user_id));
 diesel::joinable!(login_sessions -> users (user_id));
+diesel::joinable!(messages -> rooms (room_id));
+diesel::joinable!(messages -> users (author_id));
+diesel::joinable!(room_members -> rooms (room_id));
+diesel::joinable!(room_members -> users (user_id));
+diesel::joinable!(rooms -> users (owner_id));
 
-diesel::allow_tables_to_appear_in_same_query!(email_verifications, login_sessions, users,);
+diesel::allow_tables_to_appear_in_same_query!(
+    email_verifications,
+    login_sessions,
+    messages,
+    room_members,
+    rooms,
+    users,
+);

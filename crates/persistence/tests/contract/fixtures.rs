@@ -1,10 +1,16 @@
 //! Builders for the values the suites store. Every builder draws fresh ids,
-//! emails and token hashes, so tests never collide in a shared store; times
-//! are fixed and cut to microseconds, the precision every store must keep.
+//! emails, token hashes, room names and client message ids, so tests never
+//! collide in a shared store; times are fixed and cut to microseconds, the
+//! precision every store must keep.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use p_chat_domain::message::{ClientMsgId, Message, MessageBody, MessageId, NewMessage, Seq};
+use p_chat_domain::ports::UserRepository;
+use p_chat_domain::room::{
+    DirectPair, Membership, Role, Room, RoomId, RoomName, Topic, Visibility,
+};
 use p_chat_domain::session::{LoginSession, SessionId};
 use p_chat_domain::token::TokenHash;
 use p_chat_domain::user::{DisplayName, Email, PasswordHash, User, UserId};
@@ -13,7 +19,7 @@ use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use crate::Stores;
+use crate::{ChatStores, Stores};
 
 /// A fixed instant `offset_seconds` after 2027-01-15T08:00:00.123456Z. The
 /// sub-second part is deliberately not zero, so a store that drops
@@ -69,9 +75,18 @@ pub fn user() -> User {
 /// Inserts a fresh account through the users port (sessions and
 /// verifications must reference an existing user) and returns it.
 pub async fn registered_user(stores: &Stores) -> User {
+    insert_fresh_user(stores.users.as_ref()).await
+}
+
+/// Inserts a fresh account through the chat stores' users port (rooms,
+/// memberships and messages must reference existing users) and returns it.
+pub async fn chat_user(stores: &ChatStores) -> User {
+    insert_fresh_user(stores.users.as_ref()).await
+}
+
+async fn insert_fresh_user(users: &dyn UserRepository) -> User {
     let user = user();
-    stores
-        .users
+    users
         .insert(&user)
         .await
         .expect("inserting a fresh user succeeds");
@@ -97,6 +112,187 @@ pub fn verification_for(user_id: UserId) -> EmailVerification {
         user_id,
         expires_at: at(86_400),
     }
+}
+
+/// A room name, parsed.
+pub fn room_name(raw: &str) -> RoomName {
+    RoomName::parse(raw).expect("a valid room name")
+}
+
+/// A (non-empty) topic, parsed.
+pub fn topic(raw: &str) -> Topic {
+    Topic::parse(raw)
+        .expect("a valid topic")
+        .expect("a non-empty topic")
+}
+
+/// A word no other test uses (32 lowercase hex digits), to put in names.
+pub fn unique_word() -> String {
+    Uuid::new_v4().simple().to_string()
+}
+
+/// A public or private room owned by `owner`, not stored: a fresh id, a
+/// unique name, no topic, created at `at(0)`, no message yet. (Direct rooms
+/// come from [`direct_room`] and `open_direct` only.)
+pub fn room_owned_by(owner: UserId, visibility: Visibility) -> Room {
+    Room {
+        id: RoomId::new(),
+        name: room_name(&format!("Room {}", unique_word())),
+        topic: None,
+        visibility,
+        owner_id: owner,
+        created_at: at(0),
+        last_seq: Seq::ZERO,
+    }
+}
+
+/// The membership that goes with a new room: its owner, role owner, joined
+/// when the room was created.
+pub fn owner_membership(room: &Room) -> Membership {
+    membership(room.id, room.owner_id, Role::Owner, room.created_at)
+}
+
+/// A membership, spelled out.
+pub fn membership(
+    room_id: RoomId,
+    user_id: UserId,
+    role: Role,
+    joined_at: DateTime<Utc>,
+) -> Membership {
+    Membership {
+        room_id,
+        user_id,
+        role,
+        joined_at,
+    }
+}
+
+/// Stores `room` with its owner's membership ([`owner_membership`]).
+pub async fn create_room(stores: &ChatStores, room: &Room) {
+    stores
+        .rooms
+        .create(room, &owner_membership(room))
+        .await
+        .expect("creating a fresh room succeeds");
+}
+
+/// A stored room of `visibility` (public or private) owned by a freshly
+/// registered user: returns the owner and the room.
+pub async fn created_room(stores: &ChatStores, visibility: Visibility) -> (User, Room) {
+    let owner = chat_user(stores).await;
+    let room = room_owned_by(owner.id, visibility);
+    create_room(stores, &room).await;
+    (owner, room)
+}
+
+/// A member (role member) added to `room` at `joined_at`: a freshly
+/// registered user, returned.
+pub async fn added_member(stores: &ChatStores, room: RoomId, joined_at: DateTime<Utc>) -> User {
+    let user = chat_user(stores).await;
+    stores
+        .memberships
+        .add(&membership(room, user.id, Role::Member, joined_at))
+        .await
+        .expect("adding a fresh member succeeds");
+    user
+}
+
+/// The room `opener` would pass to `open_direct` to talk with `other`, not
+/// stored: a fresh id, both names, direct, created at `at(0)`.
+pub fn direct_room(opener: &User, other: &User) -> Room {
+    Room {
+        id: RoomId::new(),
+        name: RoomName::for_direct(&opener.display_name, &other.display_name),
+        topic: None,
+        visibility: Visibility::Direct,
+        owner_id: opener.id,
+        created_at: at(0),
+        last_seq: Seq::ZERO,
+    }
+}
+
+/// The direct pair of two different users.
+pub fn pair(first: UserId, second: UserId) -> DirectPair {
+    DirectPair::new(first, second).expect("two different users")
+}
+
+/// A message body, parsed.
+pub fn body(raw: &str) -> MessageBody {
+    MessageBody::parse(raw).expect("a valid message body")
+}
+
+/// A client message id no other test uses.
+pub fn unique_client_msg_id() -> ClientMsgId {
+    ClientMsgId::parse(&Uuid::new_v4().to_string()).expect("a valid client message id")
+}
+
+/// A message of `author_id` to `room_id` without a client id: a fresh id, a
+/// fixed body, sent at `at(0)`.
+pub fn new_message(room_id: RoomId, author_id: UserId) -> NewMessage {
+    NewMessage {
+        id: MessageId::new(),
+        room_id,
+        author_id,
+        body: body("Hello, room!"),
+        client_msg_id: None,
+        created_at: at(0),
+    }
+}
+
+/// Like [`new_message`], with the sender's idempotency key `client_msg_id`.
+pub fn new_message_with_client_id(
+    room_id: RoomId,
+    author_id: UserId,
+    client_msg_id: ClientMsgId,
+) -> NewMessage {
+    NewMessage {
+        client_msg_id: Some(client_msg_id),
+        ..new_message(room_id, author_id)
+    }
+}
+
+/// Appends `count` messages of `author_id` to `room_id` (message `i`, from 1,
+/// has body "message i" and is sent at `at(i)`), checking that each is
+/// stored; returns the stored messages in order.
+pub async fn append_messages(
+    stores: &ChatStores,
+    room_id: RoomId,
+    author_id: UserId,
+    count: usize,
+) -> Vec<Message> {
+    let mut stored = Vec::with_capacity(count);
+    for index in 1..=count {
+        let offset = i64::try_from(index).expect("a small count");
+        let message = NewMessage {
+            body: body(&format!("message {index}")),
+            created_at: at(offset),
+            ..new_message(room_id, author_id)
+        };
+        let appended = stores
+            .messages
+            .append(&message)
+            .await
+            .expect("appending succeeds")
+            .expect("the room exists");
+        assert!(appended.created, "a message without client id is new");
+        stored.push(appended.message);
+    }
+    stored
+}
+
+/// A seq, from its number.
+pub fn seq(value: i64) -> Seq {
+    Seq::new(value).expect("a valid seq")
+}
+
+/// The room as stored now (it must exist).
+pub async fn stored_room(stores: &ChatStores, id: RoomId) -> Room {
+    stores
+        .rooms
+        .by_id(id)
+        .await
+        .expect("reading a room succeeds")
+        .expect("the room exists")
 }
 
 /// Runs `racers` operations at once: each on its own task, all released

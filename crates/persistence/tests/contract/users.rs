@@ -190,3 +190,48 @@ pub async fn set_display_name_of_unknown_user_is_none(stores: Stores) {
     );
     assert_eq!(users.by_id(unknown).await.unwrap(), None);
 }
+
+/// `by_ids` returns exactly the existing accounts among the ids, each equal
+/// to what was inserted: unknown ids are ignored, accounts not asked for are
+/// left out, and no ids (or only unknown ones) give no account.
+pub async fn by_ids_returns_exactly_the_existing_users(stores: Stores) {
+    let users = stores.users;
+    let (first, second, third) = (user(), user(), user());
+    for account in [&first, &second, &third] {
+        users.insert(account).await.unwrap();
+    }
+    let by_id = |mut found: Vec<User>| {
+        found.sort_by_key(|account| account.id);
+        found
+    };
+
+    let mut expected = vec![first.clone(), third.clone()];
+    expected.sort_by_key(|account| account.id);
+    assert_eq!(
+        by_id(
+            users
+                .by_ids(&[third.id, UserId::new(), first.id])
+                .await
+                .unwrap()
+        ),
+        expected
+    );
+
+    let mut everyone = vec![first.clone(), second.clone(), third.clone()];
+    everyone.sort_by_key(|account| account.id);
+    assert_eq!(
+        by_id(
+            users
+                .by_ids(&[second.id, first.id, third.id])
+                .await
+                .unwrap()
+        ),
+        everyone
+    );
+
+    assert_eq!(users.by_ids(&[]).await.unwrap(), Vec::<User>::new());
+    assert_eq!(
+        users.by_ids(&[UserId::new(), UserId::new()]).await.unwrap(),
+        Vec::<User>::new()
+    );
+}

@@ -1,0 +1,138 @@
+//! `/rooms/{id}/messages`: history, sending, editing, deleting.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use p_chat_domain::DomainError;
+use p_chat_domain::message::{ClientMsgId, HistoryQuery, MessageBody, MessageId, PageLimit, Seq};
+use p_chat_domain::room::RoomId;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::auth::Authenticated;
+use super::envelope;
+use super::error::ApiError;
+use super::views::{HistoryView, MessageView};
+use crate::state::AppState;
+
+/// Query of `GET /rooms/{id}/messages`.
+#[derive(Debug, Deserialize)]
+pub struct HistoryParams {
+    after_seq: Option<i64>,
+    before_seq: Option<i64>,
+    limit: Option<i64>,
+}
+
+impl HistoryParams {
+    fn parse(&self) -> Result<HistoryQuery, DomainError> {
+        Ok(HistoryQuery {
+            after: self.after_seq.map(Seq::new).transpose()?,
+            before: self.before_seq.map(Seq::new).transpose()?,
+            limit: self
+                .limit
+                .map(PageLimit::new)
+                .transpose()?
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// Body of `POST /rooms/{id}/messages`.
+#[derive(Debug, Deserialize)]
+pub struct SendBody {
+    body: String,
+    client_msg_id: Option<String>,
+}
+
+/// Body of `PATCH /rooms/{id}/messages/{msg_id}`.
+#[derive(Debug, Deserialize)]
+pub struct EditBody {
+    body: String,
+}
+
+/// `GET /rooms/{id}/messages?after_seq=&before_seq=&limit=`.
+pub async fn history(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    path: web::Path<Uuid>,
+    params: web::Query<HistoryParams>,
+) -> Result<HttpResponse, ApiError> {
+    let page = state
+        .messaging
+        .history(principal.user_id, RoomId::from_uuid(*path), params.parse()?)
+        .await?;
+    Ok(envelope::ok(HistoryView::from(page)))
+}
+
+/// `POST /rooms/{id}/messages`: 201 once stored; 200 with the first message
+/// for a repeated `client_msg_id`.
+pub async fn send(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    path: web::Path<Uuid>,
+    body: web::Json<SendBody>,
+) -> Result<HttpResponse, ApiError> {
+    let text = MessageBody::parse(&body.body).map_err(DomainError::from)?;
+    let client_msg_id = body
+        .client_msg_id
+        .as_deref()
+        .map(ClientMsgId::parse)
+        .transpose()
+        .map_err(DomainError::from)?;
+    let appended = state
+        .messaging
+        .send(
+            principal.user_id,
+            RoomId::from_uuid(*path),
+            text,
+            client_msg_id,
+        )
+        .await?;
+    let status = if appended.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(envelope::with_status(
+        status,
+        MessageView::from(appended.message),
+    ))
+}
+
+/// `PATCH /rooms/{id}/messages/{msg_id}` `{body}`: the author edits.
+pub async fn edit(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    path: web::Path<(Uuid, Uuid)>,
+    body: web::Json<EditBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (room_id, message_id) = path.into_inner();
+    let text = MessageBody::parse(&body.body).map_err(DomainError::from)?;
+    let message = state
+        .messaging
+        .edit(
+            principal.user_id,
+            RoomId::from_uuid(room_id),
+            MessageId::from_uuid(message_id),
+            text,
+        )
+        .await?;
+    Ok(envelope::ok(MessageView::from(message)))
+}
+
+/// `DELETE /rooms/{id}/messages/{msg_id}`: tombstones the message.
+pub async fn delete(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (room_id, message_id) = path.into_inner();
+    let message = state
+        .messaging
+        .delete(
+            principal.user_id,
+            RoomId::from_uuid(room_id),
+            MessageId::from_uuid(message_id),
+        )
+        .await?;
+    Ok(envelope::ok(MessageView::from(message)))
+}

@@ -1,0 +1,293 @@
+//! `/rooms`, `/rooms/{id}/members` and `/dms`: rooms and who is in them.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use p_chat_domain::DomainError;
+use p_chat_domain::error::ValidationError;
+use p_chat_domain::message::PageLimit;
+use p_chat_domain::room::{Role, RoomId, RoomName, Topic, Visibility};
+use p_chat_domain::services::{NewRoom, RoomChanges, UserRef};
+use p_chat_domain::user::{Email, UserId};
+use serde::{Deserialize, Deserializer};
+use uuid::Uuid;
+
+use super::auth::Authenticated;
+use super::envelope;
+use super::error::ApiError;
+use super::views::{MemberView, RoomView, list};
+use crate::state::AppState;
+
+/// Body of `POST /rooms`.
+#[derive(Debug, Deserialize)]
+pub struct CreateBody {
+    name: String,
+    topic: Option<String>,
+    visibility: Option<String>,
+}
+
+/// Body of `PATCH /rooms/{id}`: absent fields stay as they are; `topic: null` clears it.
+#[derive(Debug, Deserialize)]
+pub struct UpdateBody {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    topic: Option<Option<String>>,
+    visibility: Option<String>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
+}
+
+/// Query of `GET /rooms/public`.
+#[derive(Debug, Deserialize)]
+pub struct SearchQuery {
+    q: Option<String>,
+    limit: Option<i64>,
+}
+
+/// A user named by id or by email (exactly one).
+#[derive(Debug, Deserialize)]
+pub struct UserRefBody {
+    user_id: Option<Uuid>,
+    email: Option<String>,
+}
+
+impl UserRefBody {
+    fn parse(&self) -> Result<UserRef, DomainError> {
+        match (&self.user_id, &self.email) {
+            (Some(id), None) => Ok(UserRef::Id(UserId::from_uuid(*id))),
+            (None, Some(email)) => Ok(UserRef::Email(Email::parse(email)?)),
+            _ => Err(ValidationError::UserRef.into()),
+        }
+    }
+}
+
+/// Body of `PATCH /rooms/{id}/members/{user_id}`.
+#[derive(Debug, Deserialize)]
+pub struct RoleBody {
+    role: String,
+}
+
+/// `{user_id}` or `me` in a member path.
+fn member_id(raw: &str, actor: UserId) -> Result<UserId, ApiError> {
+    if raw == "me" {
+        return Ok(actor);
+    }
+    raw.parse::<Uuid>()
+        .map(UserId::from_uuid)
+        .map_err(|_| ApiError::NotFound)
+}
+
+fn parse_topic(raw: Option<&str>) -> Result<Option<Topic>, DomainError> {
+    Ok(raw.map(Topic::parse).transpose()?.flatten())
+}
+
+/// `POST /rooms`: 201 with the new room; the caller owns it.
+pub async fn create(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    body: web::Json<CreateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let new = NewRoom {
+        name: RoomName::parse(&body.name).map_err(DomainError::from)?,
+        topic: parse_topic(body.topic.as_deref())?,
+        visibility: match &body.visibility {
+            Some(raw) => Visibility::parse_choosable(raw).map_err(DomainError::from)?,
+            None => Visibility::Private,
+        },
+    };
+    let room = state.rooms.create(principal.user_id, new).await?;
+    Ok(envelope::with_status(
+        StatusCode::CREATED,
+        RoomView::from(room),
+    ))
+}
+
+/// `GET /rooms`: the caller's rooms.
+pub async fn mine(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let rooms = state.rooms.mine(principal.user_id).await?;
+    Ok(envelope::ok(list::<_, RoomView>(rooms)))
+}
+
+/// `GET /rooms/public?q=&limit=`: public rooms by name.
+pub async fn search_public(
+    state: web::Data<AppState>,
+    Authenticated(_): Authenticated,
+    query: web::Query<SearchQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query
+        .limit
+        .map(PageLimit::new)
+        .transpose()
+        .map_err(DomainError::from)?;
+    let rooms = state
+        .rooms
+        .search_public(
+            query.q.as_deref().unwrap_or_default(),
+            limit.unwrap_or_default(),
+        )
+        .await?;
+    Ok(envelope::ok(list::<_, RoomView>(rooms)))
+}
+
+/// `GET /rooms/{id}`.
+pub async fn get(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let room = state
+        .rooms
+        .get(principal.user_id, RoomId::from_uuid(*path))
+        .await?;
+    Ok(envelope::ok(RoomView::from(room)))
+}
+
+/// `PATCH /rooms/{id}`.
+pub async fn update(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    path: web::Path<Uuid>,
+    body: web::Json<UpdateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let changes = RoomChanges {
+        name: body
+            .name
+            .as_deref()
+            .map(RoomName::parse)
+            .transpose()
+            .map_err(DomainError::from)?,
+        topic: match &body.topic {
+            Some(topic) => Some(parse_topic(topic.as_deref())?),
+            None => None,
+        },
+        visibility: body
+            .visibility
+            .as_deref()
+            .map(Visibility::parse_choosable)
+            .transpose()
+            .map_err(DomainError::from)?,
+    };
+    let room = state
+        .rooms
+        .update(principal.user_id, RoomId::from_uuid(*path), changes)
+        .await?;
+    Ok(envelope::ok(RoomView::from(room)))
+}
+
+/// `DELETE /rooms/{id}`: the room and its messages are gone.
+pub async fn delete(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .rooms
+        .delete(principal.user_id, RoomId::from_uuid(*path))
+        .await?;
+    Ok(envelope::ok(()))
+}
+
+/// `GET /rooms/{id}/members`.
+pub async fn members(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let members = state
+        .rooms
+        .members(principal.user_id, RoomId::from_uuid(*path))
+        .await?;
+    Ok(envelope::ok(list::<_, MemberView>(members)))
+}
+
+/// `PUT /rooms/{id}/members/me`: join a public room (idempotent).
+pub async fn join(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    path: web::Path<(Uuid, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (room_id, who) = path.into_inner();
+    if who != "me" {
+        // Nobody can make someone else join; adding is POST /rooms/{id}/members.
+        return Err(ApiError::MethodNotAllowed);
+    }
+    let member = state
+        .rooms
+        .join(principal.user_id, RoomId::from_uuid(room_id))
+        .await?;
+    Ok(envelope::ok(MemberView::from(member)))
+}
+
+/// `POST /rooms/{id}/members` `{user_id}` or `{email}`: 201 when added, 200
+/// when the user already was a member.
+pub async fn add_member(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    path: web::Path<Uuid>,
+    body: web::Json<UserRefBody>,
+) -> Result<HttpResponse, ApiError> {
+    let target = body.parse()?;
+    let (member, added) = state
+        .rooms
+        .add_member(principal.user_id, RoomId::from_uuid(*path), target)
+        .await?;
+    let status = if added {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(envelope::with_status(status, MemberView::from(member)))
+}
+
+/// `DELETE /rooms/{id}/members/{user_id or me}`: leave, or kick.
+pub async fn remove_member(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    path: web::Path<(Uuid, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (room_id, who) = path.into_inner();
+    let target = member_id(&who, principal.user_id)?;
+    state
+        .rooms
+        .remove_member(principal.user_id, RoomId::from_uuid(room_id), target)
+        .await?;
+    Ok(envelope::ok(()))
+}
+
+/// `PATCH /rooms/{id}/members/{user_id}` `{role}`.
+pub async fn change_role(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    path: web::Path<(Uuid, String)>,
+    body: web::Json<RoleBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (room_id, who) = path.into_inner();
+    let target = member_id(&who, principal.user_id)?;
+    let role = Role::parse(&body.role).map_err(DomainError::from)?;
+    let member = state
+        .rooms
+        .change_role(principal.user_id, RoomId::from_uuid(room_id), target, role)
+        .await?;
+    Ok(envelope::ok(MemberView::from(member)))
+}
+
+/// `POST /dms` `{user_id}` or `{email}`: the pair's direct room, 201 if new.
+pub async fn open_direct(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    body: web::Json<UserRefBody>,
+) -> Result<HttpResponse, ApiError> {
+    let other = body.parse()?;
+    let (room, created) = state.rooms.open_direct(principal.user_id, other).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(envelope::with_status(status, RoomView::from(room)))
+}
