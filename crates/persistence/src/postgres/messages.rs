@@ -4,7 +4,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error};
-use diesel::sql_types::{Nullable, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use p_chat_domain::message::{
     Appended, ClientMsgId, HistoryPage, HistoryQuery, Message, MessageBody, MessageId, NewMessage,
@@ -16,11 +15,7 @@ use p_chat_domain::user::UserId;
 use super::models::MessageRow;
 use super::pool::PgStore;
 use super::schema::{messages, rooms};
-
-diesel::define_sql_function! {
-    /// SQL `COALESCE` of two timestamps: keeps the first one that is set.
-    fn coalesce(first: Nullable<Timestamptz>, second: Timestamptz) -> Nullable<Timestamptz>;
-}
+use super::sql::coalesce;
 
 /// The constraint that makes sends idempotent (see the chat migration).
 const CLIENT_MSG_ID_KEY: &str = "messages_client_msg_id_key";

@@ -18,6 +18,7 @@ mod pool;
 mod rooms;
 mod schema;
 mod sessions;
+mod sql;
 #[cfg(feature = "test-support")]
 pub mod testing;
 mod users;

@@ -3,7 +3,6 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Nullable, Timestamptz};
 use diesel_async::RunQueryDsl;
 use p_chat_domain::ports::{StoreError, UserRepository};
 use p_chat_domain::user::{DisplayName, Email, User, UserId};
@@ -11,11 +10,7 @@ use p_chat_domain::user::{DisplayName, Email, User, UserId};
 use super::models::UserRow;
 use super::pool::PgStore;
 use super::schema::users;
-
-diesel::define_sql_function! {
-    /// SQL `COALESCE` of two timestamps: keeps the first one that is set.
-    fn coalesce(first: Nullable<Timestamptz>, second: Timestamptz) -> Nullable<Timestamptz>;
-}
+use super::sql::coalesce;
 
 /// Accounts in the `users` table. Email uniqueness is the table's `UNIQUE`
 /// constraint, so racing inserts cannot both succeed.
