@@ -99,6 +99,24 @@ pub enum Storage {
     Postgres(PgConfig),
 }
 
+/// WebSocket gateway settings (`ALLOWED_ORIGINS`, `WS_*`).
+#[derive(Debug, Clone)]
+pub struct WsSettings {
+    /// `ALLOWED_ORIGINS`: browser origins allowed to connect; `None`: only
+    /// the server's own.
+    pub allowed_origins: Option<Vec<String>>,
+    /// `WS_RATE_PER_SECOND`: sustained client frames per second.
+    pub rate_per_second: u32,
+    /// `WS_RATE_BURST`: client frames allowed in a burst.
+    pub rate_burst: u32,
+    /// `WS_QUEUE_CAPACITY`: events queued for a connection before it counts as too slow.
+    pub queue_capacity: usize,
+    /// `WS_PING_INTERVAL_SECONDS`: how often the server pings.
+    pub ping_interval: Duration,
+    /// `WS_IDLE_TIMEOUT_SECONDS`: silence after which a connection is closed.
+    pub idle_timeout: Duration,
+}
+
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -116,6 +134,8 @@ pub struct Config {
     pub bcrypt_cost: u32,
     /// `PSQL_*`: the store.
     pub storage: Storage,
+    /// The WebSocket gateway's settings.
+    pub ws: WsSettings,
 }
 
 impl Config {
@@ -168,6 +188,7 @@ impl Config {
             },
             bcrypt_cost: vars.bounded("BCRYPT_COST", 4..=31, "an integer from 4 to 31", 12)?,
             storage,
+            ws: ws(&vars)?,
         })
     }
 }
@@ -234,6 +255,47 @@ impl Vars {
         )?;
         Ok(unit(i64::from(amount)))
     }
+}
+
+fn ws(vars: &Vars) -> Result<WsSettings, ConfigError> {
+    let seconds = |var, default| -> Result<Duration, ConfigError> {
+        let value = vars.bounded(
+            var,
+            1..=3600,
+            "a whole number of seconds from 1 to 3600",
+            default,
+        )?;
+        Ok(Duration::from_secs(u64::from(value)))
+    };
+    let allowed_origins = vars.get("ALLOWED_ORIGINS").map(|list| {
+        list.split(',')
+            .map(|origin| origin.trim().trim_end_matches('/').to_owned())
+            .filter(|origin| !origin.is_empty())
+            .collect()
+    });
+    Ok(WsSettings {
+        allowed_origins,
+        rate_per_second: vars.bounded(
+            "WS_RATE_PER_SECOND",
+            1..=10_000,
+            "an integer from 1 to 10000",
+            20,
+        )?,
+        rate_burst: vars.bounded(
+            "WS_RATE_BURST",
+            1..=10_000,
+            "an integer from 1 to 10000",
+            60,
+        )?,
+        queue_capacity: vars.bounded(
+            "WS_QUEUE_CAPACITY",
+            1..=100_000,
+            "an integer from 1 to 100000",
+            256,
+        )? as usize,
+        ping_interval: seconds("WS_PING_INTERVAL_SECONDS", 15)?,
+        idle_timeout: seconds("WS_IDLE_TIMEOUT_SECONDS", 45)?,
+    })
 }
 
 /// The PostgreSQL settings, once `PSQL_HOST` is known to be set.

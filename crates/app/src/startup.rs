@@ -5,6 +5,8 @@ use std::net::{SocketAddr, TcpListener};
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::http;
@@ -31,13 +33,18 @@ pub enum StartupError {
 pub struct Application {
     server: Server,
     address: SocketAddr,
+    shutdown: watch::Sender<bool>,
 }
+
+/// How long shutdown waits for open connections and requests to finish.
+const DRAIN_TIMEOUT_SECONDS: u64 = 10;
 
 impl Application {
     /// Builds the services (migrating the database, if any) and binds the
     /// listening socket. Nothing is served until [`Application::run_until_stopped`].
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let state = AppState::build(&config).await?;
+        let (shutdown, stopping) = watch::channel(false);
+        let state = AppState::build(&config, stopping).await?;
         let requested = SocketAddr::new(config.bind_address, config.port);
         let bind_error = |source| StartupError::Bind {
             address: requested,
@@ -52,11 +59,19 @@ impl Application {
                 .configure(http::configure)
                 .wrap(from_fn(log_request))
         })
+        // Signals are handled in `run_until_stopped`, which first tells
+        // WebSocket connections to close with 1001.
+        .disable_signals()
+        .shutdown_timeout(DRAIN_TIMEOUT_SECONDS)
         .listen(listener)
         .map_err(bind_error)?
         .run();
         tracing::info!("p-chat listening on http://{address}");
-        Ok(Self { server, address })
+        Ok(Self {
+            server,
+            address,
+            shutdown,
+        })
     }
 
     /// The address actually bound (useful when `PORT` is 0).
@@ -64,9 +79,26 @@ impl Application {
         self.address
     }
 
-    /// Serves until the process is told to stop (SIGINT or SIGTERM), then
-    /// drains in-flight requests.
+    /// Serves until the process is told to stop (SIGINT or SIGTERM). Then it
+    /// stops accepting connections, lets in-flight requests and WebSocket
+    /// sends finish (their acks go out), closes every WebSocket with 1001,
+    /// and returns within a bounded time.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let handle = self.server.handle();
+        let server = actix_web::rt::spawn(self.server);
+        stop_signal().await?;
+        tracing::info!("shutting down: draining requests and closing connections");
+        let _ = self.shutdown.send(true);
+        handle.stop(true).await;
+        server.await.map_err(std::io::Error::other)?
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn stop_signal() -> std::io::Result<()> {
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = terminate.recv() => Ok(()),
+        interrupted = tokio::signal::ctrl_c() => interrupted,
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use p_chat_auth::{BcryptHasher, InvalidCost, JwtIssuer};
 use p_chat_domain::ports::{
-    Clock, MembershipRepository, MessageRepository, PasswordHasher, RoomRepository,
+    Clock, FanOut, MembershipRepository, MessageRepository, PasswordHasher, RoomRepository,
     SessionRepository, StoreError, SystemClock, UserRepository, VerificationStore,
 };
 use p_chat_domain::services::{Accounts, Messaging, RoomAccess, Rooms, Sessions};
@@ -15,7 +15,10 @@ use p_chat_persistence::postgres::{
     PgVerifications, PoolSetupError, run_migrations,
 };
 
-use crate::config::{Config, JwtSecret, Storage};
+use tokio::sync::watch;
+
+use crate::config::{Config, JwtSecret, Storage, WsSettings};
+use crate::ws::hub::Hub;
 
 /// The services handlers call, cheap to clone (all `Arc`s inside).
 #[derive(Clone)]
@@ -30,6 +33,12 @@ pub struct AppState {
     pub messaging: Messaging,
     /// What `GET /ready` checks.
     pub readiness: Readiness,
+    /// Delivers room events to WebSocket connections.
+    pub fanout: Arc<dyn FanOut>,
+    /// The WebSocket gateway's settings.
+    pub ws: WsSettings,
+    /// Becomes `true` when the server is shutting down.
+    pub shutdown: watch::Receiver<bool>,
 }
 
 /// The dependency whose health decides whether the server is ready.
@@ -79,12 +88,16 @@ struct Stores {
 impl AppState {
     /// Builds the services on the configured store. On PostgreSQL, the schema
     /// is migrated first, so no request ever meets an old schema.
-    pub async fn build(config: &Config) -> Result<Self, StateError> {
+    pub async fn build(
+        config: &Config,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Self, StateError> {
         let stores = match &config.storage {
             Storage::InMemory => in_memory(&config.jwt_secret),
             Storage::Postgres(pg) => postgres(pg).await?,
         };
         let hasher: Arc<dyn PasswordHasher> = Arc::new(BcryptHasher::new(config.bcrypt_cost)?);
+        let fanout: Arc<dyn FanOut> = Arc::new(Hub::default());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let sessions = Sessions::new(
             stores.users.clone(),
@@ -93,7 +106,8 @@ impl AppState {
             Arc::new(JwtIssuer::new(config.jwt_secret.bytes())),
             clock.clone(),
             config.session,
-        );
+        )
+        .with_fanout(fanout.clone());
         let accounts = Accounts::new(
             stores.users.clone(),
             stores.verifications,
@@ -106,9 +120,12 @@ impl AppState {
         Ok(Self {
             accounts,
             sessions,
-            rooms: Rooms::new(access.clone(), stores.users, clock.clone()),
-            messaging: Messaging::new(access, stores.messages, clock),
+            rooms: Rooms::new(access.clone(), stores.users, clock.clone(), fanout.clone()),
+            messaging: Messaging::new(access, stores.messages, clock, fanout.clone()),
             readiness: stores.readiness,
+            fanout,
+            ws: config.ws.clone(),
+            shutdown,
         })
     }
 }

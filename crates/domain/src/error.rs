@@ -4,7 +4,7 @@ use crate::ports::StoreError;
 
 /// Why a use case failed. Adapters (HTTP, WebSocket) map each variant to one
 /// status code, so a variant must never mean two different things to a client.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DomainError {
     /// The input broke a rule of the domain (a bad email, a too-long name, ...).
     #[error(transparent)]

@@ -69,6 +69,7 @@
 //! ```
 
 pub mod error;
+pub mod events;
 pub mod message;
 pub mod permissions;
 pub mod ports;

@@ -63,6 +63,18 @@ impl ApiError {
         }
     }
 
+    /// The error code and message a client is shown for a domain error
+    /// (also in WebSocket `error` frames).
+    pub fn describe(error: &DomainError) -> (&'static str, String) {
+        match error {
+            DomainError::Unauthorized => (
+                "invalid_token",
+                "the access token is invalid, expired or revoked".into(),
+            ),
+            other => Self::Domain(other.clone()).code_and_message(),
+        }
+    }
+
     fn code_and_message(&self) -> (&'static str, String) {
         match self {
             Self::Domain(DomainError::Invalid(error)) => (error.code(), error.to_string()),

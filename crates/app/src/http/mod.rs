@@ -73,6 +73,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(messages::delete)),
         )
         .service(resource("/dms").route(web::post().to(rooms::open_direct)))
+        .service(resource("/ws").route(web::get().to(crate::ws::upgrade)))
         .default_service(web::to(not_found));
 }
 

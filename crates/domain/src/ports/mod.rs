@@ -7,6 +7,7 @@
 //! adapter against it.
 
 mod clock;
+mod fanout;
 mod memberships;
 mod messages;
 mod password_hasher;
@@ -17,6 +18,7 @@ mod users;
 mod verifications;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use fanout::{Delivery, FanOut, NoFanOut, Subscriber, Subscription};
 pub use memberships::MembershipRepository;
 pub use messages::MessageRepository;
 pub use password_hasher::{HashError, PasswordHasher};

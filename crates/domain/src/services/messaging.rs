@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use crate::error::{ConflictError, DomainError, Missing};
+use crate::events::RoomEvent;
 use crate::message::{
     Appended, ClientMsgId, HistoryPage, HistoryQuery, Message, MessageBody, MessageId, NewMessage,
 };
 use crate::permissions::{Action, can};
-use crate::ports::{Clock, MessageRepository};
+use crate::ports::{Clock, FanOut, MessageRepository};
 use crate::room::RoomId;
 use crate::services::access::RoomAccess;
 use crate::user::UserId;
@@ -18,6 +19,7 @@ pub struct Messaging {
     access: RoomAccess,
     messages: Arc<dyn MessageRepository>,
     clock: Arc<dyn Clock>,
+    fanout: Arc<dyn FanOut>,
 }
 
 impl Messaging {
@@ -26,11 +28,13 @@ impl Messaging {
         access: RoomAccess,
         messages: Arc<dyn MessageRepository>,
         clock: Arc<dyn Clock>,
+        fanout: Arc<dyn FanOut>,
     ) -> Self {
         Self {
             access,
             messages,
             clock,
+            fanout,
         }
     }
 
@@ -53,10 +57,30 @@ impl Messaging {
             client_msg_id,
             created_at: self.clock.now(),
         };
-        self.messages
+        let appended = self
+            .messages
             .append(&message)
             .await?
-            .ok_or(DomainError::NotFound(Missing::Room))
+            .ok_or(DomainError::NotFound(Missing::Room))?;
+        if appended.created {
+            // After the commit: delivery order is restored by seq downstream.
+            self.fanout
+                .publish(RoomEvent::Message(appended.message.clone()))
+                .await;
+        }
+        Ok(appended)
+    }
+
+    /// Tells the room's other members that `actor` is typing (members).
+    pub async fn typing(&self, actor: UserId, room_id: RoomId) -> Result<(), DomainError> {
+        self.access.check(actor, room_id, Action::Post).await?;
+        self.fanout
+            .publish(RoomEvent::Typing {
+                room_id,
+                user_id: actor,
+            })
+            .await;
+        Ok(())
     }
 
     /// A page of a room's history (members).
@@ -93,7 +117,12 @@ impl Messaging {
             .edit(room_id, message_id, &body, self.clock.now())
             .await?
         {
-            Some(edited) => Ok(edited),
+            Some(edited) => {
+                self.fanout
+                    .publish(RoomEvent::MessageUpdated(edited.clone()))
+                    .await;
+                Ok(edited)
+            }
             // Deleted between our read and our write.
             None => Err(ConflictError::MessageDeleted.into()),
         }
@@ -115,10 +144,15 @@ impl Messaging {
         {
             return Err(DomainError::Forbidden);
         }
-        self.messages
+        let tombstone = self
+            .messages
             .tombstone(room_id, message_id, self.clock.now())
             .await?
-            .ok_or(DomainError::NotFound(Missing::Message))
+            .ok_or(DomainError::NotFound(Missing::Message))?;
+        self.fanout
+            .publish(RoomEvent::MessageDeleted(tombstone.clone()))
+            .await;
+        Ok(tombstone)
     }
 
     async fn message(

@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::{ConflictError, DomainError, Missing};
+use crate::events::RoomEvent;
 use crate::message::{PageLimit, Seq};
 use crate::permissions::{Action, can_kick};
-use crate::ports::{Clock, RoomDetails, StoreError, UserRepository};
+use crate::ports::{Clock, FanOut, RoomDetails, StoreError, UserRepository};
 use crate::room::{
     DirectPair, Member, Membership, Role, Room, RoomId, RoomName, Topic, Visibility,
 };
@@ -51,15 +52,22 @@ pub struct Rooms {
     access: RoomAccess,
     users: Arc<dyn UserRepository>,
     clock: Arc<dyn Clock>,
+    fanout: Arc<dyn FanOut>,
 }
 
 impl Rooms {
     /// Builds the service.
-    pub fn new(access: RoomAccess, users: Arc<dyn UserRepository>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        access: RoomAccess,
+        users: Arc<dyn UserRepository>,
+        clock: Arc<dyn Clock>,
+        fanout: Arc<dyn FanOut>,
+    ) -> Self {
         Self {
             access,
             users,
             clock,
+            fanout,
         }
     }
 
@@ -125,11 +133,16 @@ impl Rooms {
             topic: changes.topic.unwrap_or(room.topic),
             visibility: changes.visibility.unwrap_or(room.visibility),
         };
-        self.access
+        let updated = self
+            .access
             .rooms
             .update_details(room_id, &details)
             .await?
-            .ok_or(DomainError::NotFound(Missing::Room))
+            .ok_or(DomainError::NotFound(Missing::Room))?;
+        self.fanout
+            .publish(RoomEvent::RoomUpdated(updated.clone()))
+            .await;
+        Ok(updated)
     }
 
     /// Deletes a room and its messages (the owner).
@@ -137,7 +150,9 @@ impl Rooms {
         self.access
             .check(actor, room_id, Action::DeleteRoom)
             .await?;
-        self.access.rooms.delete(room_id).await?;
+        if self.access.rooms.delete(room_id).await? {
+            self.fanout.publish(RoomEvent::RoomDeleted(room_id)).await;
+        }
         Ok(())
     }
 
@@ -230,6 +245,12 @@ impl Rooms {
         if !self.access.members.remove(room_id, target).await? {
             return Err(DomainError::NotFound(Missing::Member));
         }
+        self.fanout
+            .publish(RoomEvent::MemberLeft {
+                room_id,
+                user_id: target,
+            })
+            .await;
         Ok(())
     }
 
@@ -260,6 +281,10 @@ impl Rooms {
                 .await?
             {
                 return Err(DomainError::NotFound(Missing::Member));
+            }
+            if let Some(room) = self.access.rooms.by_id(room_id).await? {
+                // The owner changed.
+                self.fanout.publish(RoomEvent::RoomUpdated(room)).await;
             }
             self.membership_of(room_id, target).await?
         } else {
@@ -296,7 +321,27 @@ impl Rooms {
             created_at: now,
             last_seq: Seq::ZERO,
         };
-        Ok(self.access.rooms.open_direct(&room, pair, now).await?)
+        let (room, created) = self.access.rooms.open_direct(&room, pair, now).await?;
+        if created {
+            for user in [me, other] {
+                let member = Member {
+                    membership: Membership {
+                        room_id: room.id,
+                        user_id: user.id,
+                        role: Role::Member,
+                        joined_at: now,
+                    },
+                    display_name: user.display_name,
+                };
+                self.fanout
+                    .publish(RoomEvent::MemberJoined {
+                        room: room.clone(),
+                        member,
+                    })
+                    .await;
+            }
+        }
+        Ok((room, created))
     }
 
     async fn add(&self, room_id: RoomId, user: UserId) -> Result<(Member, bool), DomainError> {
@@ -307,7 +352,18 @@ impl Rooms {
             joined_at: self.clock.now(),
         };
         match self.access.members.add(&membership).await {
-            Ok(()) => Ok((self.with_name(membership).await?, true)),
+            Ok(()) => {
+                let member = self.with_name(membership).await?;
+                if let Some(room) = self.access.rooms.by_id(room_id).await? {
+                    self.fanout
+                        .publish(RoomEvent::MemberJoined {
+                            room,
+                            member: member.clone(),
+                        })
+                        .await;
+                }
+                Ok((member, true))
+            }
             Err(StoreError::Duplicate) => {
                 let existing = self.membership_of(room_id, user).await?;
                 Ok((self.with_name(existing).await?, false))

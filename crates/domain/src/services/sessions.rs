@@ -5,7 +5,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::error::DomainError;
-use crate::ports::{Clock, PasswordHasher, SessionRepository, TokenIssuer, UserRepository};
+use crate::ports::{
+    Clock, FanOut, NoFanOut, PasswordHasher, SessionRepository, TokenIssuer, UserRepository,
+};
 use crate::session::{
     LoginSession, RefreshCheck, SessionId, SessionPolicy, TokenClaims, TokenKind, TokenSet,
 };
@@ -41,6 +43,7 @@ pub struct Sessions {
     tokens: Arc<dyn TokenIssuer>,
     clock: Arc<dyn Clock>,
     policy: SessionPolicy,
+    fanout: Arc<dyn FanOut>,
 }
 
 impl Sessions {
@@ -60,7 +63,14 @@ impl Sessions {
             tokens,
             clock,
             policy,
+            fanout: Arc::new(NoFanOut),
         }
+    }
+
+    /// Tells `fanout` about ended sessions, so their live connections close.
+    pub fn with_fanout(mut self, fanout: Arc<dyn FanOut>) -> Self {
+        self.fanout = fanout;
+        self
     }
 
     /// Logs in with email and password. A wrong password, an unknown email and
@@ -160,7 +170,9 @@ impl Sessions {
 
     /// Ends a login session (logout with an access token).
     pub async fn end(&self, session_id: SessionId) -> Result<(), DomainError> {
-        Ok(self.sessions.revoke(session_id, self.clock.now()).await?)
+        self.sessions.revoke(session_id, self.clock.now()).await?;
+        self.fanout.end_session(session_id).await;
+        Ok(())
     }
 
     /// Ends the login session a refresh token belongs to (logout without an
@@ -178,7 +190,10 @@ impl Sessions {
             "refresh token reuse detected: login session revoked"
         );
         match self.sessions.revoke(session.id, now).await {
-            Ok(()) => DomainError::Unauthorized,
+            Ok(()) => {
+                self.fanout.end_session(session.id).await;
+                DomainError::Unauthorized
+            }
             Err(error) => error.into(),
         }
     }

@@ -1,0 +1,426 @@
+//! One task per connection: authenticate, subscribe, then serve client
+//! frames, room events, heartbeats, token expiry and shutdown from a single
+//! loop, so everything one connection sends is naturally ordered.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
+use chrono::Utc;
+use p_chat_domain::DomainError;
+use p_chat_domain::events::RoomEvent;
+use p_chat_domain::message::{ClientMsgId, HistoryQuery, Message, MessageBody, PageLimit, Seq};
+use p_chat_domain::ports::{Delivery, Subscriber};
+use p_chat_domain::room::RoomId;
+use p_chat_domain::services::Principal;
+use tokio::time::{Instant, interval, sleep_until, timeout};
+
+use super::protocol::{self, ClientFrame};
+use super::rate::TokenBucket;
+use crate::http::error::ApiError;
+use crate::http::views::MessageView;
+use crate::state::AppState;
+
+/// How long a client has to authenticate with a first `auth` frame.
+const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one outgoing frame may wait for a client that does not read.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the closing handshake may take before the socket is dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How a connection ends.
+enum End {
+    /// Send a close frame with this code and reason.
+    Close(u16, &'static str),
+    /// The peer is gone; nothing more can be sent.
+    Gone,
+}
+
+type Outcome<T = ()> = Result<T, End>;
+
+/// Serves one WebSocket until it ends, then closes it with the right code.
+pub async fn run(
+    state: Arc<AppState>,
+    session: actix_ws::Session,
+    stream: AggregatedMessageStream,
+    header_token: Option<String>,
+) {
+    let mut connection = Connection {
+        bucket: TokenBucket::new(state.ws.rate_burst, state.ws.rate_per_second),
+        state,
+        session,
+        stream,
+        last_heard: Instant::now(),
+    };
+    let end = match connection.serve(header_token).await {
+        Ok(()) => End::Close(1000, "bye"),
+        Err(end) => end,
+    };
+    if let End::Close(code, reason) = end {
+        let reason = CloseReason {
+            code: CloseCode::from(code),
+            description: Some(reason.to_owned()),
+        };
+        let _ = timeout(CLOSE_TIMEOUT, connection.session.close(Some(reason))).await;
+    }
+}
+
+struct Connection {
+    state: Arc<AppState>,
+    session: actix_ws::Session,
+    stream: AggregatedMessageStream,
+    bucket: TokenBucket,
+    last_heard: Instant,
+}
+
+/// An authenticated connection's state.
+struct Live {
+    principal: Principal,
+    /// Per room, the highest seq delivered on this connection.
+    cursors: HashMap<RoomId, Seq>,
+}
+
+fn unauthenticated(error: DomainError) -> End {
+    match error {
+        DomainError::Unavailable(_) => End::Close(1011, "service unavailable"),
+        _ => End::Close(4001, "authentication failed"),
+    }
+}
+
+/// The wall-clock expiry of a token as a timer deadline.
+fn deadline(principal: &Principal) -> Instant {
+    let left = (principal.expires_at - Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    Instant::now() + left
+}
+
+impl Connection {
+    async fn serve(&mut self, header_token: Option<String>) -> Outcome {
+        let principal = match header_token {
+            Some(token) => self
+                .state
+                .sessions
+                .authenticate(&token)
+                .await
+                .map_err(unauthenticated)?,
+            None => self.await_auth_frame().await?,
+        };
+        let user = principal.user_id;
+        let rooms = self.member_rooms(&principal).await?;
+        let mut subscription = self.state.fanout.subscribe(
+            Subscriber {
+                user_id: user,
+                session_id: principal.session_id,
+                rooms: rooms.keys().copied().collect(),
+            },
+            self.state.ws.queue_capacity,
+        );
+        // Read again now that events are flowing: anything newer than these
+        // seqs reaches this connection live; older ones are for `sync`.
+        let cursors = self.member_rooms(&principal).await?;
+        let mut live = Live { principal, cursors };
+        self.send(protocol::ready(user, live.principal.expires_at))
+            .await?;
+
+        let mut shutdown = self.state.shutdown.clone();
+        let mut heartbeat = interval(self.state.ws.ping_interval);
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.wait_for(|stopping| *stopping) => {
+                    return Err(End::Close(1001, "server shutting down"));
+                }
+                () = sleep_until(deadline(&live.principal)) => {
+                    return Err(End::Close(4001, "access token expired"));
+                }
+                delivery = subscription.next() => self.on_delivery(&mut live, delivery).await?,
+                message = self.stream.recv() => self.on_message(&mut live, message).await?,
+                _ = heartbeat.tick() => {
+                    if self.last_heard.elapsed() > self.state.ws.idle_timeout {
+                        return Err(End::Close(1000, "no answer to pings"));
+                    }
+                    self.session.ping(b"").await.map_err(|_| End::Gone)?;
+                }
+            }
+        }
+    }
+
+    async fn member_rooms(&self, principal: &Principal) -> Outcome<HashMap<RoomId, Seq>> {
+        let rooms = self
+            .state
+            .rooms
+            .mine(principal.user_id)
+            .await
+            .map_err(|_| End::Close(1011, "service unavailable"))?;
+        Ok(rooms
+            .into_iter()
+            .map(|room| (room.id, room.last_seq))
+            .collect())
+    }
+
+    /// Waits for the first frame, which must be `auth`.
+    async fn await_auth_frame(&mut self) -> Outcome<Principal> {
+        let first = timeout(AUTH_TIMEOUT, async {
+            loop {
+                match self.stream.recv().await {
+                    Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                        self.session.pong(&bytes).await.map_err(|_| End::Gone)?;
+                    }
+                    Some(Ok(AggregatedMessage::Pong(_))) => {}
+                    Some(Ok(AggregatedMessage::Text(text))) => return Ok(text),
+                    Some(Ok(_)) => return Err(End::Close(4001, "authenticate first")),
+                    Some(Err(ProtocolError::Overflow)) => {
+                        return Err(End::Close(1009, "frame too large"));
+                    }
+                    Some(Err(_)) | None => return Err(End::Gone),
+                }
+            }
+        })
+        .await
+        .map_err(|_| End::Close(4001, "no authentication within 10 seconds"))??;
+        match protocol::parse(&first) {
+            Ok(ClientFrame::Auth { token }) => self
+                .state
+                .sessions
+                .authenticate(&token)
+                .await
+                .map_err(unauthenticated),
+            _ => Err(End::Close(4001, "the first frame must be auth")),
+        }
+    }
+
+    async fn send(&mut self, text: String) -> Outcome {
+        match timeout(SEND_TIMEOUT, self.session.text(text)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(End::Gone),
+            Err(_) => Err(End::Close(4008, "client too slow")),
+        }
+    }
+
+    async fn send_error(&mut self, error: &DomainError, reference: Option<&str>) -> Outcome {
+        let (code, message) = ApiError::describe(error);
+        self.send(protocol::error(code, &message, reference)).await
+    }
+
+    async fn on_message(
+        &mut self,
+        live: &mut Live,
+        message: Option<Result<AggregatedMessage, ProtocolError>>,
+    ) -> Outcome {
+        let message = match message {
+            Some(Ok(message)) => message,
+            Some(Err(ProtocolError::Overflow)) => return Err(End::Close(1009, "frame too large")),
+            Some(Err(_)) => return Err(End::Close(1002, "protocol error")),
+            None => return Err(End::Gone),
+        };
+        self.last_heard = Instant::now();
+        if let AggregatedMessage::Pong(_) = message {
+            return Ok(());
+        }
+        if !self.bucket.take(std::time::Instant::now()) {
+            return Err(End::Close(4008, "rate limit exceeded"));
+        }
+        match message {
+            AggregatedMessage::Text(text) => match protocol::parse(&text) {
+                Ok(frame) => self.on_frame(live, frame).await,
+                Err(error) => {
+                    let frame =
+                        protocol::error(error.code, &error.message, error.reference.as_deref());
+                    self.send(frame).await
+                }
+            },
+            AggregatedMessage::Binary(_) => {
+                self.send(protocol::error(
+                    "malformed_frame",
+                    "frames are JSON text",
+                    None,
+                ))
+                .await
+            }
+            AggregatedMessage::Ping(bytes) => {
+                self.session.pong(&bytes).await.map_err(|_| End::Gone)
+            }
+            AggregatedMessage::Pong(_) => Ok(()),
+            AggregatedMessage::Close(_) => Err(End::Close(1000, "bye")),
+        }
+    }
+
+    async fn on_frame(&mut self, live: &mut Live, frame: ClientFrame) -> Outcome {
+        let user = live.principal.user_id;
+        match frame {
+            ClientFrame::Ping => self.send(protocol::pong()).await,
+            ClientFrame::Auth { token } => match self.state.sessions.authenticate(&token).await {
+                Ok(principal) if principal.user_id == user => {
+                    live.principal = principal;
+                    self.send(protocol::ready(user, principal.expires_at)).await
+                }
+                Ok(_) => self.send_error(&DomainError::Forbidden, None).await,
+                Err(error) => self.send_error(&error, None).await,
+            },
+            ClientFrame::Send {
+                room_id,
+                body,
+                client_msg_id,
+            } => {
+                let sent = async {
+                    let body = MessageBody::parse(&body)?;
+                    let id = ClientMsgId::parse(&client_msg_id)?;
+                    self.state
+                        .messaging
+                        .send(user, RoomId::from_uuid(room_id), body, Some(id))
+                        .await
+                }
+                .await;
+                match sent {
+                    Ok(appended) => {
+                        let message = MessageView::from(appended.message);
+                        self.send(protocol::ack(&client_msg_id, message)).await
+                    }
+                    Err(error) => self.send_error(&error, Some(&client_msg_id)).await,
+                }
+            }
+            ClientFrame::Sync {
+                room_id,
+                after_seq,
+                limit,
+            } => {
+                let reference = room_id.to_string();
+                match self
+                    .sync(live, RoomId::from_uuid(room_id), after_seq, limit)
+                    .await
+                {
+                    Ok(result) => result,
+                    Err(error) => self.send_error(&error, Some(&reference)).await,
+                }
+            }
+            ClientFrame::Typing { room_id } => {
+                match self
+                    .state
+                    .messaging
+                    .typing(user, RoomId::from_uuid(room_id))
+                    .await
+                {
+                    Ok(()) => Ok(()),
+                    Err(error) => self.send_error(&error, Some(&room_id.to_string())).await,
+                }
+            }
+        }
+    }
+
+    /// Replays a room after `after_seq`, then `synced`. Live events that
+    /// arrive meanwhile wait in the subscription and are filtered by the
+    /// cursor afterwards, so none is lost, repeated or reordered.
+    async fn sync(
+        &mut self,
+        live: &mut Live,
+        room: RoomId,
+        after_seq: i64,
+        limit: Option<i64>,
+    ) -> Result<Outcome, DomainError> {
+        let query = HistoryQuery {
+            after: Some(Seq::new(after_seq)?),
+            before: None,
+            limit: PageLimit::new(limit.unwrap_or(PageLimit::MAX as i64))?,
+        };
+        let page = self
+            .state
+            .messaging
+            .history(live.principal.user_id, room, query)
+            .await?;
+        let mut last = query.after.unwrap_or_default();
+        for message in page.messages {
+            last = message.seq;
+            if let Err(end) = self
+                .send(protocol::message(
+                    room.as_uuid(),
+                    MessageView::from(message),
+                ))
+                .await
+            {
+                return Ok(Err(end));
+            }
+        }
+        let cursor = live.cursors.entry(room).or_insert(last);
+        *cursor = (*cursor).max(last);
+        Ok(self
+            .send(protocol::synced(
+                room.as_uuid(),
+                last.value(),
+                page.has_more,
+            ))
+            .await)
+    }
+
+    async fn on_delivery(&mut self, live: &mut Live, delivery: Option<Delivery>) -> Outcome {
+        let event = match delivery {
+            Some(Delivery::Event(event)) => event,
+            Some(Delivery::Overflowed) => return Err(End::Close(4008, "client too slow")),
+            Some(Delivery::SessionEnded) => return Err(End::Close(4001, "session revoked")),
+            None => return Err(End::Close(1011, "fan-out stopped")),
+        };
+        let me = live.principal.user_id;
+        match event.as_ref() {
+            RoomEvent::Message(message) => return self.deliver_in_order(live, message).await,
+            RoomEvent::MemberJoined { room, member } if member.membership.user_id == me => {
+                live.cursors.entry(room.id).or_insert(room.last_seq);
+            }
+            RoomEvent::MemberLeft { room_id, user_id } if *user_id == me => {
+                live.cursors.remove(room_id);
+            }
+            RoomEvent::RoomDeleted(room_id) => {
+                live.cursors.remove(room_id);
+            }
+            _ => {}
+        }
+        self.send(protocol::event(&event)).await
+    }
+
+    /// Sends `message` only as the next seq of its room: drops repeats and
+    /// older ones, and first fills a gap from the store (a later message can
+    /// overtake an earlier one between commit and publication; the earlier
+    /// one is committed by then, as seqs are allocated under the room lock).
+    async fn deliver_in_order(&mut self, live: &mut Live, message: &Message) -> Outcome {
+        let room = message.room_id;
+        let cursor = *live
+            .cursors
+            .entry(room)
+            .or_insert(Seq::new(message.seq.value() - 1).unwrap_or_default());
+        if message.seq <= cursor {
+            return Ok(());
+        }
+        let mut cursor = cursor;
+        while cursor.next() < message.seq {
+            let query = HistoryQuery {
+                after: Some(cursor),
+                before: Some(message.seq),
+                limit: PageLimit::new(PageLimit::MAX as i64).unwrap_or_default(),
+            };
+            let page = self
+                .state
+                .messaging
+                .history(live.principal.user_id, room, query)
+                .await
+                .map_err(|_| End::Close(1011, "cannot fill a gap; reconnect and sync"))?;
+            if page.messages.is_empty() {
+                return Err(End::Close(1011, "cannot fill a gap; reconnect and sync"));
+            }
+            for missing in page.messages {
+                cursor = missing.seq;
+                self.send(protocol::message(
+                    room.as_uuid(),
+                    MessageView::from(missing),
+                ))
+                .await?;
+            }
+            live.cursors.insert(room, cursor);
+        }
+        live.cursors.insert(room, message.seq);
+        self.send(protocol::message(
+            room.as_uuid(),
+            MessageView::from(message.clone()),
+        ))
+        .await
+    }
+}

@@ -1,0 +1,269 @@
+//! The in-process [`FanOut`] adapter: routes room events to the connections
+//! of this process. A multi-node adapter (Redis, NATS) implements the same
+//! port; the gateway does not change.
+//!
+//! Routing tables sit behind one mutex held only for map updates and
+//! non-blocking `try_send`s into each connection's bounded queue: no socket
+//! is written under it, and no room waits for another room's task.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use p_chat_domain::events::RoomEvent;
+use p_chat_domain::ports::{Delivery, FanOut, Subscriber, Subscription};
+use p_chat_domain::room::RoomId;
+use p_chat_domain::session::SessionId;
+use p_chat_domain::user::UserId;
+use tokio::sync::{Notify, mpsc};
+
+type ConnId = u64;
+
+/// Fans events out to this process's connections.
+#[derive(Default)]
+pub struct Hub {
+    routes: Arc<Mutex<Routes>>,
+    next_id: AtomicU64,
+}
+
+#[derive(Default)]
+struct Routes {
+    connections: HashMap<ConnId, Connection>,
+    rooms: HashMap<RoomId, HashSet<ConnId>>,
+    users: HashMap<UserId, HashSet<ConnId>>,
+    sessions: HashMap<SessionId, HashSet<ConnId>>,
+}
+
+struct Connection {
+    user: UserId,
+    session: SessionId,
+    rooms: HashSet<RoomId>,
+    queue: mpsc::Sender<Arc<RoomEvent>>,
+    flags: Arc<Flags>,
+}
+
+/// Why a connection must close, set by the hub, read by its subscription.
+#[derive(Default)]
+struct Flags {
+    overflowed: AtomicBool,
+    session_ended: AtomicBool,
+    wake: Notify,
+}
+
+fn lock(routes: &Mutex<Routes>) -> MutexGuard<'_, Routes> {
+    routes
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Routes {
+    fn join(&mut self, id: ConnId, room: RoomId) {
+        if let Some(connection) = self.connections.get_mut(&id) {
+            connection.rooms.insert(room);
+            self.rooms.entry(room).or_default().insert(id);
+        }
+    }
+
+    fn leave(&mut self, id: ConnId, room: RoomId) {
+        if let Some(connection) = self.connections.get_mut(&id) {
+            connection.rooms.remove(&room);
+        }
+        if let Some(members) = self.rooms.get_mut(&room) {
+            members.remove(&id);
+            if members.is_empty() {
+                self.rooms.remove(&room);
+            }
+        }
+    }
+
+    fn connections_of(&self, user: UserId) -> Vec<ConnId> {
+        self.users
+            .get(&user)
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Unsubscribes a connection entirely; dropping its queue sender.
+    fn remove(&mut self, id: ConnId) -> Option<Arc<Flags>> {
+        let connection = self.connections.remove(&id)?;
+        for room in &connection.rooms {
+            if let Some(members) = self.rooms.get_mut(room) {
+                members.remove(&id);
+                if members.is_empty() {
+                    self.rooms.remove(room);
+                }
+            }
+        }
+        if let Some(ids) = self.users.get_mut(&connection.user) {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.users.remove(&connection.user);
+            }
+        }
+        if let Some(ids) = self.sessions.get_mut(&connection.session) {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.sessions.remove(&connection.session);
+            }
+        }
+        Some(connection.flags)
+    }
+}
+
+#[async_trait]
+impl FanOut for Hub {
+    async fn publish(&self, event: RoomEvent) {
+        let room = event.room_id();
+        let mut routes = lock(&self.routes);
+        if let RoomEvent::MemberJoined { member, .. } = &event {
+            for id in routes.connections_of(member.membership.user_id) {
+                routes.join(id, room);
+            }
+        }
+        let typist = match &event {
+            RoomEvent::Typing { user_id, .. } => Some(*user_id),
+            _ => None,
+        };
+        let targets: Vec<ConnId> = routes
+            .rooms
+            .get(&room)
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default();
+        let event = Arc::new(event);
+        let mut overflowed = Vec::new();
+        for id in targets {
+            let Some(connection) = routes.connections.get(&id) else {
+                continue;
+            };
+            if Some(connection.user) == typist {
+                continue;
+            }
+            if connection.queue.try_send(event.clone()).is_err() {
+                overflowed.push(id);
+            }
+        }
+        for id in overflowed {
+            if let Some(flags) = routes.remove(id) {
+                flags.overflowed.store(true, Ordering::SeqCst);
+                flags.wake.notify_one();
+            }
+        }
+        match event.as_ref() {
+            RoomEvent::MemberLeft { user_id, .. } => {
+                for id in routes.connections_of(*user_id) {
+                    routes.leave(id, room);
+                }
+            }
+            RoomEvent::RoomDeleted(_) => {
+                let ids: Vec<ConnId> = routes
+                    .rooms
+                    .get(&room)
+                    .map(|ids| ids.iter().copied().collect())
+                    .unwrap_or_default();
+                for id in ids {
+                    routes.leave(id, room);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    async fn end_session(&self, session: SessionId) {
+        let mut routes = lock(&self.routes);
+        let ids: Vec<ConnId> = routes
+            .sessions
+            .get(&session)
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default();
+        for id in ids {
+            if let Some(flags) = routes.remove(id) {
+                flags.session_ended.store(true, Ordering::SeqCst);
+                flags.wake.notify_one();
+            }
+        }
+    }
+
+    fn subscribe(&self, subscriber: Subscriber, capacity: usize) -> Box<dyn Subscription> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (queue, events) = mpsc::channel(capacity.max(1));
+        let flags = Arc::new(Flags::default());
+        let mut routes = lock(&self.routes);
+        routes.connections.insert(
+            id,
+            Connection {
+                user: subscriber.user_id,
+                session: subscriber.session_id,
+                rooms: HashSet::new(),
+                queue,
+                flags: flags.clone(),
+            },
+        );
+        routes
+            .users
+            .entry(subscriber.user_id)
+            .or_default()
+            .insert(id);
+        routes
+            .sessions
+            .entry(subscriber.session_id)
+            .or_default()
+            .insert(id);
+        for room in subscriber.rooms {
+            routes.join(id, room);
+        }
+        Box::new(HubSubscription {
+            id,
+            routes: self.routes.clone(),
+            events,
+            flags,
+        })
+    }
+}
+
+/// One connection's end of the hub.
+struct HubSubscription {
+    id: ConnId,
+    routes: Arc<Mutex<Routes>>,
+    events: mpsc::Receiver<Arc<RoomEvent>>,
+    flags: Arc<Flags>,
+}
+
+impl HubSubscription {
+    fn verdict(&self) -> Option<Delivery> {
+        if self.flags.overflowed.load(Ordering::SeqCst) {
+            Some(Delivery::Overflowed)
+        } else if self.flags.session_ended.load(Ordering::SeqCst) {
+            Some(Delivery::SessionEnded)
+        } else {
+            None
+        }
+    }
+}
+
+#[async_trait]
+impl Subscription for HubSubscription {
+    async fn next(&mut self) -> Option<Delivery> {
+        loop {
+            if let Some(verdict) = self.verdict() {
+                return Some(verdict);
+            }
+            tokio::select! {
+                biased;
+                () = self.flags.wake.notified() => {}
+                event = self.events.recv() => {
+                    return match event {
+                        Some(event) => Some(Delivery::Event(event)),
+                        None => self.verdict(),
+                    };
+                }
+            }
+        }
+    }
+}
+
+impl Drop for HubSubscription {
+    fn drop(&mut self) {
+        lock(&self.routes).remove(self.id);
+    }
+}

@@ -1,0 +1,56 @@
+//! The WebSocket gateway (`GET /ws`, docs/protocol.md): the upgrade with its
+//! origin check here, one task per connection in [`connection`], the frames
+//! in [`protocol`], and the in-process fan-out in [`hub`].
+
+mod connection;
+pub mod hub;
+mod protocol;
+mod rate;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use p_chat_domain::DomainError;
+
+use crate::config::WsSettings;
+use crate::http::auth::bearer_token;
+use crate::http::error::ApiError;
+use crate::state::AppState;
+
+/// The largest frame, or message assembled from continuations (64 KiB).
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+/// `GET /ws`: checks the origin, upgrades, and hands the socket to its task.
+pub async fn upgrade(
+    request: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    if !origin_allowed(&request, &state.ws) {
+        return Err(ApiError::from(DomainError::Forbidden).into());
+    }
+    let token = bearer_token(&request).ok().flatten();
+    let (response, session, stream) = actix_ws::handle(&request, body)?;
+    let stream = stream
+        .max_frame_size(MAX_FRAME_BYTES)
+        .aggregate_continuations()
+        .max_continuation_size(MAX_FRAME_BYTES);
+    actix_web::rt::spawn(connection::run(state.into_inner(), session, stream, token));
+    Ok(response)
+}
+
+/// Browsers send `Origin`; it must be configured, or be the server's own.
+/// Clients that send none (not browsers) are not subject to the check.
+fn origin_allowed(request: &HttpRequest, settings: &WsSettings) -> bool {
+    let Some(origin) = request.headers().get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let origin = origin.trim_end_matches('/');
+    if let Some(allowed) = &settings.allowed_origins {
+        return allowed.iter().any(|allowed| allowed == origin);
+    }
+    let host = request.connection_info().host().to_owned();
+    origin == format!("http://{host}") || origin == format!("https://{host}")
+}

@@ -1,0 +1,85 @@
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::events::RoomEvent;
+use crate::room::RoomId;
+use crate::session::SessionId;
+use crate::user::UserId;
+
+/// What a connection's subscription yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// An event of one of the connection's rooms (shared by all receivers).
+    Event(Arc<RoomEvent>),
+    /// The connection could not keep up: its queue overflowed and it was
+    /// unsubscribed. It must be closed (events are never silently skipped).
+    Overflowed,
+    /// The connection's login session was revoked: it must be closed.
+    SessionEnded,
+}
+
+/// A connection's stream of deliveries. Dropping it unsubscribes.
+#[async_trait]
+pub trait Subscription: Send {
+    /// The next delivery; `None` once the fan-out is gone.
+    async fn next(&mut self) -> Option<Delivery>;
+}
+
+/// Who a new subscription is for.
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    /// The connected user.
+    pub user_id: UserId,
+    /// The login session the connection authenticated with.
+    pub session_id: SessionId,
+    /// The rooms the user is a member of now.
+    pub rooms: Vec<RoomId>,
+}
+
+/// Real-time fan-out of room events to connections: in process now, across
+/// nodes (Redis, NATS) later, behind the same trait.
+///
+/// Routing follows membership: a `MemberJoined` event subscribes the new
+/// member's connections to its room before it is delivered, a `MemberLeft`
+/// or `RoomDeleted` event unsubscribes them after. Publishing never blocks
+/// on a slow connection: one that cannot take an event is unsubscribed and
+/// told [`Delivery::Overflowed`].
+#[async_trait]
+pub trait FanOut: Send + Sync {
+    /// Delivers `event` to every connection subscribed to its room (for
+    /// `Typing`, except the typist's own).
+    async fn publish(&self, event: RoomEvent);
+
+    /// Tells every connection of `session` that it has ended.
+    async fn end_session(&self, session: SessionId);
+
+    /// Subscribes one connection, with room for `capacity` undelivered events.
+    fn subscribe(&self, subscriber: Subscriber, capacity: usize) -> Box<dyn Subscription>;
+}
+
+/// A fan-out with nobody listening, for services used without real-time
+/// clients (batch jobs, other services' tests). Publishing does nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoFanOut;
+
+/// The subscription of [`NoFanOut`]: nothing ever arrives.
+struct Silence;
+
+#[async_trait]
+impl Subscription for Silence {
+    async fn next(&mut self) -> Option<Delivery> {
+        None
+    }
+}
+
+#[async_trait]
+impl FanOut for NoFanOut {
+    async fn publish(&self, _event: RoomEvent) {}
+
+    async fn end_session(&self, _session: SessionId) {}
+
+    fn subscribe(&self, _subscriber: Subscriber, _capacity: usize) -> Box<dyn Subscription> {
+        Box::new(Silence)
+    }
+}
