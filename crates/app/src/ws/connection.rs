@@ -25,9 +25,10 @@ use crate::state::AppState;
 /// How long a client has to authenticate with a first `auth` frame.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one outgoing frame may wait for a client that does not read.
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the closing handshake may take before the socket is dropped.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a close frame may wait behind a backlog a slow client is still
+/// reading, before the socket is dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How a connection ends.
 enum End {

@@ -84,8 +84,10 @@ impl Routes {
             .unwrap_or_default()
     }
 
-    /// Unsubscribes a connection entirely; dropping its queue sender.
-    fn remove(&mut self, id: ConnId) -> Option<Arc<Flags>> {
+    /// Unsubscribes a connection entirely and hands it back, so the caller
+    /// can set its flags before its queue sender is dropped (a receiver woken
+    /// by the closed queue must already see why).
+    fn remove(&mut self, id: ConnId) -> Option<Connection> {
         let connection = self.connections.remove(&id)?;
         for room in &connection.rooms {
             if let Some(members) = self.rooms.get_mut(room) {
@@ -107,7 +109,16 @@ impl Routes {
                 self.sessions.remove(&connection.session);
             }
         }
-        Some(connection.flags)
+        Some(connection)
+    }
+
+    /// Removes a connection and tells it why, in that order of visibility:
+    /// flag first, then the queue closes as the connection is dropped.
+    fn expel(&mut self, id: ConnId, why: impl Fn(&Flags) -> &AtomicBool) {
+        if let Some(connection) = self.remove(id) {
+            why(&connection.flags).store(true, Ordering::SeqCst);
+            connection.flags.wake.notify_one();
+        }
     }
 }
 
@@ -144,10 +155,7 @@ impl FanOut for Hub {
             }
         }
         for id in overflowed {
-            if let Some(flags) = routes.remove(id) {
-                flags.overflowed.store(true, Ordering::SeqCst);
-                flags.wake.notify_one();
-            }
+            routes.expel(id, |flags| &flags.overflowed);
         }
         match event.as_ref() {
             RoomEvent::MemberLeft { user_id, .. } => {
@@ -177,10 +185,7 @@ impl FanOut for Hub {
             .map(|ids| ids.iter().copied().collect())
             .unwrap_or_default();
         for id in ids {
-            if let Some(flags) = routes.remove(id) {
-                flags.session_ended.store(true, Ordering::SeqCst);
-                flags.wake.notify_one();
-            }
+            routes.expel(id, |flags| &flags.session_ended);
         }
     }
 
