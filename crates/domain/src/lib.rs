@@ -70,6 +70,7 @@
 
 pub mod error;
 pub mod events;
+mod id;
 pub mod message;
 pub mod permissions;
 pub mod ports;

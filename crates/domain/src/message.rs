@@ -3,7 +3,6 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use crate::error::ValidationError;
 use crate::room::RoomId;
@@ -43,31 +42,9 @@ impl fmt::Display for Seq {
     }
 }
 
-/// The identity of a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct MessageId(Uuid);
-
-impl MessageId {
-    /// A fresh, never-used id (time-ordered).
-    pub fn new() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    /// Wraps an id read from a path or storage.
-    pub fn from_uuid(id: Uuid) -> Self {
-        Self(id)
-    }
-
-    /// The underlying UUID.
-    pub fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl Default for MessageId {
-    fn default() -> Self {
-        Self::new()
-    }
+crate::id::uuid_id! {
+    /// The identity of a message.
+    MessageId
 }
 
 /// A message's text: 1 to 4000 Unicode characters after trimming.

@@ -1,46 +1,15 @@
 //! Rooms and membership: who may see and do what is decided from these
 //! values by [`crate::permissions`].
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use crate::error::ValidationError;
 use crate::message::Seq;
 use crate::user::{DisplayName, UserId};
 
-/// The identity of a room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RoomId(Uuid);
-
-impl RoomId {
-    /// A fresh, never-used id (time-ordered).
-    pub fn new() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    /// Wraps an id read from a path, a frame or storage.
-    pub fn from_uuid(id: Uuid) -> Self {
-        Self(id)
-    }
-
-    /// The underlying UUID.
-    pub fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl Default for RoomId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for RoomId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
+crate::id::uuid_id! {
+    /// The identity of a room.
+    RoomId
 }
 
 /// Who can find and enter a room.

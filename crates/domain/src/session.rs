@@ -14,37 +14,9 @@ use uuid::Uuid;
 use crate::token::TokenHash;
 use crate::user::UserId;
 
-/// The identity of one login session (one refresh-token family).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SessionId(Uuid);
-
-impl SessionId {
-    /// A fresh, never-used id.
-    pub fn new() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    /// Wraps an id read back from storage or from a verified token.
-    pub fn from_uuid(id: Uuid) -> Self {
-        Self(id)
-    }
-
-    /// The underlying UUID, for storage and token claims.
-    pub fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl Default for SessionId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
+crate::id::uuid_id! {
+    /// The identity of one login session (one refresh-token family).
+    SessionId
 }
 
 /// How long tokens live. Set from `ACCESS_TOKEN_SESSION_MINUTES` and

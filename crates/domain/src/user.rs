@@ -5,42 +5,12 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use email_address::{EmailAddress, Options};
-use uuid::Uuid;
 
 use crate::error::ValidationError;
 
-/// The stable identity of a user. Time-ordered (UUIDv7) so that new rows land
-/// at the end of an index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct UserId(Uuid);
-
-impl UserId {
-    /// A fresh, never-used id.
-    pub fn new() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    /// Wraps an id read back from storage or from a verified token.
-    pub fn from_uuid(id: Uuid) -> Self {
-        Self(id)
-    }
-
-    /// The underlying UUID, for storage and serialization.
-    pub fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl Default for UserId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
+crate::id::uuid_id! {
+    /// The stable identity of a user.
+    UserId
 }
 
 /// An email address in its normalized form: trimmed and lower-cased, so that
