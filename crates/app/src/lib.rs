@@ -9,4 +9,5 @@ pub mod http;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod web;
 pub mod ws;

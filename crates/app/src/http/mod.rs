@@ -74,6 +74,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(resource("/dms").route(web::post().to(rooms::open_direct)))
         .service(resource("/ws").route(web::get().to(crate::ws::upgrade)))
+        .service(resource("/").route(web::get().to(crate::web::index)))
+        .service(resource("/assets/{file}").route(web::get().to(crate::web::asset)))
         .default_service(web::to(not_found));
 }
 

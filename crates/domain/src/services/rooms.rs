@@ -90,6 +90,15 @@ impl Rooms {
             joined_at: now,
         };
         self.access.rooms.create(&room, &owner).await?;
+        if let Ok(member) = self.with_name(owner).await {
+            // Subscribes the owner's open connections to the new room.
+            self.fanout
+                .publish(RoomEvent::MemberJoined {
+                    room: room.clone(),
+                    member,
+                })
+                .await;
+        }
         Ok(room)
     }
 
