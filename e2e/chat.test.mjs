@@ -1,213 +1,28 @@
-// End-to-end test of the p-chat browser client: the real server binary, the
-// embedded client, and Debian's Chromium driven by playwright-core.
-//
-// Run from the workspace root: `node --test e2e/`
-// - P_CHAT_BIN: the server binary (default: target/debug/p-chat in the workspace)
-// - CHROMIUM: the browser (default: /usr/bin/chromium)
-// - E2E_DEBUG=1 prints every WebSocket frame of the test's pages
-// The server runs in memory (no PSQL_HOST) on a free port; the screenshots go
-// to target/e2e/ together with the server's log.
+// End-to-end tests of the p-chat browser client: the real server binary, the
+// embedded client, and Debian's Chromium driven by playwright-core (see
+// harness.mjs for the environment). Run from the workspace root:
+// `node --test e2e/`.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { test } from 'node:test';
 
-import { chromium } from 'playwright-core';
+import {
+  OUT,
+  RECONNECT_MS,
+  assertNoError,
+  eventually,
+  logIn,
+  logOut,
+  roomItem,
+  send,
+  shownMessages,
+  useServer,
+  waitForMessage,
+  waitOnline,
+} from './harness.mjs';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const BIN = process.env.P_CHAT_BIN
-  ? resolve(process.env.P_CHAT_BIN)
-  : join(ROOT, 'target/debug/p-chat');
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const OUT = join(ROOT, 'target/e2e');
-
-/** Default bound of every single wait. */
-const WAIT_MS = 10_000;
-/** Coming back online: the client must notice the dead socket, reconnect and sync. */
-const RECONNECT_MS = 30_000;
-
-let server;
-let serverLog;
-let serverDir;
-let baseUrl;
-let browser;
-
-/** Starts the server and resolves with its base URL, read from its log. */
-function startServer() {
-  mkdirSync(OUT, { recursive: true });
-  // Its own working directory: no developer `.env` (PSQL_HOST...) is read.
-  serverDir = mkdtempSync(join(tmpdir(), 'p-chat-e2e-'));
-  const env = { ...process.env, PORT: '0', BCRYPT_COST: '4', RUST_LOG: 'info', BIND_ADDRESS: '127.0.0.1' };
-  for (const name of ['PSQL_HOST', 'ALLOWED_ORIGINS', 'NO_COLOR']) delete env[name];
-  server = spawn(BIN, [], { cwd: serverDir, env, stdio: ['ignore', 'ignore', 'pipe'] });
-  serverLog = createWriteStream(join(OUT, 'server.log'));
-  return new Promise((resolvePromise, reject) => {
-    const timer = setTimeout(() => reject(new Error('the server did not say where it listens within 20 s')), 20_000);
-    server.once('error', (error) => {
-      clearTimeout(timer);
-      reject(new Error(`cannot start ${BIN}: ${error.message} (build it: cargo build -p p-chat)`));
-    });
-    server.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`the server exited early (${code ?? signal}); see target/e2e/server.log`));
-    });
-    // Keep reading stderr to the end: a full pipe would block the server.
-    createInterface({ input: server.stderr }).on('line', (line) => {
-      serverLog.write(`${line}\n`);
-      const found = /listening on (http:\/\/\S+)/.exec(line);
-      if (found) {
-        clearTimeout(timer);
-        resolvePromise(found[1].replace(/\/$/, ''));
-      }
-    });
-  });
-}
-
-async function stopServer() {
-  if (!server || server.exitCode !== null || server.signalCode !== null) return;
-  const exited = new Promise((resolvePromise) => server.once('exit', resolvePromise));
-  server.kill('SIGTERM');
-  const timer = setTimeout(() => server.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-before(async () => {
-  baseUrl = await startServer();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 30_000,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-}, { timeout: 60_000 });
-
-after(async () => {
-  await browser?.close().catch(() => {});
-  await stopServer();
-  serverLog?.end();
-  if (serverDir) rmSync(serverDir, { recursive: true, force: true });
-});
-
-// ---------------------------------------------------------------- helpers
-
-/** A page in a fresh browser context, with its console errors reported. */
-async function newUserPage(label, options = {}) {
-  const context = await browser.newContext({ viewport: { width: 1180, height: 760 }, ...options });
-  const page = await context.newPage();
-  page.setDefaultTimeout(WAIT_MS);
-  page.setDefaultNavigationTimeout(WAIT_MS);
-  page.on('pageerror', (error) => console.log(`[${label}] page error: ${error.message}`));
-  page.on('console', (message) => {
-    if (message.type() === 'error' || message.type() === 'warning') {
-      console.log(`[${label}] console ${message.type()}: ${message.text()}`);
-    }
-  });
-  if (process.env.E2E_DEBUG) {
-    page.on('websocket', (ws) => {
-      console.log(`${Date.now() % 100000} [${label}] websocket opened ${ws.url()}`);
-      ws.on('framereceived', (frame) => console.log(`${Date.now() % 100000} [${label}] in  ${String(frame.payload).slice(0, 160)}`));
-      ws.on('framesent', (frame) => console.log(`${Date.now() % 100000} [${label}] out ${String(frame.payload).slice(0, 160)}`));
-      ws.on('close', () => console.log(`${Date.now() % 100000} [${label}] websocket closed`));
-    });
-  }
-  // Confirmations (delete a message, leave a room) are accepted.
-  page.on('dialog', (dialog) => dialog.accept());
-  return { context, page };
-}
-
-/** Polls `check` until it stops throwing, at most `timeout` ms. */
-async function eventually(check, timeout = WAIT_MS) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolvePromise) => setTimeout(resolvePromise, 150));
-    }
-  }
-}
-
-/** The messages shown in the open room, in page order. */
-function shownMessages(page) {
-  return page.getByTestId('message-list').locator('[data-testid="message"]').evaluateAll((nodes) =>
-    nodes.map((node) => ({
-      seq: node.dataset.seq === undefined ? null : Number(node.dataset.seq),
-      pending: node.dataset.pending,
-      author: node.querySelector('[data-testid="message-author"]').textContent,
-      time: node.querySelector('[data-testid="message-time"]').textContent,
-      body: node.querySelector('[data-testid="message-body"]').textContent,
-      state: node.querySelector('[data-testid="message-state"]').textContent,
-    })),
-  );
-}
-
-/** Waits until the open room shows `body` once, acknowledged; returns it. */
-function waitForMessage(page, body, timeout = WAIT_MS) {
-  return eventually(async () => {
-    const found = (await shownMessages(page)).filter((message) => message.body === body);
-    assert.equal(found.length, 1, `expected “${body}” shown once, found ${found.length}`);
-    assert.equal(found[0].pending, 'false', `“${body}” is still pending`);
-    return found[0];
-  }, timeout);
-}
-
-async function assertNoError(page, who) {
-  const error = page.getByTestId('error');
-  if (await error.isVisible()) {
-    assert.fail(`${who} shows an error: ${await page.getByTestId('error-text').textContent()}`);
-  }
-}
-
-async function register(page, email, password) {
-  await page.goto(baseUrl);
-  await page.getByTestId('register-email').fill(email);
-  await page.getByTestId('register-password').fill(password);
-  await page.getByTestId('register-submit').click();
-  await page.getByTestId('logout').waitFor();
-}
-
-async function logIn(page, email, password) {
-  await page.getByTestId('login-email').fill(email);
-  await page.getByTestId('login-password').fill(password);
-  await page.getByTestId('login-submit').click();
-  await page.getByTestId('logout').waitFor();
-}
-
-async function logOut(page) {
-  await page.getByTestId('logout').click();
-  await page.getByTestId('login-email').waitFor();
-}
-
-async function waitOnline(page) {
-  await page.locator('[data-testid="connection-status"][data-state="online"]').waitFor();
-}
-
-function roomItem(page, name) {
-  return page.locator(`[data-testid="room-item"][data-room-name="${name}"]`);
-}
-
-/** Types a message in the composer and sends it with Enter (or the button). */
-async function send(page, body, { withButton = false } = {}) {
-  const composer = page.getByTestId('composer');
-  await composer.fill(body);
-  if (withButton) await page.getByTestId('send').click();
-  else await composer.press('Enter');
-}
+const { newUserPage, register } = useServer('chat');
 
 // ---------------------------------------------------------------- the scenario
 

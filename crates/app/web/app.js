@@ -506,23 +506,8 @@ function removeRoom(id) {
   return true;
 }
 
-/** Rooms whose member_joined for this user came over the socket. */
-const announced = new Set();
-
-/**
- * The live events of a room reach a connection that was open before the
- * user joined it only if the server announces the membership (member_joined)
- * on that connection. This server does not do so for the creator of a room
- * (POST /rooms): then the socket is replaced at once by a new one, which
- * subscribes to every room of the user, and the usual sync follows.
- */
-function ensureSubscribed(roomId) {
-  if (!announced.has(roomId)) socket?.restart();
-}
-
 function onMemberJoined(frame) {
   if (frame.member.user_id === state.me?.id) {
-    announced.add(frame.room_id);
     const known = state.rooms.has(frame.room_id);
     upsertRoom(frame.room);
     if (!known) renderRoomList();
@@ -607,7 +592,6 @@ formHandler(ui.newRoomForm, async () => {
   const name = ui.newRoomName.value.trim();
   if (!name) throw new Error('Give the room a name.');
   const room = await api('POST', '/rooms', { name, visibility: ui.newRoomVisibility.value });
-  ensureSubscribed(room.id);
   upsertRoom(room);
   renderRoomList();
   ui.newRoomForm.reset();

@@ -195,19 +195,6 @@ export class ChatSocket {
     this.connect();
   }
 
-  /**
-   * Replaces a working connection with a new one at once: a new connection
-   * subscribes to every room the user is in. Nothing to do while
-   * disconnected (the coming connection subscribes anyway).
-   */
-  restart() {
-    if (!this.running || !this.ready) return;
-    clearTimeout(this.retryTimer);
-    this.drop(1000);
-    this.attempt = 0;
-    this.connect();
-  }
-
   /** The connection looks dead: give it up and reconnect with backoff. */
   dead() {
     this.drop(4000);
