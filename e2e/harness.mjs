@@ -120,8 +120,12 @@ export function useServer(name, env = {}) {
     newUserPage: (label, options) => newUserPage(running.browser, label, options),
     /** Registers through the UI: the client verifies the email and logs in. */
     register: (page, email, password) => register(page, running.url, email, password),
-    /** Opens the client's start page. */
-    open: (page) => page.goto(running.url),
+    /** Opens the client's start page, or `path` on the server. */
+    open: (page, path = '/') => page.goto(`${running.url}${path}`),
+    /** The server's base URL (once started). */
+    get url() {
+      return running.url;
+    },
   };
 }
 

@@ -1,15 +1,27 @@
-// End-to-end test of the client's login session on a server whose access
-// tokens live one minute: the client refreshes the token before it expires
+// End-to-end tests of the client's login session. Email verification by
+// link, and a server that mails the token instead of returning it. On this
+// server access tokens live one minute: the client refreshes the token before it expires
 // and re-authenticates its open WebSocket with an `auth` frame, so the same
 // connection lives on past the first token's expiry (the server would close
 // it with 4001 otherwise). The user drives the client with the keyboard only.
 
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 
-import { assertNoError, eventually, roomItem, useServer, waitForMessage, waitOnline } from './harness.mjs';
+import {
+  assertNoError,
+  eventually,
+  logOut,
+  roomItem,
+  useServer,
+  waitForMessage,
+  waitOnline,
+} from './harness.mjs';
 
-const { newUserPage, open } = useServer('session', { ACCESS_TOKEN_SESSION_MINUTES: '1' });
+const server = useServer('session', { ACCESS_TOKEN_SESSION_MINUTES: '1' });
+
+const { newUserPage, open } = server;
 
 /** A little past the expiry of the first access token. */
 const PAST_EXPIRY_MS = 3_000;
@@ -78,5 +90,50 @@ test('the access token is refreshed before it expires and the socket is re-authe
   assert.equal(sockets.length, 1, 'the client opened another socket');
 
   await assertNoError(page, 'H');
+  await context.close();
+});
+
+test('a verification link logs the user in once', { timeout: 30_000 }, async () => {
+  const { context, page } = await newUserPage('I');
+  const password = createHash('sha256').update('iris password').digest('hex');
+  const answer = await page.request.post(`${server.url}/session/register`, {
+    data: { email: 'iris@example.com', password },
+  });
+  assert.equal(answer.status(), 200);
+  const token = (await answer.json()).data.VerificationToken;
+
+  await open(page, `/?verifyToken=${encodeURIComponent(token)}`);
+  await page.getByTestId('logout').waitFor();
+  assert.equal(await page.getByTestId('current-user').textContent(), 'iris');
+  assert.equal(new URL(page.url()).search, '', 'the token stays in the address bar');
+  await assertNoError(page, 'I');
+
+  // Used once: the same link now explains itself and leaves the user logged out.
+  await logOut(page);
+  await open(page, `/?verifyToken=${encodeURIComponent(token)}`);
+  await page.getByTestId('error').waitFor();
+  assert.match(await page.getByTestId('error-text').textContent(), /invalid, used or expired/);
+  await page.getByTestId('login-email').waitFor();
+  await context.close();
+});
+
+test('when the server mails the verification token, the client says so', { timeout: 30_000 }, async () => {
+  const { context, page } = await newUserPage('J');
+  // A server that sends emails answers register without the token.
+  await page.route('**/session/register', (route) =>
+    route.fulfill({
+      status: 200,
+      contentType: 'application/json',
+      body: JSON.stringify({ status: 'Success', data: { message: 'User registered successfully' } }),
+    }),
+  );
+  await open(page);
+  await page.getByTestId('register-email').fill('jon@example.com');
+  await page.getByTestId('register-password').fill('jon password');
+  await page.getByTestId('register-submit').click();
+  await page.getByTestId('auth-notice').waitFor();
+  assert.match(await page.getByTestId('auth-notice').textContent(), /verification email to jon@example\.com/);
+  assert.equal(await page.getByTestId('login-form').isVisible(), true);
+  await assertNoError(page, 'J');
   await context.close();
 });

@@ -27,6 +27,7 @@ const $ = (id) => document.getElementById(id);
 const ui = {
   loading: $('loading'),
   authView: $('auth-view'),
+  authNotice: $('auth-notice'),
   chatView: $('chat-view'),
   errorBar: document.querySelector('[data-testid="error"]'),
   errorText: document.querySelector('[data-testid="error-text"]'),
@@ -183,7 +184,38 @@ function showView(name) {
   ui.chatView.hidden = name !== 'chat';
 }
 
+/** Tells the logged-out user something that is not an error. */
+function showNotice(text) {
+  ui.authNotice.textContent = text;
+  ui.authNotice.hidden = false;
+}
+
+/**
+ * The `verifyToken` of a verification link (`/?verifyToken=...`), taken out
+ * of the address bar so that a reload or a shared URL does not carry it.
+ */
+function takeVerifyToken() {
+  const url = new URL(window.location.href);
+  const token = url.searchParams.get('verifyToken');
+  if (token === null) return null;
+  url.searchParams.delete('verifyToken');
+  history.replaceState(null, '', url);
+  return token;
+}
+
 async function boot() {
+  const verifyToken = takeVerifyToken();
+  if (verifyToken !== null) {
+    showView('auth');
+    try {
+      session.set(await Session.verify(verifyToken));
+    } catch (error) {
+      if (error.status !== 401) throw error;
+      throw new Error('This verification link is invalid, used or expired: log in, or register again.');
+    }
+    await enterChat();
+    return;
+  }
   if (session.loggedIn) {
     session.schedule();
     await enterChat();
@@ -280,12 +312,16 @@ formHandler(ui.registerForm, async () => {
     if (error.status === 409) throw new Error('This email is already registered: log in instead.');
     throw error;
   }
-  // p-chat sends no email yet: the register answer carries the verification
-  // token, and verifying it logs the user in.
-  const tokens = await Session.verify(registered.VerificationToken);
   ui.registerForm.reset();
   clearError();
-  session.set(tokens);
+  // p-chat sends no email yet: the register answer carries the verification
+  // token, and verifying it logs the user in. A server that mails the token
+  // instead (its link opens this page with `?verifyToken=`) answers without it.
+  if (!registered?.VerificationToken) {
+    showNotice(`Almost there: we sent a verification email to ${email}. Follow its link, then log in.`);
+    return;
+  }
+  session.set(await Session.verify(registered.VerificationToken));
   await enterChat();
 });
 

@@ -211,6 +211,19 @@ impl TestApp {
         }
     }
 
+    /// `GET path` for a response that is not JSON (the web client's files).
+    pub async fn get_text(&self, path: &str) -> (StatusCode, HeaderMap, String) {
+        let mut response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("send");
+        let bytes = response.body().limit(1 << 20).await.expect("body");
+        let text = String::from_utf8(bytes.to_vec()).expect("UTF-8 body");
+        (response.status(), response.headers().clone(), text)
+    }
+
     /// `GET path` with a raw `Authorization` header value.
     pub async fn get_with_authorization(&self, path: &str, authorization: &str) -> Reply {
         let mut response = self
