@@ -798,6 +798,56 @@ async fn joining_and_being_kicked_while_connected(backend: Backend) {
     );
 }
 
+/// Opening a direct conversation announces it to both users' open
+/// connections; so does re-opening it after one of them left, for the user
+/// it re-adds, whose connection then gets the room's messages again.
+async fn opening_a_direct_room_announces_it_live_also_after_a_leave(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
+    let yan = app.user("yan@example.com").await;
+    let zoe = app.user("zoe@example.com").await;
+    let mut yan_client = connected(&app, &yan).await;
+    let mut zoe_client = connected(&app, &zoe).await;
+    let open = || app.call("POST", "/dms", &yan.token, Some(json!({"user_id": zoe.id})));
+
+    let opened = open().await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{opened:?}");
+    let room = opened.data()["id"].as_str().expect("room id").to_owned();
+    for (client, user) in [(&mut yan_client, &yan), (&mut zoe_client, &zoe)] {
+        let (joined, _) = client
+            .drain_until("member_joined", |frame| {
+                frame["type"] == "member_joined" && frame["member"]["user_id"] == user.id.as_str()
+            })
+            .await;
+        assert_eq!(joined["room"]["id"], room.as_str(), "{joined}");
+    }
+
+    let leave = app
+        .call(
+            "DELETE",
+            &format!("/rooms/{room}/members/me"),
+            &zoe.token,
+            None,
+        )
+        .await;
+    assert_eq!(leave.status, StatusCode::OK, "{leave:?}");
+    zoe_client
+        .drain_until("member_left", |frame| frame["type"] == "member_left")
+        .await;
+
+    let reopened = open().await;
+    assert_eq!(reopened.status, StatusCode::OK, "{reopened:?}");
+    let (joined, _) = zoe_client
+        .drain_until("member_joined", |frame| frame["type"] == "member_joined")
+        .await;
+    assert_eq!(joined["room_id"], room.as_str(), "{joined}");
+    assert_eq!(joined["member"]["user_id"], zoe.id.as_str(), "{joined}");
+    post(&app, &yan, &room, "welcome back").await;
+    let event = expect_message(&mut zoe_client, &room, 1).await;
+    assert_eq!(event["message"]["body"], "welcome back", "{event}");
+}
+
 async fn typing_reaches_the_other_members(backend: Backend) {
     let Some(app) = backend.spawn(&[]).await else {
         return;
@@ -1073,6 +1123,7 @@ on_both_stores!(
     concurrent_senders_are_delivered_in_seq_order,
     sync_replays_what_was_missed,
     joining_and_being_kicked_while_connected,
+    opening_a_direct_room_announces_it_live_also_after_a_leave,
     typing_reaches_the_other_members,
     bad_frames_get_error_frames_and_the_connection_stays,
     a_frame_over_64_kib_closes_1009,

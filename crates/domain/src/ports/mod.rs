@@ -22,7 +22,7 @@ pub use fanout::{Delivery, FanOut, NoFanOut, Subscriber, Subscription};
 pub use memberships::MembershipRepository;
 pub use messages::MessageRepository;
 pub use password_hasher::{HashError, PasswordHasher};
-pub use rooms::{RoomDetails, RoomRepository};
+pub use rooms::{OpenedDirect, RoomDetails, RoomRepository};
 pub use sessions::SessionRepository;
 pub use token_issuer::{TokenError, TokenIssuer};
 pub use users::UserRepository;

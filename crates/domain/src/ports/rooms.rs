@@ -16,6 +16,19 @@ pub struct RoomDetails {
     pub visibility: Visibility,
 }
 
+/// What [`RoomRepository::open_direct`] found or did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenedDirect {
+    /// The pair's direct room.
+    pub room: Room,
+    /// Whether this call created it.
+    pub created: bool,
+    /// The memberships this call stored, by user id: both on creation, the
+    /// users re-added to an existing room, else none. They are what the
+    /// fan-out must announce (`member_joined`).
+    pub joined: Vec<Membership>,
+}
+
 /// Where rooms live. Rooms, memberships and messages are one store: the
 /// operations below that span them are atomic.
 #[cfg_attr(test, mockall::automock)]
@@ -26,15 +39,16 @@ pub trait RoomRepository: Send + Sync {
 
     /// The direct room of `pair`: if none exists, stores `room` (which must
     /// be `Direct`) with both users as members (role member, joined at
-    /// `now`) and returns it with `true`; otherwise returns the existing one
-    /// with `false`, first re-adding either user if they had left. Atomic:
-    /// concurrent calls for one pair yield one room.
+    /// `now`) and returns it as created; otherwise returns the existing one,
+    /// first re-adding either user if they had left. Either way it reports
+    /// the memberships it stored. Atomic: concurrent calls for one pair yield
+    /// one room, and a re-added user is reported by one call only.
     async fn open_direct(
         &self,
         room: &Room,
         pair: DirectPair,
         now: DateTime<Utc>,
-    ) -> Result<(Room, bool), StoreError>;
+    ) -> Result<OpenedDirect, StoreError>;
 
     /// The room with this id, if any.
     async fn by_id(&self, id: RoomId) -> Result<Option<Room>, StoreError>;

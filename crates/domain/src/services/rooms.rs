@@ -330,27 +330,27 @@ impl Rooms {
             created_at: now,
             last_seq: Seq::ZERO,
         };
-        let (room, created) = self.access.rooms.open_direct(&room, pair, now).await?;
-        if created {
-            for user in [me, other] {
-                let member = Member {
-                    membership: Membership {
-                        room_id: room.id,
-                        user_id: user.id,
-                        role: Role::Member,
-                        joined_at: now,
-                    },
-                    display_name: user.display_name,
-                };
-                self.fanout
-                    .publish(RoomEvent::MemberJoined {
-                        room: room.clone(),
-                        member,
-                    })
-                    .await;
-            }
+        let opened = self.access.rooms.open_direct(&room, pair, now).await?;
+        // Announces both users of a new room, and whoever was re-added to an
+        // existing one: their open connections follow the room at once.
+        for membership in opened.joined {
+            let user = if membership.user_id == me.id {
+                &me
+            } else {
+                &other
+            };
+            let member = Member {
+                display_name: user.display_name.clone(),
+                membership,
+            };
+            self.fanout
+                .publish(RoomEvent::MemberJoined {
+                    room: opened.room.clone(),
+                    member,
+                })
+                .await;
         }
-        Ok((room, created))
+        Ok((opened.room, opened.created))
     }
 
     async fn add(&self, room_id: RoomId, user: UserId) -> Result<(Member, bool), DomainError> {

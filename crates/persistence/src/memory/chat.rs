@@ -12,7 +12,7 @@ use p_chat_domain::message::{
     Appended, ClientMsgId, HistoryPage, HistoryQuery, Message, MessageBody, MessageId, NewMessage,
 };
 use p_chat_domain::ports::{
-    MembershipRepository, MessageRepository, RoomDetails, RoomRepository, StoreError,
+    MembershipRepository, MessageRepository, OpenedDirect, RoomDetails, RoomRepository, StoreError,
 };
 use p_chat_domain::room::{DirectPair, Membership, Role, Room, RoomId};
 use p_chat_domain::user::UserId;
@@ -96,7 +96,7 @@ impl RoomRepository for MemoryRooms {
         room: &Room,
         pair: DirectPair,
         now: DateTime<Utc>,
-    ) -> Result<(Room, bool), StoreError> {
+    ) -> Result<OpenedDirect, StoreError> {
         let mut chat = lock(&self.0.state);
         let (room_id, created) = match chat.direct.get(&pair) {
             Some(existing) => (*existing, false),
@@ -106,20 +106,28 @@ impl RoomRepository for MemoryRooms {
                 (room.id, true)
             }
         };
+        let mut joined = Vec::new();
         for user_id in [pair.low(), pair.high()] {
-            chat.add_member(&Membership {
+            let membership = Membership {
                 room_id,
                 user_id,
                 role: Role::Member,
                 joined_at: now,
-            });
+            };
+            if chat.add_member(&membership) {
+                joined.push(membership);
+            }
         }
         let stored = chat
             .rooms
             .get(&room_id)
             .cloned()
             .ok_or_else(|| StoreError::Failure("a direct pair names a missing room".into()))?;
-        Ok((stored, created))
+        Ok(OpenedDirect {
+            room: stored,
+            created,
+            joined,
+        })
     }
 
     async fn by_id(&self, id: RoomId) -> Result<Option<Room>, StoreError> {

@@ -6,7 +6,7 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use p_chat_domain::ports::{RoomDetails, RoomRepository, StoreError};
+use p_chat_domain::ports::{OpenedDirect, RoomDetails, RoomRepository, StoreError};
 use p_chat_domain::room::{DirectPair, Membership, Role, Room, RoomId};
 use p_chat_domain::user::UserId;
 
@@ -92,7 +92,7 @@ impl RoomRepository for PgRooms {
         room: &Room,
         pair: DirectPair,
         now: DateTime<Utc>,
-    ) -> Result<(Room, bool), StoreError> {
+    ) -> Result<OpenedDirect, StoreError> {
         let new_room = RoomRow::new(room, Some(pair));
         let (low, high) = (pair.low().as_uuid(), pair.high().as_uuid());
         let mut connection = self.0.connection().await?;
@@ -133,16 +133,28 @@ impl RoomRepository for PgRooms {
                     })
                 })
                 .collect();
-            diesel::insert_into(room_members::table)
+            let joined: Vec<MembershipRow> = diesel::insert_into(room_members::table)
                 .values(&members)
                 .on_conflict((room_members::room_id, room_members::user_id))
                 .do_nothing()
-                .execute(conn)
+                .returning(MembershipRow::as_returning())
+                .get_results(conn)
                 .await?;
-            Ok(Some((stored, created)))
+            Ok(Some((stored, created, joined)))
         });
         match self.0.bounded(transaction).await? {
-            Some((stored, created)) => Ok((Room::try_from(stored)?, created)),
+            Some((stored, created, joined)) => {
+                let mut joined = joined
+                    .into_iter()
+                    .map(Membership::try_from)
+                    .collect::<Result<Vec<_>, _>>()?;
+                joined.sort_by_key(|membership| membership.user_id);
+                Ok(OpenedDirect {
+                    room: Room::try_from(stored)?,
+                    created,
+                    joined,
+                })
+            }
             None => Err(StoreError::Failure(format!(
                 "room id {} is taken by another room",
                 room.id

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use p_chat_domain::message::HistoryPage;
-use p_chat_domain::ports::RoomDetails;
+use p_chat_domain::ports::{OpenedDirect, RoomDetails};
 use p_chat_domain::room::{Membership, Role, Room, RoomId, Visibility};
 use p_chat_domain::user::{User, UserId};
 
@@ -451,27 +451,32 @@ async fn members_by_user(stores: &ChatStores, room: RoomId) -> Vec<Membership> {
 }
 
 /// The first `open_direct` of a pair stores the given room with both users
-/// as members (role member, joined at `now`) and returns it with `true`;
-/// opening it again, from the other side and with another room value,
-/// returns the stored room with `false` and stores nothing new.
+/// as members (role member, joined at `now`) and reports it created with
+/// both memberships; opening it again, from the other side and with another
+/// room value, returns the stored room, stores nothing new and reports no
+/// membership.
 pub async fn open_direct_creates_the_room_of_a_pair_once(stores: ChatStores) {
     let a = chat_user(&stores).await;
     let b = chat_user(&stores).await;
     let first = direct_room(&a, &b);
 
+    let members = direct_members(first.id, [(&a, at(10)), (&b, at(10))]);
     assert_eq!(
         stores
             .rooms
             .open_direct(&first, pair(a.id, b.id), at(10))
             .await
             .unwrap(),
-        (first.clone(), true)
+        OpenedDirect {
+            room: first.clone(),
+            created: true,
+            joined: members.clone(),
+        }
     );
     assert_eq!(
         stores.rooms.by_id(first.id).await.unwrap(),
         Some(first.clone())
     );
-    let members = direct_members(first.id, [(&a, at(10)), (&b, at(10))]);
     assert_eq!(members_by_user(&stores, first.id).await, members);
 
     let second = direct_room(&b, &a);
@@ -481,7 +486,11 @@ pub async fn open_direct_creates_the_room_of_a_pair_once(stores: ChatStores) {
             .open_direct(&second, pair(b.id, a.id), at(20))
             .await
             .unwrap(),
-        (first.clone(), false)
+        OpenedDirect {
+            room: first.clone(),
+            created: false,
+            joined: Vec::new(),
+        }
     );
     assert_eq!(stores.rooms.by_id(second.id).await.unwrap(), None);
     assert_eq!(members_by_user(&stores, first.id).await, members);
@@ -494,8 +503,8 @@ pub async fn open_direct_creates_the_room_of_a_pair_once(stores: ChatStores) {
 }
 
 /// Opening a direct room again re-adds whoever left it (role member, joined
-/// at the new `now`), keeps whoever stayed as they were, and still returns
-/// the existing room with `false`.
+/// at the new `now`) and reports just them, keeps whoever stayed as they
+/// were, and returns the existing room, not created.
 pub async fn open_direct_re_adds_users_who_left(stores: ChatStores) {
     let a = chat_user(&stores).await;
     let b = chat_user(&stores).await;
@@ -514,7 +523,11 @@ pub async fn open_direct_re_adds_users_who_left(stores: ChatStores) {
             .open_direct(&direct_room(&b, &a), the_pair, at(20))
             .await
             .unwrap(),
-        (room.clone(), false)
+        OpenedDirect {
+            room: room.clone(),
+            created: false,
+            joined: vec![membership(room.id, a.id, Role::Member, at(20))],
+        }
     );
     assert_eq!(
         members_by_user(&stores, room.id).await,
@@ -530,7 +543,11 @@ pub async fn open_direct_re_adds_users_who_left(stores: ChatStores) {
             .open_direct(&direct_room(&a, &b), the_pair, at(30))
             .await
             .unwrap(),
-        (room.clone(), false)
+        OpenedDirect {
+            room: room.clone(),
+            created: false,
+            joined: direct_members(room.id, [(&a, at(30)), (&b, at(30))]),
+        }
     );
     assert_eq!(
         members_by_user(&stores, room.id).await,
@@ -539,8 +556,10 @@ pub async fn open_direct_re_adds_users_who_left(stores: ChatStores) {
 }
 
 /// Of 6 concurrent `open_direct` calls for one pair (from both sides, each
-/// with its own room value), exactly one creates; all return that room, the
-/// only one stored, with exactly the two users as members.
+/// with its own room value), exactly one creates, and reports both
+/// memberships; all return that room, the only one stored, with exactly the
+/// two users as members. When both have left, 6 concurrent calls re-add
+/// each user once: each membership is reported by exactly one call.
 pub async fn concurrent_open_direct_of_one_pair_yields_one_room(stores: ChatStores) {
     const RACERS: usize = 6;
     let a = chat_user(&stores).await;
@@ -555,39 +574,64 @@ pub async fn concurrent_open_direct_of_one_pair_yields_one_room(stores: ChatStor
         };
         let the_pair = pair(a.id, b.id);
         async move {
-            let (room, created) = rooms
+            let opened = rooms
                 .open_direct(&candidate, the_pair, at(10))
                 .await
                 .unwrap();
-            (candidate, room, created)
+            (candidate, opened)
         }
     })
     .await;
 
-    let winners: Vec<&Room> = outcomes
+    let winners: Vec<&(Room, OpenedDirect)> = outcomes
         .iter()
-        .filter(|(_, _, created)| *created)
-        .map(|(candidate, _, _)| candidate)
+        .filter(|(_, opened)| opened.created)
         .collect();
     assert_eq!(winners.len(), 1, "exactly one open_direct must create");
-    let winner = winners[0].clone();
-    for (candidate, room, _) in &outcomes {
-        assert_eq!(room, &winner);
+    let winner = winners[0].0.clone();
+    let members = direct_members(winner.id, [(&a, at(10)), (&b, at(10))]);
+    assert_eq!(winners[0].1.joined, members);
+    for (candidate, opened) in &outcomes {
+        assert_eq!(opened.room, winner);
         if candidate.id != winner.id {
+            assert!(opened.joined.is_empty(), "{opened:?}");
             assert_eq!(stores.rooms.by_id(candidate.id).await.unwrap(), None);
         }
     }
     assert_eq!(stored_room(&stores, winner.id).await, winner);
-    assert_eq!(
-        members_by_user(&stores, winner.id).await,
-        direct_members(winner.id, [(&a, at(10)), (&b, at(10))])
-    );
+    assert_eq!(members_by_user(&stores, winner.id).await, members);
     for user in [&a, &b] {
         assert_eq!(
             stores.rooms.of_member(user.id).await.unwrap(),
             vec![winner.clone()]
         );
     }
+
+    for user in [&a, &b] {
+        assert!(stores.memberships.remove(winner.id, user.id).await.unwrap());
+    }
+    let outcomes = race(RACERS, |_| {
+        let rooms = Arc::clone(&stores.rooms);
+        let candidate = direct_room(&a, &b);
+        let the_pair = pair(a.id, b.id);
+        async move {
+            rooms
+                .open_direct(&candidate, the_pair, at(20))
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    let mut reported: Vec<Membership> = outcomes
+        .into_iter()
+        .inspect(|opened| assert!(!opened.created && opened.room == winner))
+        .flat_map(|opened| opened.joined)
+        .collect();
+    reported.sort_by_key(|member| member.user_id);
+    assert_eq!(
+        reported,
+        direct_members(winner.id, [(&a, at(20)), (&b, at(20))])
+    );
 }
 
 /// Once a pair's direct room is deleted, opening it again creates a new one.
@@ -610,7 +654,11 @@ pub async fn open_direct_after_delete_creates_a_new_room(stores: ChatStores) {
             .open_direct(&second, the_pair, at(20))
             .await
             .unwrap(),
-        (second.clone(), true)
+        OpenedDirect {
+            room: second.clone(),
+            created: true,
+            joined: direct_members(second.id, [(&a, at(20)), (&b, at(20))]),
+        }
     );
     assert_eq!(stores.rooms.by_id(first.id).await.unwrap(), None);
     assert_eq!(
