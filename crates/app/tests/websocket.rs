@@ -13,7 +13,9 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use actix_http::ws::Item;
 use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
 use awc::ws::Message;
 use chrono::{DateTime, Utc};
 use common::process::ServerProcess;
@@ -939,6 +941,90 @@ async fn a_frame_over_64_kib_closes_1009(backend: Backend) {
     client.expect_close(1009).await;
 }
 
+/// Sends `text` as a first text frame and continuation frames of `chunk`
+/// bytes each.
+async fn send_in_fragments(client: &mut WsClient, text: &str, chunk: usize) -> Result<(), String> {
+    let bytes = Bytes::copy_from_slice(text.as_bytes());
+    let count = bytes.len().div_ceil(chunk);
+    for index in 0..count {
+        let part = bytes.slice(index * chunk..((index + 1) * chunk).min(bytes.len()));
+        let item = match index {
+            0 => Item::FirstText(part),
+            last if last == count - 1 => Item::Last(part),
+            _ => Item::Continue(part),
+        };
+        client.try_send(Message::Continuation(item)).await?;
+    }
+    Ok(())
+}
+
+async fn continuation_frames_are_assembled_up_to_64_kib_then_close_1009(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
+    let cy = app.user("cy@example.com").await;
+    let room = room_with(&app, &cy, &[]).await;
+    let mut client = connected(&app, &cy).await;
+    let send = |body: &str, id: &str| {
+        json!({ "type": "send", "room_id": room, "body": body, "client_msg_id": id }).to_string()
+    };
+    // A message in three fragments is one frame to the server.
+    send_in_fragments(&mut client, &send("in three parts", "cy-1"), 40)
+        .await
+        .unwrap();
+    let ack = client.expect_next_type("ack").await;
+    assert_eq!(ack["message"]["body"], "in three parts", "{ack}");
+    expect_message(&mut client, &room, 1).await;
+    // 60 KiB in fragments: assembled, then refused as a body, still open.
+    send_in_fragments(
+        &mut client,
+        &send(&"y".repeat(60 * 1024), "cy-2"),
+        16 * 1024,
+    )
+    .await
+    .unwrap();
+    expect_error(&mut client, "invalid_body", Some("cy-2")).await;
+    client.ping_pong().await;
+    // Fragments adding up to more than 64 KiB: closed, however small each is.
+    let _ = send_in_fragments(
+        &mut client,
+        &send(&"z".repeat(70 * 1024), "cy-3"),
+        16 * 1024,
+    )
+    .await;
+    client.expect_close(1009).await;
+}
+
+async fn a_client_that_stops_answering_pings_is_closed(backend: Backend) {
+    let Some(app) = backend
+        .spawn(&[
+            ("WS_PING_INTERVAL_SECONDS", "1"),
+            ("WS_IDLE_TIMEOUT_SECONDS", "2"),
+        ])
+        .await
+    else {
+        return;
+    };
+    let di = app.user("di@example.com").await;
+    let mut alive = connected(&app, &di).await;
+    let mut dead = connected(&app, &di).await;
+    dead.stop_answering_pings();
+
+    // Meanwhile a client that answers the pings, and sends nothing else, stays.
+    let started = Instant::now();
+    let (_, frames) = tokio::join!(
+        dead.expect_close_within(1000, Duration::from_secs(6)),
+        alive.collect_for(Duration::from_secs(5)),
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "closed after {:?}, before the idle timeout",
+        started.elapsed()
+    );
+    assert!(frames.is_empty(), "{frames:?}");
+    alive.ping_pong().await;
+}
+
 async fn flooding_past_the_rate_limit_closes_4008(backend: Backend) {
     let Some(app) = backend
         .spawn(&[("WS_RATE_BURST", "20"), ("WS_RATE_PER_SECOND", "5")])
@@ -1127,6 +1213,8 @@ on_both_stores!(
     typing_reaches_the_other_members,
     bad_frames_get_error_frames_and_the_connection_stays,
     a_frame_over_64_kib_closes_1009,
+    continuation_frames_are_assembled_up_to_64_kib_then_close_1009,
+    a_client_that_stops_answering_pings_is_closed,
     flooding_past_the_rate_limit_closes_4008,
     a_foreign_origin_is_refused_403,
     allowed_origins_are_accepted,

@@ -61,6 +61,8 @@ pub struct WsClient {
     ended: bool,
     /// The description of the close frame received, for failure reports.
     close_description: Option<String>,
+    /// Whether server pings get a pong (a dead client's do not).
+    answer_pings: bool,
 }
 
 impl fmt::Debug for WsClient {
@@ -112,6 +114,7 @@ impl WsClient {
             Ok((_response, framed)) => Ok(Self {
                 io: Box::pin(framed),
                 ended: false,
+                answer_pings: true,
                 close_description: None,
             }),
             Err(WsClientError::InvalidResponseStatus(status)) => Err(status),
@@ -172,8 +175,14 @@ impl WsClient {
         .await;
     }
 
+    /// From now on, leaves server pings unanswered, as a client whose
+    /// network died would.
+    pub fn stop_answering_pings(&mut self) {
+        self.answer_pings = false;
+    }
+
     /// The next frame within `wait`, or `None` if nothing came. Server pings
-    /// are answered.
+    /// are answered (unless [`WsClient::stop_answering_pings`]).
     pub async fn next_frame(&mut self, wait: Duration) -> Option<Frame> {
         if self.ended {
             return Some(Frame::Ended("already closed".to_owned()));
@@ -194,8 +203,10 @@ impl WsClient {
                 Frame::Close(reason.map(|reason| u16::from(reason.code)))
             }
             Some(Ok(awc::ws::Frame::Ping(payload))) => {
-                // Best effort: the connection may be closing.
-                let _ = self.try_send(Message::Pong(payload)).await;
+                if self.answer_pings {
+                    // Best effort: the connection may be closing.
+                    let _ = self.try_send(Message::Pong(payload)).await;
+                }
                 Frame::Ping
             }
             Some(Ok(awc::ws::Frame::Pong(_))) => Frame::Other("pong".to_owned()),
