@@ -124,6 +124,17 @@ impl Reply {
     }
 }
 
+/// Asserts that `text` (a log, a database dump: `what`) holds none of
+/// `secrets` in clear.
+pub fn assert_holds_no_secret(what: &str, text: &str, secrets: &[&str]) {
+    for secret in secrets {
+        assert!(
+            !text.contains(secret),
+            "the {what} holds a secret in clear: {secret}\n{text}"
+        );
+    }
+}
+
 /// The SHA-256 of `password` as lower-case hex: what clients send.
 pub fn digest(password: &str) -> String {
     hex(&Sha256::digest(password.as_bytes()))
