@@ -28,6 +28,10 @@ async fn the_page_and_every_file_it_loads_are_served_with_a_strict_policy() {
     let policy = header(&headers, &CONTENT_SECURITY_POLICY);
     assert!(policy.contains("default-src 'self'"), "{policy}");
     assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert!(
+        !policy.contains("ws:") && !policy.contains("wss:") && !policy.contains('*'),
+        "connections to other hosts are allowed: {policy}"
+    );
     assert_eq!(header(&headers, &X_CONTENT_TYPE_OPTIONS), "nosniff");
     assert!(page.contains(r#"<script type="module" src="/assets/app.js">"#));
     assert!(page.contains(r#"href="/assets/style.css""#));
