@@ -4,11 +4,13 @@
 //!
 //! Routing tables sit behind one mutex held only for map updates and
 //! non-blocking `try_send`s into each connection's bounded queue: no socket
-//! is written under it, and no room waits for another room's task.
+//! is written under it, and no room waits for another room's task. Each
+//! room's `message` events pass a [`Sequencer`] first, which puts
+//! publications that raced each other back into seq order.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use async_trait::async_trait;
 use p_chat_domain::events::RoomEvent;
@@ -17,6 +19,8 @@ use p_chat_domain::room::RoomId;
 use p_chat_domain::session::SessionId;
 use p_chat_domain::user::UserId;
 use tokio::sync::{Notify, mpsc};
+
+use super::sequencer::{Admitted, HOLD, Sequencer};
 
 type ConnId = u64;
 
@@ -33,6 +37,8 @@ struct Routes {
     rooms: HashMap<RoomId, HashSet<ConnId>>,
     users: HashMap<UserId, HashSet<ConnId>>,
     sessions: HashMap<SessionId, HashSet<ConnId>>,
+    /// The message order of each room that has connections.
+    order: HashMap<RoomId, Sequencer>,
 }
 
 struct Connection {
@@ -57,6 +63,26 @@ fn lock(routes: &Mutex<Routes>) -> MutexGuard<'_, Routes> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Ends a room's holding period `generation` after [`HOLD`]: what its
+/// sequencer still holds then goes out (connections fill the gap).
+fn flush_later(routes: Weak<Mutex<Routes>>, room: RoomId, generation: u64) {
+    tokio::spawn(async move {
+        tokio::time::sleep(HOLD).await;
+        let Some(routes) = routes.upgrade() else {
+            return;
+        };
+        let mut routes = lock(&routes);
+        let due = routes
+            .order
+            .get_mut(&room)
+            .map(|order| order.flush(generation))
+            .unwrap_or_default();
+        for event in due {
+            routes.deliver(event);
+        }
+    });
+}
+
 impl Routes {
     fn join(&mut self, id: ConnId, room: RoomId) {
         if let Some(connection) = self.connections.get_mut(&id) {
@@ -73,6 +99,7 @@ impl Routes {
             members.remove(&id);
             if members.is_empty() {
                 self.rooms.remove(&room);
+                self.order.remove(&room);
             }
         }
     }
@@ -94,6 +121,7 @@ impl Routes {
                 members.remove(&id);
                 if members.is_empty() {
                     self.rooms.remove(room);
+                    self.order.remove(room);
                 }
             }
         }
@@ -112,6 +140,61 @@ impl Routes {
         Some(connection)
     }
 
+    /// Sends `event` to the connections of its room (and first subscribes a
+    /// joining user's connections to it, and afterwards unsubscribes a
+    /// leaving user's).
+    fn deliver(&mut self, event: RoomEvent) {
+        let room = event.room_id();
+        if let RoomEvent::MemberJoined { member, .. } = &event {
+            for id in self.connections_of(member.membership.user_id) {
+                self.join(id, room);
+            }
+        }
+        let typist = match &event {
+            RoomEvent::Typing { user_id, .. } => Some(*user_id),
+            _ => None,
+        };
+        let targets: Vec<ConnId> = self
+            .rooms
+            .get(&room)
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default();
+        let event = Arc::new(event);
+        let mut overflowed = Vec::new();
+        for id in targets {
+            let Some(connection) = self.connections.get(&id) else {
+                continue;
+            };
+            if Some(connection.user) == typist {
+                continue;
+            }
+            if connection.queue.try_send(event.clone()).is_err() {
+                overflowed.push(id);
+            }
+        }
+        for id in overflowed {
+            self.expel(id, |flags| &flags.overflowed);
+        }
+        match event.as_ref() {
+            RoomEvent::MemberLeft { user_id, .. } => {
+                for id in self.connections_of(*user_id) {
+                    self.leave(id, room);
+                }
+            }
+            RoomEvent::RoomDeleted(_) => {
+                let ids: Vec<ConnId> = self
+                    .rooms
+                    .get(&room)
+                    .map(|ids| ids.iter().copied().collect())
+                    .unwrap_or_default();
+                for id in ids {
+                    self.leave(id, room);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Removes a connection and tells it why, in that order of visibility:
     /// flag first, then the queue closes as the connection is dropped.
     fn expel(&mut self, id: ConnId, why: impl Fn(&Flags) -> &AtomicBool) {
@@ -127,53 +210,27 @@ impl FanOut for Hub {
     async fn publish(&self, event: RoomEvent) {
         let room = event.room_id();
         let mut routes = lock(&self.routes);
-        if let RoomEvent::MemberJoined { member, .. } = &event {
-            for id in routes.connections_of(member.membership.user_id) {
-                routes.join(id, room);
-            }
-        }
-        let typist = match &event {
-            RoomEvent::Typing { user_id, .. } => Some(*user_id),
-            _ => None,
+        let seq = match &event {
+            RoomEvent::Message(message) => message.seq,
+            _ => return routes.deliver(event),
         };
-        let targets: Vec<ConnId> = routes
-            .rooms
-            .get(&room)
-            .map(|ids| ids.iter().copied().collect())
-            .unwrap_or_default();
-        let event = Arc::new(event);
-        let mut overflowed = Vec::new();
-        for id in targets {
-            let Some(connection) = routes.connections.get(&id) else {
-                continue;
-            };
-            if Some(connection.user) == typist {
-                continue;
-            }
-            if connection.queue.try_send(event.clone()).is_err() {
-                overflowed.push(id);
-            }
+        if !routes.rooms.contains_key(&room) {
+            return; // no connection listens to this room
         }
-        for id in overflowed {
-            routes.expel(id, |flags| &flags.overflowed);
-        }
-        match event.as_ref() {
-            RoomEvent::MemberLeft { user_id, .. } => {
-                for id in routes.connections_of(*user_id) {
-                    routes.leave(id, room);
+        let order = routes
+            .order
+            .entry(room)
+            .or_insert_with(|| Sequencer::starting_at(seq));
+        match order.admit(seq, event) {
+            Admitted::Due(events) => {
+                for event in events {
+                    routes.deliver(event);
                 }
             }
-            RoomEvent::RoomDeleted(_) => {
-                let ids: Vec<ConnId> = routes
-                    .rooms
-                    .get(&room)
-                    .map(|ids| ids.iter().copied().collect())
-                    .unwrap_or_default();
-                for id in ids {
-                    routes.leave(id, room);
-                }
-            }
-            _ => {}
+            Admitted::Held {
+                flush_after: Some(generation),
+            } => flush_later(Arc::downgrade(&self.routes), room, generation),
+            Admitted::Held { flush_after: None } => {}
         }
     }
 

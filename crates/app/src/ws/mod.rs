@@ -6,6 +6,7 @@ mod connection;
 pub mod hub;
 mod protocol;
 mod rate;
+mod sequencer;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};

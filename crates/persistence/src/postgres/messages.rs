@@ -1,5 +1,8 @@
 //! [`MessageRepository`] on PostgreSQL.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -11,7 +14,9 @@ use p_chat_domain::message::{
 use p_chat_domain::ports::{MessageRepository, StoreError};
 use p_chat_domain::room::RoomId;
 use p_chat_domain::user::UserId;
+use uuid::Uuid;
 
+use super::group_commit::GroupCommit;
 use super::models::MessageRow;
 use super::pool::PgStore;
 use super::schema::{messages, rooms};
@@ -23,12 +28,19 @@ const CLIENT_MSG_ID_KEY: &str = "messages_client_msg_id_key";
 /// Messages in the `messages` table, numbered per room by the room's
 /// `last_seq` (see [`MessageRepository::append`] below).
 #[derive(Clone)]
-pub struct PgMessages(PgStore);
+pub struct PgMessages {
+    store: PgStore,
+    /// Where appends wait to share their room's next transaction.
+    appends: Arc<GroupCommit>,
+}
 
 impl PgMessages {
     /// The adapter over `store`.
     pub fn new(store: PgStore) -> Self {
-        Self(store)
+        Self {
+            appends: Arc::new(GroupCommit::new(store.clone())),
+            store,
+        }
     }
 }
 
@@ -72,83 +84,11 @@ type AppendOutcome = Option<(MessageRow, bool)>;
 
 #[async_trait]
 impl MessageRepository for PgMessages {
-    /// 1. With a client id, look for an earlier send (the common repeat costs
-    ///    one indexed read and no lock).
-    /// 2. One transaction: `UPDATE rooms SET last_seq = last_seq + 1 ...
-    ///    RETURNING last_seq` (no row: no room), then `INSERT` the message
-    ///    with that seq. The room row's lock serializes one room's senders
-    ///    until commit, so seqs are dense and never reused; any failure rolls
-    ///    the increment back with the insert, so it consumes no seq.
-    /// 3. If the insert hit a unique constraint, the transaction is rolled
-    ///    back. A repeat that raced past step 1 hits
-    ///    `messages_client_msg_id_key` (the earlier send committed first, as
-    ///    it held the room lock), or the primary key first when the repeat
-    ///    reuses the message id: either way, the earlier message with this
-    ///    client id is read and returned. The constraint, not step 1, is what
-    ///    guarantees idempotency.
+    /// Appends go through [`GroupCommit`]: a lone append is one transaction
+    /// of its own ([`append_one`]); appends to one room that arrive while
+    /// its previous transaction runs share the next one ([`append_batch`]).
     async fn append(&self, message: &NewMessage) -> Result<Option<Appended>, StoreError> {
-        let row_at = |seq: i64| MessageRow::new(message, seq);
-        let mut connection = self.0.connection().await?;
-        let conn: &mut AsyncPgConnection = &mut connection;
-        let outcome = self
-            .0
-            .bounded(async move {
-                if let Some(client_id) = &message.client_msg_id {
-                    let earlier =
-                        by_client_id(conn, message.room_id, message.author_id, client_id).await?;
-                    if let Some(earlier) = earlier {
-                        return Ok(Some((earlier, false)));
-                    }
-                }
-                let transaction = conn
-                    .transaction::<_, Error, _>(async |conn| {
-                        let seq: Option<i64> =
-                            diesel::update(rooms::table.find(message.room_id.as_uuid()))
-                                .set(rooms::last_seq.eq(rooms::last_seq + 1))
-                                .returning(rooms::last_seq)
-                                .get_result(conn)
-                                .await
-                                .optional()?;
-                        let Some(seq) = seq else {
-                            return Ok(None);
-                        };
-                        let stored = diesel::insert_into(messages::table)
-                            .values(row_at(seq))
-                            .returning(MessageRow::as_returning())
-                            .get_result(conn)
-                            .await?;
-                        Ok(Some(stored))
-                    })
-                    .await;
-                let outcome: AppendOutcome = match transaction {
-                    Ok(stored) => stored.map(|stored| (stored, true)),
-                    Err(error) if is_unique_violation(&error) => {
-                        let Some(client_id) = &message.client_msg_id else {
-                            return Err(error);
-                        };
-                        match by_client_id(conn, message.room_id, message.author_id, client_id)
-                            .await?
-                        {
-                            Some(earlier) => Some((earlier, false)),
-                            // Gone only if the room was deleted meanwhile.
-                            None if is_repeat(&error) => None,
-                            // Another key (the message id) refused it.
-                            None => return Err(error),
-                        }
-                    }
-                    Err(error) => return Err(error),
-                };
-                Ok(outcome)
-            })
-            .await?;
-        outcome
-            .map(|(row, created)| {
-                Ok(Appended {
-                    message: Message::try_from(row)?,
-                    created,
-                })
-            })
-            .transpose()
+        self.appends.append(message.clone()).await
     }
 
     /// A keyset query on `(room_id, seq)`, served by the
@@ -193,8 +133,8 @@ impl MessageRepository for PgMessages {
         } else {
             select.order_by(messages::seq.desc())
         };
-        let mut connection = self.0.connection().await?;
-        let mut rows = self.0.bounded(select.load(&mut connection)).await?;
+        let mut connection = self.store.connection().await?;
+        let mut rows = self.store.bounded(select.load(&mut connection)).await?;
         let has_more = rows.len() > limit;
         rows.truncate(limit);
         if !forward {
@@ -210,13 +150,13 @@ impl MessageRepository for PgMessages {
     }
 
     async fn by_id(&self, room: RoomId, id: MessageId) -> Result<Option<Message>, StoreError> {
-        let mut connection = self.0.connection().await?;
+        let mut connection = self.store.connection().await?;
         let query = messages::table
             .find(id.as_uuid())
             .filter(messages::room_id.eq(room.as_uuid()))
             .select(MessageRow::as_select())
             .first(&mut connection);
-        let row = self.0.bounded(async { query.await.optional() }).await?;
+        let row = self.store.bounded(async { query.await.optional() }).await?;
         row.map(Message::try_from).transpose()
     }
 
@@ -229,7 +169,7 @@ impl MessageRepository for PgMessages {
         body: &MessageBody,
         at: DateTime<Utc>,
     ) -> Result<Option<Message>, StoreError> {
-        let mut connection = self.0.connection().await?;
+        let mut connection = self.store.connection().await?;
         let target = messages::table
             .find(id.as_uuid())
             .filter(messages::room_id.eq(room.as_uuid()))
@@ -238,7 +178,10 @@ impl MessageRepository for PgMessages {
             .set((messages::body.eq(body.as_str()), messages::edited_at.eq(at)))
             .returning(MessageRow::as_returning())
             .get_result(&mut connection);
-        let row = self.0.bounded(async { update.await.optional() }).await?;
+        let row = self
+            .store
+            .bounded(async { update.await.optional() })
+            .await?;
         row.map(Message::try_from).transpose()
     }
 
@@ -248,7 +191,7 @@ impl MessageRepository for PgMessages {
         id: MessageId,
         at: DateTime<Utc>,
     ) -> Result<Option<Message>, StoreError> {
-        let mut connection = self.0.connection().await?;
+        let mut connection = self.store.connection().await?;
         let target = messages::table
             .find(id.as_uuid())
             .filter(messages::room_id.eq(room.as_uuid()));
@@ -259,7 +202,217 @@ impl MessageRepository for PgMessages {
             ))
             .returning(MessageRow::as_returning())
             .get_result(&mut connection);
-        let row = self.0.bounded(async { update.await.optional() }).await?;
+        let row = self
+            .store
+            .bounded(async { update.await.optional() })
+            .await?;
         row.map(Message::try_from).transpose()
     }
+}
+
+/// One append in a transaction of its own:
+///
+/// 1. With a client id, look for an earlier send (the common repeat costs
+///    one indexed read and no lock).
+/// 2. One transaction: `UPDATE rooms SET last_seq = last_seq + 1 ...
+///    RETURNING last_seq` (no row: no room), then `INSERT` the message
+///    with that seq. The room row's lock serializes one room's senders
+///    until commit, so seqs are dense and never reused; any failure rolls
+///    the increment back with the insert, so it consumes no seq.
+/// 3. If the insert hit a unique constraint, the transaction is rolled
+///    back. A repeat that raced past step 1 hits
+///    `messages_client_msg_id_key` (the earlier send committed first, as
+///    it held the room lock), or the primary key first when the repeat
+///    reuses the message id: either way, the earlier message with this
+///    client id is read and returned. The constraint, not step 1, is what
+///    guarantees idempotency.
+pub(super) async fn append_one(
+    store: &PgStore,
+    message: &NewMessage,
+) -> Result<Option<Appended>, StoreError> {
+    let row_at = |seq: i64| MessageRow::new(message, seq);
+    let mut connection = store.connection().await?;
+    let conn: &mut AsyncPgConnection = &mut connection;
+    let outcome = store
+        .bounded(async move {
+            if let Some(client_id) = &message.client_msg_id {
+                let earlier =
+                    by_client_id(conn, message.room_id, message.author_id, client_id).await?;
+                if let Some(earlier) = earlier {
+                    return Ok(Some((earlier, false)));
+                }
+            }
+            let transaction = conn
+                .transaction::<_, Error, _>(async |conn| {
+                    let seq: Option<i64> =
+                        diesel::update(rooms::table.find(message.room_id.as_uuid()))
+                            .set(rooms::last_seq.eq(rooms::last_seq + 1))
+                            .returning(rooms::last_seq)
+                            .get_result(conn)
+                            .await
+                            .optional()?;
+                    let Some(seq) = seq else {
+                        return Ok(None);
+                    };
+                    let stored = diesel::insert_into(messages::table)
+                        .values(row_at(seq))
+                        .returning(MessageRow::as_returning())
+                        .get_result(conn)
+                        .await?;
+                    Ok(Some(stored))
+                })
+                .await;
+            let outcome: AppendOutcome = match transaction {
+                Ok(stored) => stored.map(|stored| (stored, true)),
+                Err(error) if is_unique_violation(&error) => {
+                    let Some(client_id) = &message.client_msg_id else {
+                        return Err(error);
+                    };
+                    match by_client_id(conn, message.room_id, message.author_id, client_id).await? {
+                        Some(earlier) => Some((earlier, false)),
+                        // Gone only if the room was deleted meanwhile.
+                        None if is_repeat(&error) => None,
+                        // Another key (the message id) refused it.
+                        None => return Err(error),
+                    }
+                }
+                Err(error) => return Err(error),
+            };
+            Ok(outcome)
+        })
+        .await?;
+    outcome.map(appended).transpose()
+}
+
+/// The answer for a stored row; `created` if this append stored it.
+fn appended((row, created): (MessageRow, bool)) -> Result<Appended, StoreError> {
+    Ok(Appended {
+        message: Message::try_from(row)?,
+        created,
+    })
+}
+
+/// Where the answer of one append of a batch comes from.
+#[derive(Clone, Copy)]
+enum Source {
+    /// The n-th message stored before the batch (a repeated client id).
+    Earlier(usize),
+    /// The n-th message the batch inserts; `false` for a repeat, within the
+    /// batch, of an append that inserts it.
+    Inserted(usize, bool),
+}
+
+/// Several appends to one room in one transaction, answered in order:
+///
+/// 1. `SELECT last_seq FROM rooms ... FOR UPDATE` takes the room's lock
+///    (every append takes it before writing; no row: no room, every answer
+///    `None`).
+/// 2. Under the lock, the messages stored earlier with the batch's client
+///    ids are read: a repeat gets its earlier message. A client id used
+///    twice within the batch is inserted once.
+/// 3. One `INSERT` stores the new messages with the next seqs, one `UPDATE`
+///    moves `last_seq` past them.
+///
+/// Any error rolls it all back; the caller then retries each append alone
+/// ([`append_one`]), which tells whose append the error was.
+pub(super) async fn append_batch(
+    store: &PgStore,
+    batch: &[&NewMessage],
+) -> Result<Vec<Option<Appended>>, StoreError> {
+    let Some(first) = batch.first() else {
+        return Ok(Vec::new());
+    };
+    let room = first.room_id.as_uuid();
+    if batch
+        .iter()
+        .any(|message| message.room_id.as_uuid() != room)
+    {
+        return Err(StoreError::Failure(
+            "a batch of appends spans several rooms".into(),
+        ));
+    }
+    let mut connection = store.connection().await?;
+    let transaction = connection.transaction::<_, Error, _>(async |conn| {
+        let last_seq: Option<i64> = rooms::table
+            .find(room)
+            .select(rooms::last_seq)
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?;
+        let Some(mut last_seq) = last_seq else {
+            return Ok(None);
+        };
+        let client_ids: Vec<&str> = batch
+            .iter()
+            .filter_map(|message| message.client_msg_id.as_ref().map(ClientMsgId::as_str))
+            .collect();
+        let earlier: Vec<MessageRow> = if client_ids.is_empty() {
+            Vec::new()
+        } else {
+            messages::table
+                .filter(messages::room_id.eq(room))
+                .filter(messages::client_msg_id.eq_any(&client_ids))
+                .select(MessageRow::as_select())
+                .load(conn)
+                .await?
+        };
+        let mut by_key: HashMap<(Uuid, &str), Source> = earlier
+            .iter()
+            .enumerate()
+            .filter_map(|(index, row)| Some((row.client_key()?, Source::Earlier(index))))
+            .collect();
+        let mut new_rows = Vec::new();
+        let mut sources = Vec::with_capacity(batch.len());
+        for message in batch {
+            let key = message
+                .client_msg_id
+                .as_ref()
+                .map(|client_id| (message.author_id.as_uuid(), client_id.as_str()));
+            if let Some(source) = key.and_then(|key| by_key.get(&key)) {
+                sources.push(match *source {
+                    Source::Inserted(index, _) => Source::Inserted(index, false),
+                    earlier => earlier,
+                });
+                continue;
+            }
+            last_seq += 1;
+            let source = Source::Inserted(new_rows.len(), true);
+            new_rows.push(MessageRow::new(message, last_seq));
+            if let Some(key) = key {
+                by_key.insert(key, source);
+            }
+            sources.push(source);
+        }
+        if new_rows.is_empty() {
+            return Ok(Some((earlier, Vec::new(), sources)));
+        }
+        let mut inserted: Vec<MessageRow> = diesel::insert_into(messages::table)
+            .values(&new_rows)
+            .returning(MessageRow::as_returning())
+            .get_results(conn)
+            .await?;
+        inserted.sort_by_key(MessageRow::seq);
+        diesel::update(rooms::table.find(room))
+            .set(rooms::last_seq.eq(last_seq))
+            .execute(conn)
+            .await?;
+        Ok(Some((earlier, inserted, sources)))
+    });
+    let Some((earlier, inserted, sources)) = store.bounded(transaction).await? else {
+        return Ok(vec![None; batch.len()]);
+    };
+    sources
+        .into_iter()
+        .map(|source| {
+            let (rows, index, created) = match source {
+                Source::Earlier(index) => (&earlier, index, false),
+                Source::Inserted(index, created) => (&inserted, index, created),
+            };
+            let row = rows.get(index).cloned().ok_or_else(|| {
+                StoreError::Failure("a batch insert returned fewer rows than it stored".into())
+            })?;
+            appended((row, created)).map(Some)
+        })
+        .collect()
 }

@@ -10,6 +10,7 @@
 //! indexes to the port methods they serve.
 
 mod error;
+mod group_commit;
 mod memberships;
 mod messages;
 mod migrate;

@@ -235,7 +235,7 @@ impl TryFrom<MembershipRow> for Membership {
 }
 
 /// A `messages` row.
-#[derive(Debug, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = messages, check_for_backend(diesel::pg::Pg))]
 pub(super) struct MessageRow {
     id: Uuid,
@@ -266,6 +266,18 @@ impl MessageRow {
             edited_at: None,
             deleted_at: None,
         }
+    }
+
+    /// The seq.
+    pub(super) fn seq(&self) -> i64 {
+        self.seq
+    }
+
+    /// The idempotency key `(author, client_msg_id)`, if it has a client id.
+    pub(super) fn client_key(&self) -> Option<(Uuid, &str)> {
+        self.client_msg_id
+            .as_deref()
+            .map(|client_id| (self.author_id, client_id))
     }
 }
 

@@ -1,0 +1,256 @@
+//! Group commit of the PostgreSQL message store: appends to one room that
+//! queue up while its lock is held are stored by one transaction (their rows
+//! share an `xmin`), with the same answers as one by one: dense seqs, repeats
+//! of a client id answered with the first message, within the batch too.
+//!
+//! The room's lock is held from a connection of the test's own, so that the
+//! appends queue up behind it. Skipped (loudly) without a database, failed
+//! in CI.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use diesel::sql_types::{BigInt, Text, Uuid as SqlUuid};
+use diesel::{QueryableByName, sql_query};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use p_chat_domain::message::{Appended, ClientMsgId, MessageBody, MessageId, NewMessage, Seq};
+use p_chat_domain::ports::{MessageRepository, RoomRepository, UserRepository};
+use p_chat_domain::room::{Membership, Role, Room, RoomId, RoomName, Visibility};
+use p_chat_domain::user::{DisplayName, Email, PasswordHash, User, UserId};
+use p_chat_persistence::postgres::testing::TestDatabase;
+use p_chat_persistence::postgres::{PgMessages, PgRooms, PgUsers};
+use tokio::task::JoinHandle;
+use tokio::time::sleep;
+
+/// Long enough for spawned appends to reach the queue (or the lock).
+const SETTLE: Duration = Duration::from_millis(300);
+
+struct Fixture {
+    database: TestDatabase,
+    messages: Arc<PgMessages>,
+    room: RoomId,
+    ann: UserId,
+    bob: UserId,
+}
+
+async fn fixture() -> Option<Fixture> {
+    let database = TestDatabase::create().await?;
+    let store = database.store();
+    let users = PgUsers::new(store.clone());
+    let mut ids = Vec::new();
+    for name in ["ann", "bob"] {
+        let email = Email::parse(&format!("{name}@example.com")).unwrap();
+        let user = User {
+            id: UserId::new(),
+            display_name: DisplayName::from_email(&email),
+            email,
+            password_hash: PasswordHash::new("$2b$04$not-a-real-hash".into()),
+            email_verified_at: None,
+            created_at: Utc::now(),
+        };
+        users.insert(&user).await.unwrap();
+        ids.push(user.id);
+    }
+    let room = Room {
+        id: RoomId::new(),
+        name: RoomName::parse("Batch").unwrap(),
+        topic: None,
+        visibility: Visibility::Public,
+        owner_id: ids[0],
+        created_at: Utc::now(),
+        last_seq: Seq::ZERO,
+    };
+    let owner = Membership {
+        room_id: room.id,
+        user_id: ids[0],
+        role: Role::Owner,
+        joined_at: room.created_at,
+    };
+    PgRooms::new(store.clone())
+        .create(&room, &owner)
+        .await
+        .unwrap();
+    Some(Fixture {
+        messages: Arc::new(PgMessages::new(store)),
+        room: room.id,
+        ann: ids[0],
+        bob: ids[1],
+        database,
+    })
+}
+
+impl Fixture {
+    fn message(&self, author: UserId, client_id: Option<&str>) -> NewMessage {
+        NewMessage {
+            id: MessageId::new(),
+            room_id: self.room,
+            author_id: author,
+            body: MessageBody::parse("batched").unwrap(),
+            client_msg_id: client_id.map(|id| ClientMsgId::parse(id).unwrap()),
+            created_at: Utc.timestamp_opt(1_800_000_000, 0).unwrap(),
+        }
+    }
+
+    /// Starts an append in a task of its own, and lets it reach the queue.
+    async fn spawn_append(
+        &self,
+        message: NewMessage,
+    ) -> JoinHandle<Result<Option<Appended>, p_chat_domain::ports::StoreError>> {
+        let messages = Arc::clone(&self.messages);
+        let handle = tokio::spawn(async move { messages.append(&message).await });
+        sleep(SETTLE).await;
+        handle
+    }
+
+    /// A connection of the test's own, holding the room's row lock in an
+    /// open transaction.
+    async fn lock_room(&self) -> AsyncPgConnection {
+        let mut connection =
+            AsyncPgConnection::establish(&self.database.config().connection_string())
+                .await
+                .unwrap();
+        sql_query("BEGIN").execute(&mut connection).await.unwrap();
+        sql_query("SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE")
+            .bind::<SqlUuid, _>(self.room.as_uuid())
+            .execute(&mut connection)
+            .await
+            .unwrap();
+        connection
+    }
+
+    /// Each stored message's seq and the id of the transaction that stored it.
+    async fn writers(&self) -> Vec<(i64, String)> {
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = BigInt)]
+            seq: i64,
+            #[diesel(sql_type = Text)]
+            writer: String,
+        }
+        let mut connection =
+            AsyncPgConnection::establish(&self.database.config().connection_string())
+                .await
+                .unwrap();
+        let rows: Vec<Row> = sql_query(
+            "SELECT seq, xmin::text AS writer FROM messages WHERE room_id = $1 ORDER BY seq",
+        )
+        .bind::<SqlUuid, _>(self.room.as_uuid())
+        .load(&mut connection)
+        .await
+        .unwrap();
+        rows.into_iter().map(|row| (row.seq, row.writer)).collect()
+    }
+}
+
+fn stored(outcome: Result<Option<Appended>, p_chat_domain::ports::StoreError>) -> Appended {
+    outcome
+        .expect("the append succeeded")
+        .expect("the room exists")
+}
+
+#[tokio::test]
+async fn appends_queued_behind_a_transaction_share_the_next_one() {
+    let Some(fx) = fixture().await else {
+        return;
+    };
+    let mut holder = fx.lock_room().await;
+    // The first append waits for the lock; the rest queue up behind it.
+    let first = fx.spawn_append(fx.message(fx.ann, Some("one"))).await;
+    let new_two = fx.spawn_append(fx.message(fx.ann, Some("two"))).await;
+    let repeat_of_first = fx.spawn_append(fx.message(fx.ann, Some("one"))).await;
+    let without_id = fx.spawn_append(fx.message(fx.ann, None)).await;
+    let repeat_of_two = fx.spawn_append(fx.message(fx.ann, Some("two"))).await;
+    let bobs_one = fx.spawn_append(fx.message(fx.bob, Some("one"))).await;
+    sql_query("COMMIT").execute(&mut holder).await.unwrap();
+
+    let first = stored(first.await.unwrap());
+    assert!(first.created);
+    assert_eq!(first.message.seq, Seq::new(1).unwrap());
+    let new_two = stored(new_two.await.unwrap());
+    let repeat_of_first = stored(repeat_of_first.await.unwrap());
+    let without_id = stored(without_id.await.unwrap());
+    let repeat_of_two = stored(repeat_of_two.await.unwrap());
+    let bobs_one = stored(bobs_one.await.unwrap());
+
+    assert_eq!(repeat_of_first.message, first.message);
+    assert!(!repeat_of_first.created);
+    assert_eq!(repeat_of_two.message, new_two.message);
+    assert!(!repeat_of_two.created);
+    let mut new_seqs: Vec<i64> = [&new_two, &without_id, &bobs_one]
+        .iter()
+        .map(|appended| {
+            assert!(appended.created);
+            appended.message.seq.value()
+        })
+        .collect();
+    new_seqs.sort_unstable();
+    assert_eq!(new_seqs, [2, 3, 4]);
+
+    let writers = fx.writers().await;
+    assert_eq!(
+        writers.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+    assert_ne!(writers[0].1, writers[1].1, "the first append ran alone");
+    assert!(
+        writers[1..]
+            .iter()
+            .all(|(_, writer)| *writer == writers[1].1),
+        "the queued appends were stored by one transaction: {writers:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_refused_by_a_constraint_is_retried_one_by_one() {
+    let Some(fx) = fixture().await else {
+        return;
+    };
+    let mut holder = fx.lock_room().await;
+    let first = fx.spawn_append(fx.message(fx.ann, None)).await;
+    let twice = fx.message(fx.ann, None);
+    let one = fx.spawn_append(twice.clone()).await;
+    let other = fx.spawn_append(fx.message(fx.bob, Some("fine"))).await;
+    let again = fx.spawn_append(twice).await;
+    sql_query("COMMIT").execute(&mut holder).await.unwrap();
+
+    assert_eq!(stored(first.await.unwrap()).message.seq.value(), 1);
+    let one = stored(one.await.unwrap());
+    let other = stored(other.await.unwrap());
+    let again = again.await.unwrap();
+    assert!(again.is_err(), "a message id stored twice: {again:?}");
+    assert_eq!(
+        [one.message.seq.value(), other.message.seq.value()],
+        [2, 3],
+        "the retried appends still get dense seqs"
+    );
+    let writers = fx.writers().await;
+    assert_eq!(
+        writers.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+}
+
+#[tokio::test]
+async fn appends_queued_for_a_room_deleted_meanwhile_find_no_room() {
+    let Some(fx) = fixture().await else {
+        return;
+    };
+    let mut holder = fx.lock_room().await;
+    let queued = [
+        fx.spawn_append(fx.message(fx.ann, None)).await,
+        fx.spawn_append(fx.message(fx.ann, Some("x"))).await,
+        fx.spawn_append(fx.message(fx.bob, None)).await,
+    ];
+    sql_query("DELETE FROM rooms WHERE id = $1")
+        .bind::<SqlUuid, _>(fx.room.as_uuid())
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    sql_query("COMMIT").execute(&mut holder).await.unwrap();
+    for handle in queued {
+        assert!(matches!(handle.await.unwrap(), Ok(None)));
+    }
+    assert!(fx.writers().await.is_empty());
+}
