@@ -1,15 +1,17 @@
-//! The server on PostgreSQL: secrets at rest, durability across SIGKILL, and
-//! behaviour while the database is away. Skipped (loudly) without a database,
+//! The server on PostgreSQL: secrets at rest, durability across SIGKILL and
+//! SIGTERM, and behaviour while the database is away. Skipped (loudly) without a database,
 //! failed in CI.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use common::process::ServerProcess;
 use common::proxy::Proxy;
+use common::ws::WsClient;
 use common::{Backend, SECRET, TestApp, Tokens, assert_holds_no_secret, digest, postgres_vars};
 use p_chat_persistence::postgres::testing::TestDatabase;
 use serde_json::json;
@@ -75,16 +77,8 @@ async fn on_an_empty_database_the_server_creates_its_schema_and_sigkill_loses_no
     let Some(database) = TestDatabase::create_empty().await else {
         return;
     };
-    let mut vars: Vec<(&str, String)> = postgres_vars(database.config());
-    vars.extend([
-        ("PORT", "0".to_owned()),
-        ("BCRYPT_COST", "4".to_owned()),
-        ("JWT_SECRET", SECRET.to_owned()),
-    ]);
-    let vars: Vec<(&str, &str)> = vars
-        .iter()
-        .map(|(key, value)| (*key, value.as_str()))
-        .collect();
+    let vars = server_vars(&database, &[]);
+    let vars = as_refs(&vars);
 
     let first = ServerProcess::start(&vars);
     assert!(
@@ -128,6 +122,123 @@ async fn on_an_empty_database_the_server_creates_its_schema_and_sigkill_loses_no
         )
         .await;
     assert_eq!(duplicate.status, StatusCode::CONFLICT);
+}
+
+/// The settings of a server process on `database`, with `extra` on top.
+fn server_vars(
+    database: &TestDatabase,
+    extra: &[(&'static str, &str)],
+) -> Vec<(&'static str, String)> {
+    let mut vars: Vec<(&str, String)> = postgres_vars(database.config());
+    vars.extend([
+        ("PORT", "0".to_owned()),
+        ("BCRYPT_COST", "4".to_owned()),
+        ("JWT_SECRET", SECRET.to_owned()),
+    ]);
+    vars.extend(extra.iter().map(|(key, value)| (*key, (*value).to_owned())));
+    vars
+}
+
+fn as_refs<'a>(vars: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    vars.iter()
+        .map(|(key, value)| (*key, value.as_str()))
+        .collect()
+}
+
+/// SIGTERM while four connections have sends in flight: before each closes
+/// with 1001 it gets acks (and message events), never an error; every
+/// acknowledged message is stored, and the room's seqs stay dense.
+#[actix_web::test]
+async fn sigterm_with_sends_in_flight_acknowledges_only_stored_messages() {
+    let Some(database) = TestDatabase::create().await else {
+        return;
+    };
+    let vars = server_vars(
+        &database,
+        &[("WS_RATE_BURST", "500"), ("WS_RATE_PER_SECOND", "500")],
+    );
+    let mut server = ServerProcess::start(&as_refs(&vars));
+    let app = TestApp::connect(&server.base);
+    let ivy = app.user("ivy@example.com").await;
+    let room = app
+        .create_room(
+            &ivy,
+            json!({ "name": "Last words", "visibility": "private" }),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let mut client = WsClient::connect_to(&server.base, Some(&ivy.token), None)
+            .await
+            .unwrap();
+        client.expect_next_type("ready").await;
+        clients.push(client);
+    }
+    for (index, client) in clients.iter_mut().enumerate() {
+        for n in 0..50 {
+            client
+                .send_message_to(&room, "last words", &format!("ivy-{index}-{n}"))
+                .await;
+        }
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let mut acked = BTreeSet::new();
+    for client in &mut clients {
+        for frame in client
+            .expect_close_within(1001, Duration::from_secs(15))
+            .await
+        {
+            match frame["type"].as_str() {
+                Some("ack") => {
+                    acked.insert(frame["client_msg_id"].as_str().unwrap().to_owned());
+                }
+                Some("message") => {}
+                _ => panic!("before the close: {frame}"),
+            }
+        }
+    }
+    let exit = server
+        .wait_for_exit(Duration::from_secs(20))
+        .expect("exit after SIGTERM");
+    assert!(exit.success(), "{exit:?}\n{}", server.log());
+    assert!(!acked.is_empty(), "no send was acknowledged");
+
+    let second = ServerProcess::start(&as_refs(&vars));
+    let app = TestApp::connect(&second.base);
+    let mut stored = Vec::new();
+    loop {
+        let after = stored.len();
+        let page = app
+            .call(
+                "GET",
+                &format!("/rooms/{room}/messages?after_seq={after}&limit=100"),
+                &ivy.token,
+                None,
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{page:?}");
+        stored.extend(page.data()["messages"].as_array().unwrap().iter().cloned());
+        if page.data()["has_more"] != true {
+            break;
+        }
+    }
+    for (index, message) in stored.iter().enumerate() {
+        assert_eq!(message["seq"], index + 1, "seqs are dense: {message}");
+    }
+    let stored: BTreeSet<String> = stored
+        .iter()
+        .map(|message| message["client_msg_id"].as_str().unwrap().to_owned())
+        .collect();
+    let lost: Vec<&String> = acked.difference(&stored).collect();
+    assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
 }
 
 /// Polls `check` every 100 ms until it holds, for at most `limit`.
