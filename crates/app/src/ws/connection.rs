@@ -136,8 +136,14 @@ impl Connection {
                 () = sleep_until(deadline(&live.principal)) => {
                     return Err(End::Close(4001, "access token expired"));
                 }
-                delivery = subscription.next() => self.on_delivery(&mut live, delivery).await?,
-                message = self.stream.recv() => self.on_message(&mut live, message).await?,
+                // Boxed: their futures are large and short-lived, and would
+                // otherwise sit inline in every idle connection's task.
+                delivery = subscription.next() => {
+                    Box::pin(self.on_delivery(&mut live, delivery)).await?;
+                }
+                message = self.stream.recv() => {
+                    Box::pin(self.on_message(&mut live, message)).await?;
+                }
                 _ = heartbeat.tick() => {
                     if self.last_heard.elapsed() > self.state.ws.idle_timeout {
                         return Err(End::Close(1000, "no answer to pings"));
