@@ -53,6 +53,14 @@ pub trait RoomRepository: Send + Sync {
     /// The room with this id, if any.
     async fn by_id(&self, id: RoomId) -> Result<Option<Room>, StoreError>;
 
+    /// The room with this id, if any, with `user`'s membership in it, if
+    /// any: what every permission check needs, read together.
+    async fn with_membership(
+        &self,
+        id: RoomId,
+        user: UserId,
+    ) -> Result<Option<(Room, Option<Membership>)>, StoreError>;
+
     /// Replaces the room's name, topic and visibility (nothing else); `None`
     /// if the room does not exist.
     async fn update_details(

@@ -39,12 +39,11 @@ impl RoomAccess {
         room_id: RoomId,
         action: Action,
     ) -> Result<Access, DomainError> {
-        let room = self
+        let (room, membership) = self
             .rooms
-            .by_id(room_id)
+            .with_membership(room_id, actor)
             .await?
             .ok_or(DomainError::NotFound(Missing::Room))?;
-        let membership = self.members.get(room_id, actor).await?;
         let role = membership.as_ref().map(|membership| membership.role);
         if !can(role, room.visibility, action) {
             return Err(refusal(role, room.visibility));

@@ -134,6 +134,22 @@ impl RoomRepository for MemoryRooms {
         Ok(lock(&self.0.state).rooms.get(&id).cloned())
     }
 
+    async fn with_membership(
+        &self,
+        id: RoomId,
+        user: UserId,
+    ) -> Result<Option<(Room, Option<Membership>)>, StoreError> {
+        let chat = lock(&self.0.state);
+        Ok(chat.rooms.get(&id).map(|room| {
+            let membership = chat
+                .members
+                .get(&id)
+                .and_then(|members| members.get(&user))
+                .cloned();
+            (room.clone(), membership)
+        }))
+    }
+
     async fn update_details(
         &self,
         id: RoomId,

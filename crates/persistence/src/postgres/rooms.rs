@@ -172,6 +172,33 @@ impl RoomRepository for PgRooms {
         row.map(Room::try_from).transpose()
     }
 
+    /// One query: the room `LEFT JOIN` the user's membership (both by
+    /// primary key).
+    async fn with_membership(
+        &self,
+        id: RoomId,
+        user: UserId,
+    ) -> Result<Option<(Room, Option<Membership>)>, StoreError> {
+        let mut connection = self.0.connection().await?;
+        let query = rooms::table
+            .left_join(
+                room_members::table.on(room_members::room_id
+                    .eq(rooms::id)
+                    .and(room_members::user_id.eq(user.as_uuid()))),
+            )
+            .filter(rooms::id.eq(id.as_uuid()))
+            .select((RoomRow::as_select(), Option::<MembershipRow>::as_select()))
+            .first::<(RoomRow, Option<MembershipRow>)>(&mut connection);
+        let row = self.0.bounded(async { query.await.optional() }).await?;
+        row.map(|(room, membership)| {
+            Ok((
+                Room::try_from(room)?,
+                membership.map(Membership::try_from).transpose()?,
+            ))
+        })
+        .transpose()
+    }
+
     async fn update_details(
         &self,
         id: RoomId,

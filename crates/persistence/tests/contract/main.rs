@@ -179,6 +179,7 @@ macro_rules! chat_contract_suite {
             contract_suite!(@cases rooms [
                 created_rooms_round_trip_with_their_owner,
                 by_id_of_unknown_room_is_none,
+                with_membership_reads_the_room_and_one_users_membership,
                 update_details_changes_only_name_topic_and_visibility,
                 update_details_of_unknown_room_is_none,
                 delete_removes_the_room_with_its_members_and_messages,

@@ -450,6 +450,43 @@ async fn members_by_user(stores: &ChatStores, room: RoomId) -> Vec<Membership> {
     members
 }
 
+/// `with_membership` reads a room with one user's membership in it: the
+/// owner's and a member's as stored, none for a user who is not (or no
+/// longer) a member; an unknown room is `None`, whoever asks.
+pub async fn with_membership_reads_the_room_and_one_users_membership(stores: ChatStores) {
+    let (owner, room) = created_room(&stores, Visibility::Private).await;
+    let member = added_member(&stores, room.id, at(5)).await;
+    let stranger = chat_user(&stores).await;
+    let stored = stored_room(&stores, room.id).await;
+    let read = |user: UserId| {
+        let rooms = Arc::clone(&stores.rooms);
+        async move { rooms.with_membership(room.id, user).await.unwrap() }
+    };
+
+    assert_eq!(
+        read(owner.id).await,
+        Some((stored.clone(), Some(owner_membership(&room))))
+    );
+    assert_eq!(
+        read(member.id).await,
+        Some((
+            stored.clone(),
+            Some(membership(room.id, member.id, Role::Member, at(5)))
+        ))
+    );
+    assert_eq!(read(stranger.id).await, Some((stored.clone(), None)));
+    assert!(stores.memberships.remove(room.id, member.id).await.unwrap());
+    assert_eq!(read(member.id).await, Some((stored, None)));
+    assert_eq!(
+        stores
+            .rooms
+            .with_membership(RoomId::new(), owner.id)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
 /// The first `open_direct` of a pair stores the given room with both users
 /// as members (role member, joined at `now`) and reports it created with
 /// both memberships; opening it again, from the other side and with another
