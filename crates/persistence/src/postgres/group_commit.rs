@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use p_chat_domain::message::{Appended, NewMessage};
 use p_chat_domain::ports::StoreError;
 use p_chat_domain::room::RoomId;
+use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
 use super::messages::{append_batch, append_one};
@@ -40,14 +41,21 @@ pub(super) struct GroupCommit {
     store: PgStore,
     /// A room is present while its committer runs; it holds what waits.
     queues: Mutex<HashMap<RoomId, Vec<Pending>>>,
+    /// Where committers run: the runtime this was created on, if any.
+    runtime: Option<Handle>,
 }
 
 impl GroupCommit {
-    /// Group commit over `store`.
+    /// Group commit over `store`. Its committers run on the runtime it is
+    /// created on (in the server, the main one, which outlives the request
+    /// workers: a worker that stops first cannot take the appends of other
+    /// workers' connections down with it); created outside any runtime, on
+    /// the runtime of the append that starts them.
     pub(super) fn new(store: PgStore) -> Self {
         Self {
             store,
             queues: Mutex::new(HashMap::new()),
+            runtime: Handle::try_current().ok(),
         }
     }
 
@@ -72,7 +80,11 @@ impl GroupCommit {
             }
         };
         if start {
-            tokio::spawn(Arc::clone(self).commit_queued(room));
+            let committer = Arc::clone(self).commit_queued(room);
+            match &self.runtime {
+                Some(runtime) => drop(runtime.spawn(committer)),
+                None => drop(tokio::spawn(committer)),
+            }
         }
         answer.await.unwrap_or_else(|_| {
             Err(StoreError::Failure(
