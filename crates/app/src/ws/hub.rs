@@ -329,3 +329,83 @@ impl Drop for HubSubscription {
         lock(&self.routes).remove(self.id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::Utc;
+    use p_chat_domain::message::{Message, MessageBody, MessageId, Seq};
+    use tokio::time::timeout;
+
+    use super::*;
+
+    fn message(room: RoomId, seq: i64) -> RoomEvent {
+        RoomEvent::Message(Message {
+            id: MessageId::new(),
+            room_id: room,
+            seq: Seq::new(seq).unwrap_or(Seq::ZERO),
+            author_id: UserId::new(),
+            body: MessageBody::parse("hi").ok(),
+            client_msg_id: None,
+            created_at: Utc::now(),
+            edited_at: None,
+            deleted_at: None,
+        })
+    }
+
+    /// A connection of a new user subscribed to `room`.
+    fn connection(hub: &Hub, room: RoomId) -> Box<dyn Subscription> {
+        hub.subscribe(
+            Subscriber {
+                user_id: UserId::new(),
+                session_id: SessionId::new(),
+                rooms: vec![room],
+            },
+            16,
+        )
+    }
+
+    /// The seq of the next delivery within `wait`, if one comes.
+    async fn next_seq(subscription: &mut Box<dyn Subscription>, wait: Duration) -> Option<i64> {
+        match timeout(wait, subscription.next()).await {
+            Ok(Some(Delivery::Event(event))) => match event.as_ref() {
+                RoomEvent::Message(message) => Some(message.seq.value()),
+                other => panic!("not a message: {other:?}"),
+            },
+            Ok(other) => panic!("not an event: {other:?}"),
+            Err(_) => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn messages_published_out_of_order_reach_connections_in_order() {
+        let hub = Hub::default();
+        let room = RoomId::new();
+        let mut subscription = connection(&hub, room);
+        for seq in [1, 3, 4, 2, 5] {
+            hub.publish(message(room, seq)).await;
+        }
+        for expected in 1..=5 {
+            assert_eq!(next_seq(&mut subscription, HOLD).await, Some(expected));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_whose_predecessor_never_comes_goes_out_after_the_hold() {
+        let hub = Hub::default();
+        let room = RoomId::new();
+        let mut subscription = connection(&hub, room);
+        hub.publish(message(room, 1)).await;
+        hub.publish(message(room, 3)).await;
+        assert_eq!(next_seq(&mut subscription, HOLD).await, Some(1));
+        assert_eq!(
+            next_seq(&mut subscription, HOLD / 2).await,
+            None,
+            "3 is held"
+        );
+        assert_eq!(next_seq(&mut subscription, HOLD * 4).await, Some(3));
+        hub.publish(message(room, 4)).await;
+        assert_eq!(next_seq(&mut subscription, HOLD).await, Some(4));
+    }
+}
