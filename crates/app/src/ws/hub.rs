@@ -334,25 +334,10 @@ impl Drop for HubSubscription {
 mod tests {
     use std::time::Duration;
 
-    use chrono::Utc;
-    use p_chat_domain::message::{Message, MessageBody, MessageId, Seq};
     use tokio::time::timeout;
 
+    use super::super::test_support::message;
     use super::*;
-
-    fn message(room: RoomId, seq: i64) -> RoomEvent {
-        RoomEvent::Message(Message {
-            id: MessageId::new(),
-            room_id: room,
-            seq: Seq::new(seq).unwrap_or(Seq::ZERO),
-            author_id: UserId::new(),
-            body: MessageBody::parse("hi").ok(),
-            client_msg_id: None,
-            created_at: Utc::now(),
-            edited_at: None,
-            deleted_at: None,
-        })
-    }
 
     /// A connection of a new user subscribed to `room`.
     fn connection(hub: &Hub, room: RoomId) -> Box<dyn Subscription> {

@@ -7,6 +7,8 @@ pub mod hub;
 mod protocol;
 mod rate;
 mod sequencer;
+#[cfg(test)]
+mod test_support;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};

@@ -95,11 +95,9 @@ impl Sequencer {
 
 #[cfg(test)]
 mod tests {
-    use chrono::Utc;
-    use p_chat_domain::message::{Message, MessageBody, MessageId};
     use p_chat_domain::room::RoomId;
-    use p_chat_domain::user::UserId;
 
+    use super::super::test_support;
     use super::*;
 
     fn seq(value: i64) -> Seq {
@@ -107,17 +105,7 @@ mod tests {
     }
 
     fn message(value: i64) -> RoomEvent {
-        RoomEvent::Message(Message {
-            id: MessageId::new(),
-            room_id: RoomId::from_uuid(uuid::Uuid::nil()),
-            seq: seq(value),
-            author_id: UserId::from_uuid(uuid::Uuid::nil()),
-            body: MessageBody::parse("hi").ok(),
-            client_msg_id: None,
-            created_at: Utc::now(),
-            edited_at: None,
-            deleted_at: None,
-        })
+        test_support::message(RoomId::from_uuid(uuid::Uuid::nil()), value)
     }
 
     fn seqs(events: &[RoomEvent]) -> Vec<i64> {
