@@ -148,7 +148,10 @@ const state = {
 function roomState(room) {
   return {
     room,
-    /** The highest seq seen (from the room list, history, live or sync). */
+    /**
+     * The seq the next sync starts after: the highest seq delivered in order
+     * (room list, newest history page, live or sync; see storeMessage).
+     */
     lastSeq: room.last_seq ?? 0,
     /** seq → message; one entry per (room, seq). */
     messages: new Map(),
@@ -882,14 +885,21 @@ ui.scroller.addEventListener('scroll', () => {
 // ---------------------------------------------------------------- messages
 
 /** Keeps a message once per (room, seq); true if it was new. */
-function storeMessage(rs, message) {
+/**
+ * Keeps a message unless its seq is known; true if it was new. Only what
+ * the server delivers without gaps (`message` events, syncs, the newest
+ * history page) moves the room's sync cursor: an `ack` or an update can
+ * overtake the `message` events of earlier seqs, and a sync from past them
+ * after a reconnect would skip those.
+ */
+function storeMessage(rs, message, { inOrder = true } = {}) {
+  if (inOrder && message.seq > rs.lastSeq) rs.lastSeq = message.seq;
   if (rs.messages.has(message.seq)) return false;
   rs.messages.set(message.seq, message);
-  if (message.seq > rs.lastSeq) rs.lastSeq = message.seq;
   return true;
 }
 
-function addMessage(roomId, message) {
+function addMessage(roomId, message, { inOrder = true } = {}) {
   const rs = state.rooms.get(roomId);
   if (!rs) {
     reloadRoomsSoon();
@@ -900,7 +910,7 @@ function addMessage(roomId, message) {
   const wasPending = mine && message.client_msg_id && state.outbox.delete(message.client_msg_id);
   if (wasPending) saveOutbox();
   state.typing.get(roomId)?.delete(message.author_id);
-  if (!storeMessage(rs, message)) {
+  if (!storeMessage(rs, message, { inOrder })) {
     if (wasPending && roomId === state.activeId) renderMessages();
     return;
   }
@@ -918,7 +928,7 @@ function replaceMessage(roomId, message) {
   const rs = state.rooms.get(roomId);
   if (!rs) return;
   if (rs.messages.has(message.seq)) rs.messages.set(message.seq, message);
-  else storeMessage(rs, message);
+  else storeMessage(rs, message, { inOrder: false });
   if (message.deleted && state.editing?.roomId === roomId && state.editing.seq === message.seq) {
     state.editing = null;
   }
@@ -928,7 +938,7 @@ function replaceMessage(roomId, message) {
 function onAck(frame) {
   const wasPending = state.outbox.delete(frame.client_msg_id);
   if (wasPending) saveOutbox();
-  addMessage(frame.message.room_id, frame.message);
+  addMessage(frame.message.room_id, frame.message, { inOrder: false });
   if (wasPending && frame.message.room_id === state.activeId) renderMessages();
 }
 
