@@ -12,3 +12,14 @@
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+
+use std::sync::{Mutex, MutexGuard};
+
+/// Locks `mutex`, recovering the data if a previous holder panicked: every
+/// critical section in this crate leaves the data consistent before it can
+/// panic.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -17,7 +17,7 @@ use p_chat_domain::ports::{
 use p_chat_domain::room::{DirectPair, Membership, Role, Room, RoomId};
 use p_chat_domain::user::UserId;
 
-use super::lock;
+use crate::lock;
 
 /// The shared state of the three chat adapters. Create one, then hand out
 /// its [`MemoryChat::rooms`], [`MemoryChat::memberships`] and
@@ -57,6 +57,13 @@ impl MemoryChat {
 }
 
 impl Chat {
+    /// `user`'s membership in `room`, if any.
+    fn membership(&self, room: RoomId, user: UserId) -> Option<&Membership> {
+        self.members
+            .get(&room)
+            .and_then(|members| members.get(&user))
+    }
+
     fn add_member(&mut self, membership: &Membership) -> bool {
         let members = self.members.entry(membership.room_id).or_default();
         if members.contains_key(&membership.user_id) {
@@ -140,14 +147,10 @@ impl RoomRepository for MemoryRooms {
         user: UserId,
     ) -> Result<Option<(Room, Option<Membership>)>, StoreError> {
         let chat = lock(&self.0.state);
-        Ok(chat.rooms.get(&id).map(|room| {
-            let membership = chat
-                .members
-                .get(&id)
-                .and_then(|members| members.get(&user))
-                .cloned();
-            (room.clone(), membership)
-        }))
+        Ok(chat
+            .rooms
+            .get(&id)
+            .map(|room| (room.clone(), chat.membership(id, user).cloned())))
     }
 
     async fn update_details(
@@ -205,12 +208,7 @@ impl RoomRepository for MemoryRooms {
 #[async_trait]
 impl MembershipRepository for MemoryMemberships {
     async fn get(&self, room: RoomId, user: UserId) -> Result<Option<Membership>, StoreError> {
-        let chat = lock(&self.0.state);
-        Ok(chat
-            .members
-            .get(&room)
-            .and_then(|members| members.get(&user))
-            .cloned())
+        Ok(lock(&self.0.state).membership(room, user).cloned())
     }
 
     async fn add(&self, membership: &Membership) -> Result<(), StoreError> {

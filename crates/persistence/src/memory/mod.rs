@@ -7,17 +7,7 @@ mod sessions;
 mod users;
 mod verifications;
 
-use std::sync::{Mutex, MutexGuard};
-
 pub use chat::{MemoryChat, MemoryMemberships, MemoryMessages, MemoryRooms};
 pub use sessions::MemorySessions;
 pub use users::MemoryUsers;
 pub use verifications::MemoryVerifications;
-
-/// Locks `mutex`, recovering the data if a previous holder panicked: every
-/// critical section here leaves the data consistent before it can panic.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}

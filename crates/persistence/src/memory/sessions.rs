@@ -7,7 +7,7 @@ use p_chat_domain::ports::{SessionRepository, StoreError};
 use p_chat_domain::session::{LoginSession, SessionId};
 use p_chat_domain::token::TokenHash;
 
-use super::lock;
+use crate::lock;
 
 /// Login sessions in memory.
 #[derive(Debug, Default)]

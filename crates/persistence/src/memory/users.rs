@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use p_chat_domain::ports::{StoreError, UserRepository};
 use p_chat_domain::user::{DisplayName, Email, User, UserId};
 
-use super::lock;
+use crate::lock;
 
 /// Accounts in memory, indexed by id and by normalized email.
 #[derive(Debug, Default)]

@@ -7,7 +7,7 @@ use p_chat_domain::ports::{StoreError, VerificationStore};
 use p_chat_domain::token::TokenHash;
 use p_chat_domain::verification::EmailVerification;
 
-use super::lock;
+use crate::lock;
 
 /// Pending email verifications in memory, keyed by token hash.
 #[derive(Debug, Default)]

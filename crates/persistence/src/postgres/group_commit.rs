@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use p_chat_domain::message::{Appended, NewMessage};
 use p_chat_domain::ports::StoreError;
@@ -22,6 +22,7 @@ use tokio::sync::oneshot;
 
 use super::messages::{append_batch, append_one};
 use super::pool::PgStore;
+use crate::lock;
 
 /// The most appends one transaction takes (its `INSERT` binds 9 values per
 /// message, far below PostgreSQL's limit of 65,535).
@@ -165,12 +166,4 @@ impl Drop for Running<'_> {
             lock(self.queues).remove(&self.room);
         }
     }
-}
-
-/// The queues, even after a panic elsewhere poisoned the mutex (they stay
-/// consistent: every change is a single push, drain or remove).
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
