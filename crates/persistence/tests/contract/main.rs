@@ -26,11 +26,15 @@
 //! The bodies never assume an empty store: every value they write carries a
 //! fresh id, email, token hash, room name or client message id, so tests
 //! could share one database.
+//!
+//! `group_commit` holds the PostgreSQL message store's own tests (its group
+//! commit, beyond the port's contract), built on the same fixtures.
 
 // Test code: a failed `unwrap` or `expect` is a failed test, which is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod fixtures;
+mod group_commit;
 mod memberships;
 mod messages;
 mod rooms;
@@ -268,15 +272,19 @@ mod chat {
         })
     });
 
-    chat_contract_suite!(postgres, || async {
-        let database = TestDatabase::create().await?;
-        let store = database.store();
-        Some(ChatStores {
-            users: Arc::new(PgUsers::new(store.clone())),
-            rooms: Arc::new(PgRooms::new(store.clone())),
-            memberships: Arc::new(PgMemberships::new(store.clone())),
-            messages: Arc::new(PgMessages::new(store)),
-            _keep_alive: Some(Arc::new(database)),
-        })
-    });
+    chat_contract_suite!(postgres, postgres_chat_stores);
+}
+
+/// The PostgreSQL chat stores over a fresh database, or `None` when the test
+/// must be skipped.
+async fn postgres_chat_stores() -> Option<ChatStores> {
+    let database = TestDatabase::create().await?;
+    let store = database.store();
+    Some(ChatStores {
+        users: Arc::new(PgUsers::new(store.clone())),
+        rooms: Arc::new(PgRooms::new(store.clone())),
+        memberships: Arc::new(PgMemberships::new(store.clone())),
+        messages: Arc::new(PgMessages::new(store)),
+        _keep_alive: Some(Arc::new(database)),
+    })
 }

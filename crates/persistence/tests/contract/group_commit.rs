@@ -6,90 +6,53 @@
 //! The room's lock is held from a connection of the test's own, so that the
 //! appends queue up behind it. Skipped (loudly) without a database, failed
 //! in CI.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{TimeZone, Utc};
 use diesel::sql_types::{BigInt, Text, Uuid as SqlUuid};
 use diesel::{QueryableByName, sql_query};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use p_chat_domain::message::{Appended, ClientMsgId, MessageBody, MessageId, NewMessage, Seq};
-use p_chat_domain::ports::{MessageRepository, RoomRepository, UserRepository};
-use p_chat_domain::room::{Membership, Role, Room, RoomId, RoomName, Visibility};
-use p_chat_domain::user::{DisplayName, Email, PasswordHash, User, UserId};
-use p_chat_persistence::postgres::testing::TestDatabase;
-use p_chat_persistence::postgres::{PgMessages, PgRooms, PgUsers};
+use p_chat_domain::message::{Appended, ClientMsgId, NewMessage, Seq};
+use p_chat_domain::ports::StoreError;
+use p_chat_domain::room::{RoomId, Visibility};
+use p_chat_domain::user::UserId;
 use tokio::task::JoinHandle;
 use tokio::time::sleep;
+
+use crate::fixtures::{chat_user, created_room, new_message, new_message_with_client_id};
+use crate::{ChatStores, postgres_chat_stores};
 
 /// Long enough for spawned appends to reach the queue (or the lock).
 const SETTLE: Duration = Duration::from_millis(300);
 
 struct Fixture {
-    database: TestDatabase,
-    messages: Arc<PgMessages>,
+    stores: ChatStores,
     room: RoomId,
     ann: UserId,
     bob: UserId,
 }
 
 async fn fixture() -> Option<Fixture> {
-    let database = TestDatabase::create().await?;
-    let store = database.store();
-    let users = PgUsers::new(store.clone());
-    let mut ids = Vec::new();
-    for name in ["ann", "bob"] {
-        let email = Email::parse(&format!("{name}@example.com")).unwrap();
-        let user = User {
-            id: UserId::new(),
-            display_name: DisplayName::from_email(&email),
-            email,
-            password_hash: PasswordHash::new("$2b$04$not-a-real-hash".into()),
-            email_verified_at: None,
-            created_at: Utc::now(),
-        };
-        users.insert(&user).await.unwrap();
-        ids.push(user.id);
-    }
-    let room = Room {
-        id: RoomId::new(),
-        name: RoomName::parse("Batch").unwrap(),
-        topic: None,
-        visibility: Visibility::Public,
-        owner_id: ids[0],
-        created_at: Utc::now(),
-        last_seq: Seq::ZERO,
-    };
-    let owner = Membership {
-        room_id: room.id,
-        user_id: ids[0],
-        role: Role::Owner,
-        joined_at: room.created_at,
-    };
-    PgRooms::new(store.clone())
-        .create(&room, &owner)
-        .await
-        .unwrap();
+    let stores = postgres_chat_stores().await?;
+    let (ann, room) = created_room(&stores, Visibility::Public).await;
+    let bob = chat_user(&stores).await;
     Some(Fixture {
-        messages: Arc::new(PgMessages::new(store)),
         room: room.id,
-        ann: ids[0],
-        bob: ids[1],
-        database,
+        ann: ann.id,
+        bob: bob.id,
+        stores,
     })
 }
 
 impl Fixture {
+    /// A message of `author` to the room, with `client_id` if given.
     fn message(&self, author: UserId, client_id: Option<&str>) -> NewMessage {
-        NewMessage {
-            id: MessageId::new(),
-            room_id: self.room,
-            author_id: author,
-            body: MessageBody::parse("batched").unwrap(),
-            client_msg_id: client_id.map(|id| ClientMsgId::parse(id).unwrap()),
-            created_at: Utc.timestamp_opt(1_800_000_000, 0).unwrap(),
+        match client_id {
+            Some(id) => {
+                new_message_with_client_id(self.room, author, ClientMsgId::parse(id).unwrap())
+            }
+            None => new_message(self.room, author),
         }
     }
 
@@ -97,8 +60,8 @@ impl Fixture {
     async fn spawn_append(
         &self,
         message: NewMessage,
-    ) -> JoinHandle<Result<Option<Appended>, p_chat_domain::ports::StoreError>> {
-        let messages = Arc::clone(&self.messages);
+    ) -> JoinHandle<Result<Option<Appended>, StoreError>> {
+        let messages = Arc::clone(&self.stores.messages);
         let handle = tokio::spawn(async move { messages.append(&message).await });
         sleep(SETTLE).await;
         handle
@@ -107,10 +70,7 @@ impl Fixture {
     /// A connection of the test's own, holding the room's row lock in an
     /// open transaction.
     async fn lock_room(&self) -> AsyncPgConnection {
-        let mut connection =
-            AsyncPgConnection::establish(&self.database.config().connection_string())
-                .await
-                .unwrap();
+        let mut connection = self.connect().await;
         sql_query("BEGIN").execute(&mut connection).await.unwrap();
         sql_query("SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE")
             .bind::<SqlUuid, _>(self.room.as_uuid())
@@ -118,6 +78,18 @@ impl Fixture {
             .await
             .unwrap();
         connection
+    }
+
+    /// A connection of the test's own to the stores' database.
+    async fn connect(&self) -> AsyncPgConnection {
+        let database = self
+            .stores
+            ._keep_alive
+            .as_ref()
+            .expect("the PostgreSQL stores keep their database");
+        AsyncPgConnection::establish(&database.config().connection_string())
+            .await
+            .unwrap()
     }
 
     /// Each stored message's seq and the id of the transaction that stored it.
@@ -129,10 +101,7 @@ impl Fixture {
             #[diesel(sql_type = Text)]
             writer: String,
         }
-        let mut connection =
-            AsyncPgConnection::establish(&self.database.config().connection_string())
-                .await
-                .unwrap();
+        let mut connection = self.connect().await;
         let rows: Vec<Row> = sql_query(
             "SELECT seq, xmin::text AS writer FROM messages WHERE room_id = $1 ORDER BY seq",
         )
@@ -144,7 +113,7 @@ impl Fixture {
     }
 }
 
-fn stored(outcome: Result<Option<Appended>, p_chat_domain::ports::StoreError>) -> Appended {
+fn stored(outcome: Result<Option<Appended>, StoreError>) -> Appended {
     outcome
         .expect("the append succeeded")
         .expect("the room exists")
