@@ -57,6 +57,9 @@ impl PasswordHasher for BcryptHasher {
         password: &PasswordDigest,
         hash: &PasswordHash,
     ) -> Result<bool, HashError> {
+        if hash.expose() == PasswordHash::UNUSABLE {
+            return Ok(false);
+        }
         let (password, hash) = (password.clone(), hash.clone());
         Self::off_the_executor(move || bcrypt::verify(password.expose(), hash.expose())).await
     }

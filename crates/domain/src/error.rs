@@ -18,6 +18,10 @@ pub enum DomainError {
     /// thing exists).
     #[error("not allowed")]
     Forbidden,
+    /// Authenticated (or not), but refused for a reason the caller is told
+    /// ([`Refusal`] names it).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     /// The thing does not exist, or the caller may not know that it does
     /// (a private room they are not in answers exactly like a missing one).
     #[error("{0} not found")]
@@ -86,6 +90,15 @@ pub enum ValidationError {
     /// A request naming a user neither by `user_id` nor by `email`, or by both.
     #[error("name the user by exactly one of user_id or email")]
     UserRef,
+    /// Not an instance role.
+    #[error("role must be \"member\" or \"admin\"")]
+    InstanceRole,
+    /// An invitation's number of uses outside its bounds.
+    #[error("uses must be between 1 and 1000")]
+    InviteUses,
+    /// An invitation's lifetime outside its bounds.
+    #[error("expires_in must be between 60 seconds and 90 days")]
+    InviteLifetime,
 }
 
 impl ValidationError {
@@ -105,6 +118,9 @@ impl ValidationError {
             Self::Seq => "invalid_seq",
             Self::DirectWithSelf => "direct_with_self",
             Self::UserRef => "invalid_user",
+            Self::InstanceRole => "invalid_role",
+            Self::InviteUses => "invalid_uses",
+            Self::InviteLifetime => "invalid_expires_in",
         }
     }
 }
@@ -139,6 +155,45 @@ impl ConflictError {
     }
 }
 
+/// A refusal with a reason the client may know and act on (403).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// `REGISTRATION=closed`: nobody may register.
+    #[error("registration is closed on this server")]
+    RegistrationClosed,
+    /// `REGISTRATION=invite` and no invitation, or one that is unknown, used
+    /// up or expired (all the same answer).
+    #[error("registration needs a valid invitation")]
+    InviteInvalid,
+    /// The current password given to confirm a change is wrong.
+    #[error("the current password is wrong")]
+    WrongPassword,
+    /// Only instance administrators may do this.
+    #[error("only instance administrators may do this")]
+    NotAdmin,
+    /// A deleted account cannot be enabled or changed again.
+    #[error("the account was deleted by its owner")]
+    AccountDeleted,
+    /// Administrators cannot disable, demote or reset themselves over the
+    /// API (they would lock themselves out); the console can.
+    #[error("administrators cannot do this to their own account")]
+    OwnAccount,
+}
+
+impl Refusal {
+    /// A stable, machine-readable code (`snake_case`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::RegistrationClosed => "registration_closed",
+            Self::InviteInvalid => "invite_invalid",
+            Self::WrongPassword => "wrong_password",
+            Self::NotAdmin => "not_admin",
+            Self::AccountDeleted => "account_deleted",
+            Self::OwnAccount => "own_account",
+        }
+    }
+}
+
 /// What was not found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Missing {
@@ -150,6 +205,10 @@ pub enum Missing {
     Member,
     /// A message of the room.
     Message,
+    /// A login session of the caller.
+    Session,
+    /// An invitation.
+    Invite,
 }
 
 impl Missing {
@@ -160,6 +219,8 @@ impl Missing {
             Self::User => "user_not_found",
             Self::Member => "member_not_found",
             Self::Message => "message_not_found",
+            Self::Session => "session_not_found",
+            Self::Invite => "invite_not_found",
         }
     }
 }
@@ -171,6 +232,8 @@ impl std::fmt::Display for Missing {
             Self::User => "user",
             Self::Member => "member",
             Self::Message => "message",
+            Self::Session => "session",
+            Self::Invite => "invitation",
         })
     }
 }

@@ -74,6 +74,8 @@ mod id;
 pub mod message;
 pub mod permissions;
 pub mod ports;
+pub mod recovery;
+pub mod registration;
 pub mod room;
 pub mod services;
 pub mod session;

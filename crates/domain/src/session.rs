@@ -116,6 +116,40 @@ impl fmt::Debug for TokenSet {
     }
 }
 
+/// The `User-Agent` a login came from, shown in the user's session list so
+/// they can tell their devices apart. Taken from a header, so it is cleaned
+/// rather than refused: control characters dropped, cut to [`Self::MAX_CHARS`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserAgent(String);
+
+impl UserAgent {
+    /// The longest user agent kept, in characters.
+    pub const MAX_CHARS: usize = 256;
+
+    /// The cleaned header value; `None` when nothing printable is left.
+    pub fn from_header(raw: &str) -> Option<Self> {
+        let cleaned: String = raw
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(Self::MAX_CHARS)
+            .collect();
+        let trimmed = cleaned.trim();
+        (!trimmed.is_empty()).then(|| Self(trimmed.to_owned()))
+    }
+
+    /// The user agent as shown.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where a login comes from, recorded with its session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoginContext {
+    /// The client's `User-Agent`, if it sent one.
+    pub user_agent: Option<UserAgent>,
+}
+
 /// One login: the family of refresh tokens it has issued, of which only the
 /// newest (stored as its hash) is still valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +166,10 @@ pub struct LoginSession {
     pub expires_at: DateTime<Utc>,
     /// When the session was ended by logout or reuse detection, if it was.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// When the session last issued tokens (its login or latest refresh).
+    pub last_used_at: DateTime<Utc>,
+    /// The device it was opened from.
+    pub user_agent: Option<UserAgent>,
 }
 
 /// What presenting a refresh token to a session means.
@@ -182,6 +220,8 @@ mod tests {
             created_at: at(0),
             expires_at: at(3600),
             revoked_at: None,
+            last_used_at: at(0),
+            user_agent: None,
         }
     }
 
@@ -265,6 +305,19 @@ mod tests {
         );
         assert!(!session().is_active_at(at(3600)));
         assert!(session().is_active_at(at(3599)));
+    }
+
+    #[test]
+    fn user_agents_are_cleaned_and_cut() {
+        assert_eq!(
+            UserAgent::from_header(" Firefox\u{0}/1\n ").unwrap().as_str(),
+            "Firefox/1"
+        );
+        assert_eq!(
+            UserAgent::from_header(&"x".repeat(300)).unwrap().as_str().len(),
+            UserAgent::MAX_CHARS
+        );
+        assert_eq!(UserAgent::from_header("\u{1}\t "), None);
     }
 
     #[test]

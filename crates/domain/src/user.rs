@@ -41,6 +41,11 @@ impl Email {
         &self.0
     }
 
+    /// The part after the `@`: what logs may show of an address.
+    pub fn domain(&self) -> &str {
+        self.0.rsplit('@').next().unwrap_or_default()
+    }
+
     /// The part before the `@`, used as a first display name.
     pub fn local_part(&self) -> &str {
         self.0.split('@').next().unwrap_or_default()
@@ -115,6 +120,10 @@ impl fmt::Debug for PasswordDigest {
 pub struct PasswordHash(String);
 
 impl PasswordHash {
+    /// The stored "hash" of an account that must never log in again (a
+    /// deleted one): no bcrypt hash has this form, so no password matches it.
+    pub const UNUSABLE: &'static str = "!unusable";
+
     /// Wraps a hash produced by the password hasher or read from storage.
     pub fn new(hash: String) -> Self {
         Self(hash)
@@ -129,6 +138,64 @@ impl PasswordHash {
 impl fmt::Debug for PasswordHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("PasswordHash(<redacted>)")
+    }
+}
+
+/// A user's standing in the whole instance, apart from any room role: an
+/// instance administrator manages accounts and invitations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InstanceRole {
+    /// An ordinary account.
+    #[default]
+    Member,
+    /// May list, disable and enable accounts, change instance roles and
+    /// create invitations.
+    Admin,
+}
+
+impl InstanceRole {
+    /// The role as stored and shown (`"member"`, `"admin"`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Member => "member",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// Reads a role as stored or sent by a client.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        match raw {
+            "member" => Ok(Self::Member),
+            "admin" => Ok(Self::Admin),
+            _ => Err(ValidationError::InstanceRole),
+        }
+    }
+}
+
+/// What remains of an account its owner deleted: it can never log in again,
+/// its email is free for a new registration, and its messages stay in their
+/// rooms (with their `seq`) under this name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anonymised {
+    /// A unique placeholder address in the reserved `.invalid` domain.
+    pub email: Email,
+    /// The name its messages are shown under.
+    pub display_name: DisplayName,
+    /// When the account was deleted.
+    pub deleted_at: DateTime<Utc>,
+}
+
+impl Anonymised {
+    /// The name every deleted account is shown under.
+    pub const DISPLAY_NAME: &'static str = "Deleted user";
+
+    /// The anonymised form of the account `id`, deleted at `at`.
+    pub fn of(id: UserId, at: DateTime<Utc>) -> Self {
+        Self {
+            email: Email(format!("deleted-{id}@deleted.invalid")),
+            display_name: DisplayName(Self::DISPLAY_NAME.to_owned()),
+            deleted_at: at,
+        }
     }
 }
 
@@ -147,12 +214,45 @@ pub struct User {
     pub email_verified_at: Option<DateTime<Utc>>,
     /// When the account was registered.
     pub created_at: DateTime<Utc>,
+    /// The account's instance role.
+    pub role: InstanceRole,
+    /// When an administrator disabled the account (or its owner deleted
+    /// it); `None` while it may log in.
+    pub disabled_at: Option<DateTime<Utc>>,
+    /// When its owner deleted the account; it is then also disabled, for good.
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 impl User {
-    /// Whether the account may log in.
+    /// A new, unverified, enabled member account.
+    pub fn new(email: Email, password_hash: PasswordHash, now: DateTime<Utc>) -> Self {
+        Self {
+            id: UserId::new(),
+            display_name: DisplayName::from_email(&email),
+            email,
+            password_hash,
+            email_verified_at: None,
+            created_at: now,
+            role: InstanceRole::Member,
+            disabled_at: None,
+            deleted_at: None,
+        }
+    }
+
+    /// Whether the account's email is verified.
     pub fn is_verified(&self) -> bool {
         self.email_verified_at.is_some()
+    }
+
+    /// Whether the account may log in, refresh and stay connected: verified
+    /// and not disabled.
+    pub fn may_log_in(&self) -> bool {
+        self.is_verified() && self.disabled_at.is_none()
+    }
+
+    /// Whether the account administers the instance (and is enabled).
+    pub fn is_admin(&self) -> bool {
+        self.role == InstanceRole::Admin && self.disabled_at.is_none()
     }
 }
 

@@ -11,6 +11,7 @@ mod fanout;
 mod memberships;
 mod messages;
 mod password_hasher;
+mod resets;
 mod rooms;
 mod sessions;
 mod token_issuer;
@@ -25,14 +26,15 @@ pub use password_hasher::{HashError, PasswordHasher};
 pub use rooms::{OpenedDirect, RoomDetails, RoomRepository};
 pub use sessions::SessionRepository;
 pub use token_issuer::{TokenError, TokenIssuer};
-pub use users::UserRepository;
+pub use resets::PasswordResetStore;
+pub use users::{Anonymisation, InviteStore, Registered, UserQuery, UserRepository};
 pub use verifications::VerificationStore;
 
 #[cfg(test)]
 pub use {
     memberships::MockMembershipRepository, messages::MockMessageRepository,
-    password_hasher::MockPasswordHasher, rooms::MockRoomRepository,
-    sessions::MockSessionRepository, token_issuer::MockTokenIssuer, users::MockUserRepository,
+    password_hasher::MockPasswordHasher, resets::MockPasswordResetStore, rooms::MockRoomRepository,
+    sessions::MockSessionRepository, token_issuer::MockTokenIssuer, users::MockInviteStore, users::MockUserRepository,
     verifications::MockVerificationStore,
 };
 

@@ -1,14 +1,39 @@
-//! Registering, verifying an email, and the user's own profile.
+//! Registering, verifying an email, and the user's own account: profile,
+//! password change and deletion.
 
 use std::sync::Arc;
 
-use crate::error::{ConflictError, DomainError};
-use crate::ports::{Clock, PasswordHasher, StoreError, UserRepository, VerificationStore};
+use crate::error::{ConflictError, DomainError, Refusal};
+use crate::events::RoomEvent;
+use crate::ports::{
+    Anonymisation, Clock, FanOut, NoFanOut, PasswordHasher, Registered, UserRepository,
+    VerificationStore,
+};
+use crate::registration::RegistrationMode;
 use crate::services::sessions::{Credentials, Sessions};
-use crate::session::TokenSet;
+use crate::session::{LoginContext, SessionId, TokenSet};
 use crate::token::{OpaqueToken, TokenHash};
-use crate::user::{DisplayName, User, UserId};
+use crate::user::{Anonymised, DisplayName, PasswordDigest, PasswordHash, User, UserId};
 use crate::verification::{EmailVerification, VerificationPolicy};
+
+/// What a registration asks for: credentials and, on an invite-only
+/// instance, the invitation's token.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// The new account's email and password digest.
+    pub credentials: Credentials,
+    /// The invitation token, if the registrant has one (it is hashed, never stored).
+    pub invite: Option<String>,
+}
+
+/// A confirmed password change: the current password and the new one.
+#[derive(Debug, Clone)]
+pub struct PasswordChange {
+    /// The password in use, as proof that the caller is the owner.
+    pub current: PasswordDigest,
+    /// The password to use from now on.
+    pub new: PasswordDigest,
+}
 
 /// The account use cases.
 #[derive(Clone)]
@@ -19,11 +44,14 @@ pub struct Accounts {
     clock: Arc<dyn Clock>,
     sessions: Sessions,
     policy: VerificationPolicy,
+    mode: RegistrationMode,
+    fanout: Arc<dyn FanOut>,
 }
 
 impl Accounts {
     /// Builds the service from its ports; `sessions` opens the session that a
-    /// successful verification starts.
+    /// successful verification starts. Registration is open until
+    /// [`Accounts::with_registration`] says otherwise.
     pub fn new(
         users: Arc<dyn UserRepository>,
         verifications: Arc<dyn VerificationStore>,
@@ -39,50 +67,76 @@ impl Accounts {
             clock,
             sessions,
             policy,
+            mode: RegistrationMode::Open,
+            fanout: Arc::new(NoFanOut),
         }
     }
 
-    /// Creates an unverified account and returns its one-time verification
-    /// token (to be mailed to the user). An email already registered, in any
-    /// case or spacing, is [`ConflictError::EmailTaken`].
-    pub async fn register(&self, credentials: &Credentials) -> Result<OpaqueToken, DomainError> {
-        // A cheap early answer for the common duplicate; the insert below is
-        // what actually enforces uniqueness, also under races.
-        if self.users.by_email(&credentials.email).await?.is_some() {
+    /// Sets who may register (`REGISTRATION`).
+    pub fn with_registration(mut self, mode: RegistrationMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Tells `fanout` about the rooms a deleted account leaves.
+    pub fn with_fanout(mut self, fanout: Arc<dyn FanOut>) -> Self {
+        self.fanout = fanout;
+        self
+    }
+
+    /// Creates an unverified account and its one-time verification token
+    /// (to be mailed to the user), in one atomic store operation. An email
+    /// already registered, in any case or spacing, is
+    /// [`ConflictError::EmailTaken`], unless that registration was never
+    /// verified and its verification time is over: then it is replaced. On a
+    /// closed instance, or an invite-only one without a valid invitation,
+    /// registration is refused.
+    #[tracing::instrument(skip_all, fields(email_domain = registration.credentials.email.domain()))]
+    pub async fn register(&self, registration: &Registration) -> Result<OpaqueToken, DomainError> {
+        let invite = match (self.mode, &registration.invite) {
+            (RegistrationMode::Closed, _) => return Err(Refusal::RegistrationClosed.into()),
+            (RegistrationMode::Invite, None) => return Err(Refusal::InviteInvalid.into()),
+            (RegistrationMode::Invite, Some(token)) => Some(TokenHash::of(token)),
+            (RegistrationMode::Open, _) => None,
+        };
+        let credentials = &registration.credentials;
+        // A cheap early answer for the common duplicate (before bcrypt); the
+        // store's atomic registration is what enforces uniqueness.
+        let now = self.clock.now();
+        let stale_before = now - self.policy.ttl;
+        if let Some(existing) = self.users.by_email(&credentials.email).await?
+            && (existing.is_verified() || existing.created_at > stale_before)
+        {
             return Err(ConflictError::EmailTaken.into());
         }
         let token = OpaqueToken::generate()?;
         let password_hash = self.hasher.hash(&credentials.password).await?;
-        let now = self.clock.now();
-        let user = User {
-            id: UserId::new(),
-            email: credentials.email.clone(),
-            display_name: DisplayName::from_email(&credentials.email),
-            password_hash,
-            email_verified_at: None,
-            created_at: now,
+        let user = User::new(credentials.email.clone(), password_hash, now);
+        let verification = EmailVerification {
+            token_hash: token.hash(),
+            user_id: user.id,
+            expires_at: now + self.policy.ttl,
         };
-        self.users
-            .insert(&user)
-            .await
-            .map_err(|error| match error {
-                StoreError::Duplicate => ConflictError::EmailTaken.into(),
-                other => DomainError::from(other),
-            })?;
-        self.verifications
-            .insert(&EmailVerification {
-                token_hash: token.hash(),
-                user_id: user.id,
-                expires_at: now + self.policy.ttl,
-            })
-            .await?;
-        Ok(token)
+        match self
+            .users
+            .register(&user, &verification, invite, stale_before, now)
+            .await?
+        {
+            Registered::Created => Ok(token),
+            Registered::EmailTaken => Err(ConflictError::EmailTaken.into()),
+            Registered::InviteRefused => Err(Refusal::InviteInvalid.into()),
+        }
     }
 
     /// Redeems a verification token: marks the email verified and logs the
     /// user in. Unknown, used and expired tokens are all
     /// [`DomainError::Unauthorized`]; a token works once.
-    pub async fn verify_email(&self, token: &str) -> Result<TokenSet, DomainError> {
+    #[tracing::instrument(skip_all)]
+    pub async fn verify_email(
+        &self,
+        token: &str,
+        context: &LoginContext,
+    ) -> Result<TokenSet, DomainError> {
         let verification = self
             .verifications
             .take(&TokenHash::of(token))
@@ -94,10 +148,11 @@ impl Accounts {
         {
             return Err(DomainError::Unauthorized);
         }
-        self.sessions.start(verification.user_id).await
+        self.sessions.start(verification.user_id, context).await
     }
 
     /// The caller's own account.
+    #[tracing::instrument(skip(self))]
     pub async fn profile(&self, user_id: UserId) -> Result<User, DomainError> {
         self.users
             .by_id(user_id)
@@ -106,11 +161,73 @@ impl Accounts {
     }
 
     /// Changes the caller's display name.
+    #[tracing::instrument(skip(self, name))]
     pub async fn rename(&self, user_id: UserId, name: &DisplayName) -> Result<User, DomainError> {
         self.users
             .set_display_name(user_id, name)
             .await?
             .ok_or(DomainError::Unauthorized)
+    }
+
+    /// Changes the caller's password after checking the current one, and
+    /// ends every other session of theirs (the one making the change stays).
+    #[tracing::instrument(skip(self, change))]
+    pub async fn change_password(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+        change: &PasswordChange,
+    ) -> Result<(), DomainError> {
+        self.confirm_password(user_id, &change.current).await?;
+        let hash = self.hasher.hash(&change.new).await?;
+        self.users
+            .set_password_hash(user_id, &hash)
+            .await?
+            .ok_or(DomainError::Unauthorized)?;
+        self.sessions.end_all(user_id, Some(session_id)).await
+    }
+
+    /// Deletes the caller's account after checking their password: it is
+    /// disabled and anonymised (its email freed, its name shown as "Deleted
+    /// user"), it leaves every room, every session ends and its sockets
+    /// close. Its messages stay, with their `seq`. An owner must hand their
+    /// rooms over first ([`ConflictError::OwnerMustHandOver`]).
+    #[tracing::instrument(skip(self, password))]
+    pub async fn delete(&self, user_id: UserId, password: &PasswordDigest) -> Result<(), DomainError> {
+        self.confirm_password(user_id, password).await?;
+        let now = self.clock.now();
+        let unusable = PasswordHash::new(PasswordHash::UNUSABLE.to_owned());
+        let rooms = match self
+            .users
+            .anonymise(user_id, &Anonymised::of(user_id, now), &unusable)
+            .await?
+        {
+            Anonymisation::Done(_, rooms) => rooms,
+            Anonymisation::OwnsRooms => return Err(ConflictError::OwnerMustHandOver.into()),
+            Anonymisation::Missing => return Err(DomainError::Unauthorized),
+        };
+        self.sessions.end_all(user_id, None).await?;
+        for room_id in rooms {
+            self.fanout
+                .publish(RoomEvent::MemberLeft { room_id, user_id })
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Checks that `password` is the account's current one
+    /// ([`Refusal::WrongPassword`] if not).
+    async fn confirm_password(
+        &self,
+        user_id: UserId,
+        password: &PasswordDigest,
+    ) -> Result<User, DomainError> {
+        let user = self.profile(user_id).await?;
+        if self.hasher.verify(password, &user.password_hash).await? {
+            Ok(user)
+        } else {
+            Err(Refusal::WrongPassword.into())
+        }
     }
 }
 

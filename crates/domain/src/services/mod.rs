@@ -3,12 +3,14 @@
 
 mod access;
 mod accounts;
+mod admin;
 mod messaging;
 mod rooms;
 mod sessions;
 
 pub use access::{Access, RoomAccess};
-pub use accounts::Accounts;
+pub use accounts::{Accounts, PasswordChange, Registration};
+pub use admin::{Admin, IssuedInvite, Operator};
 pub use messaging::Messaging;
 pub use rooms::{NewRoom, RoomChanges, Rooms, UserRef};
 pub use sessions::{Credentials, Principal, Sessions};

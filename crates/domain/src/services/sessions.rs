@@ -4,15 +4,16 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::error::DomainError;
+use crate::error::{DomainError, Missing};
 use crate::ports::{
     Clock, FanOut, NoFanOut, PasswordHasher, SessionRepository, TokenIssuer, UserRepository,
 };
 use crate::session::{
-    LoginSession, RefreshCheck, SessionId, SessionPolicy, TokenClaims, TokenKind, TokenSet,
+    LoginContext, LoginSession, RefreshCheck, SessionId, SessionPolicy, TokenClaims, TokenKind,
+    TokenSet,
 };
 use crate::token::TokenHash;
-use crate::user::{Email, PasswordDigest, UserId};
+use crate::user::{Email, PasswordDigest, User, UserId};
 
 /// An email and password digest, as presented at registration or login.
 #[derive(Debug, Clone)]
@@ -73,11 +74,18 @@ impl Sessions {
         self
     }
 
-    /// Logs in with email and password. A wrong password, an unknown email and
-    /// an unverified account all give [`DomainError::Unauthorized`], after the
-    /// same amount of hashing work, so that none can be told from the others.
-    pub async fn authorize(&self, credentials: &Credentials) -> Result<TokenSet, DomainError> {
-        let Some(user) = self.users.by_email(&credentials.email).await? else {
+    /// Logs in with email and password. A wrong password, an unknown email,
+    /// an unverified and a disabled account all give
+    /// [`DomainError::Unauthorized`], after the same amount of hashing work,
+    /// so that none can be told from the others.
+    #[tracing::instrument(skip_all, fields(email_domain = credentials.email.domain()))]
+    pub async fn authorize(
+        &self,
+        credentials: &Credentials,
+        context: &LoginContext,
+    ) -> Result<TokenSet, DomainError> {
+        let user = self.users.by_email(&credentials.email).await?;
+        let Some(user) = user.filter(User::may_log_in) else {
             self.hasher.hash(&credentials.password).await?;
             return Err(DomainError::Unauthorized);
         };
@@ -85,14 +93,22 @@ impl Sessions {
             .hasher
             .verify(&credentials.password, &user.password_hash)
             .await?;
-        if !password_ok || !user.is_verified() {
+        if !password_ok {
             return Err(DomainError::Unauthorized);
         }
-        self.start(user.id).await
+        self.start(user.id, context).await
     }
 
-    /// Opens a new login session for `user_id` and hands out its first tokens.
-    pub async fn start(&self, user_id: UserId) -> Result<TokenSet, DomainError> {
+    /// Opens a new login session for `user_id` and hands out its first
+    /// tokens. An account disabled meanwhile gets none: its state is read
+    /// again after the session is stored, so a disable that ran concurrently
+    /// either sees (and revokes) the new session or is seen here.
+    #[tracing::instrument(skip_all, fields(%user_id))]
+    pub async fn start(
+        &self,
+        user_id: UserId,
+        context: &LoginContext,
+    ) -> Result<TokenSet, DomainError> {
         let now = self.clock.now();
         let session_id = SessionId::new();
         let tokens = self.mint(user_id, session_id, now)?;
@@ -104,8 +120,19 @@ impl Sessions {
                 created_at: now,
                 expires_at: tokens.refresh_token_valid_to,
                 revoked_at: None,
+                last_used_at: now,
+                user_agent: context.user_agent.clone(),
             })
             .await?;
+        let still_allowed = self
+            .users
+            .by_id(user_id)
+            .await?
+            .is_some_and(|user| user.disabled_at.is_none());
+        if !still_allowed {
+            self.sessions.revoke(session_id, now).await?;
+            return Err(DomainError::Unauthorized);
+        }
         Ok(tokens)
     }
 
@@ -137,6 +164,7 @@ impl Sessions {
                 &presented,
                 &TokenHash::of(&tokens.refresh_token),
                 tokens.refresh_token_valid_to,
+                now,
             )
             .await?;
         if !rotated {
@@ -181,6 +209,44 @@ impl Sessions {
     pub async fn end_by_refresh_token(&self, refresh_token: &str) -> Result<(), DomainError> {
         let claims = self.tokens.verify(TokenKind::Refresh, refresh_token)?;
         self.end(claims.session_id).await
+    }
+
+    /// The caller's live sessions (their devices), most recently used first.
+    #[tracing::instrument(skip(self))]
+    pub async fn of_user(&self, user_id: UserId) -> Result<Vec<LoginSession>, DomainError> {
+        Ok(self.sessions.active_of(user_id, self.clock.now()).await?)
+    }
+
+    /// Ends one of the caller's own sessions ("sign out that device"); its
+    /// connections close. Someone else's session, or an ended one, is
+    /// [`Missing::Session`].
+    #[tracing::instrument(skip(self))]
+    pub async fn end_own(&self, user_id: UserId, session_id: SessionId) -> Result<(), DomainError> {
+        let now = self.clock.now();
+        match self.sessions.by_id(session_id).await? {
+            Some(session) if session.user_id == user_id && session.is_active_at(now) => {
+                self.end(session_id).await
+            }
+            _ => Err(DomainError::NotFound(Missing::Session)),
+        }
+    }
+
+    /// Ends every session of `user_id` except `keep` (after a password
+    /// change, a reset, a disable or a deletion); their connections close.
+    #[tracing::instrument(skip(self))]
+    pub async fn end_all(
+        &self,
+        user_id: UserId,
+        keep: Option<SessionId>,
+    ) -> Result<(), DomainError> {
+        let ended = self
+            .sessions
+            .revoke_all(user_id, keep, self.clock.now())
+            .await?;
+        for session in ended {
+            self.fanout.end_session(session).await;
+        }
+        Ok(())
     }
 
     async fn revoke_for_reuse(&self, session: &LoginSession, now: DateTime<Utc>) -> DomainError {

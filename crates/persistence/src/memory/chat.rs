@@ -56,6 +56,35 @@ impl MemoryChat {
     }
 }
 
+impl MemoryChat {
+    /// Removes every membership of `user` (a stale registration replaced).
+    pub(super) fn remove_user(&self, user: UserId) {
+        for members in lock(&self.state).members.values_mut() {
+            members.remove(&user);
+        }
+    }
+
+    /// Removes every membership of `user` and returns the rooms left, unless
+    /// the user owns a room: then nothing changes and `None` is returned.
+    pub(super) fn remove_user_unless_owner(&self, user: UserId) -> Option<Vec<RoomId>> {
+        let mut chat = lock(&self.state);
+        let owns = chat
+            .members
+            .values()
+            .any(|members| members.get(&user).is_some_and(|m| m.role == Role::Owner));
+        if owns {
+            return None;
+        }
+        let mut left = Vec::new();
+        for (room, members) in &mut chat.members {
+            if members.remove(&user).is_some() {
+                left.push(*room);
+            }
+        }
+        Some(left)
+    }
+}
+
 impl Chat {
     /// `user`'s membership in `room`, if any.
     fn membership(&self, room: RoomId, user: UserId) -> Option<&Membership> {

@@ -2,12 +2,12 @@
 //! mutex so every port operation is atomic (the property the contract suites
 //! check under concurrency). Nothing survives the process.
 
+mod accounts;
 mod chat;
 mod sessions;
-mod users;
-mod verifications;
 
+pub use accounts::{
+    MemoryAccounts, MemoryInvites, MemoryResets, MemoryUsers, MemoryVerifications,
+};
 pub use chat::{MemoryChat, MemoryMemberships, MemoryMessages, MemoryRooms};
 pub use sessions::MemorySessions;
-pub use users::MemoryUsers;
-pub use verifications::MemoryVerifications;

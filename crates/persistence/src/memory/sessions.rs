@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use p_chat_domain::ports::{SessionRepository, StoreError};
 use p_chat_domain::session::{LoginSession, SessionId};
 use p_chat_domain::token::TokenHash;
+use p_chat_domain::user::UserId;
 
 use crate::lock;
 
@@ -36,6 +37,7 @@ impl SessionRepository for MemorySessions {
         current: &TokenHash,
         next: &TokenHash,
         expires_at: DateTime<Utc>,
+        at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut sessions = lock(&self.sessions);
         match sessions.get_mut(&id) {
@@ -44,10 +46,41 @@ impl SessionRepository for MemorySessions {
             {
                 session.refresh_token_hash = next.clone();
                 session.expires_at = expires_at;
+                session.last_used_at = at;
                 Ok(true)
             }
             _ => Ok(false),
         }
+    }
+
+    async fn active_of(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<LoginSession>, StoreError> {
+        let mut active: Vec<LoginSession> = lock(&self.sessions)
+            .values()
+            .filter(|session| session.user_id == user && session.is_active_at(now))
+            .cloned()
+            .collect();
+        active.sort_by(|a, b| b.last_used_at.cmp(&a.last_used_at).then(b.id.cmp(&a.id)));
+        Ok(active)
+    }
+
+    async fn revoke_all(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        let mut ended = Vec::new();
+        for session in lock(&self.sessions).values_mut() {
+            if session.user_id == user && session.revoked_at.is_none() && Some(session.id) != keep {
+                session.revoked_at = Some(at);
+                ended.push(session.id);
+            }
+        }
+        Ok(ended)
     }
 
     async fn revoke(&self, id: SessionId, at: DateTime<Utc>) -> Result<(), StoreError> {

@@ -11,11 +11,13 @@
 
 mod error;
 mod group_commit;
+mod invites;
 mod memberships;
 mod messages;
 mod migrate;
 mod models;
 mod pool;
+mod resets;
 mod rooms;
 mod schema;
 mod sessions;
@@ -25,10 +27,12 @@ pub mod testing;
 mod users;
 mod verifications;
 
+pub use invites::PgInvites;
 pub use memberships::PgMemberships;
 pub use messages::PgMessages;
 pub use migrate::{MigrationError, run_migrations};
 pub use pool::{PgConfig, PgStore, PoolSetupError};
+pub use resets::PgResets;
 pub use rooms::PgRooms;
 pub use sessions::PgSessions;
 pub use users::PgUsers;

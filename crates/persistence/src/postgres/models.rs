@@ -8,13 +8,18 @@ use p_chat_domain::ports::StoreError;
 use p_chat_domain::room::{
     DirectPair, Membership, Role, Room, RoomId, RoomName, Topic, Visibility,
 };
-use p_chat_domain::session::{LoginSession, SessionId};
+use p_chat_domain::recovery::PasswordReset;
+use p_chat_domain::registration::{Invite, InviteId};
+use p_chat_domain::session::{LoginSession, SessionId, UserAgent};
 use p_chat_domain::token::TokenHash;
-use p_chat_domain::user::{DisplayName, Email, PasswordHash, User, UserId};
+use p_chat_domain::user::{DisplayName, Email, InstanceRole, PasswordHash, User, UserId};
 use p_chat_domain::verification::EmailVerification;
 use uuid::Uuid;
 
-use super::schema::{email_verifications, login_sessions, messages, room_members, rooms, users};
+use super::schema::{
+    email_verifications, invites, login_sessions, messages, password_resets, room_members, rooms,
+    users,
+};
 
 /// A `users` row.
 #[derive(Debug, Queryable, Selectable, Insertable)]
@@ -26,6 +31,9 @@ pub(super) struct UserRow {
     password_hash: String,
     email_verified_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
+    role: String,
+    disabled_at: Option<DateTime<Utc>>,
+    deleted_at: Option<DateTime<Utc>>,
 }
 
 impl From<&User> for UserRow {
@@ -37,6 +45,9 @@ impl From<&User> for UserRow {
             password_hash: user.password_hash.expose().to_owned(),
             email_verified_at: user.email_verified_at,
             created_at: user.created_at,
+            role: user.role.as_str().to_owned(),
+            disabled_at: user.disabled_at,
+            deleted_at: user.deleted_at,
         }
     }
 }
@@ -55,6 +66,9 @@ impl TryFrom<UserRow> for User {
             password_hash: PasswordHash::new(row.password_hash),
             email_verified_at: row.email_verified_at,
             created_at: row.created_at,
+            role: InstanceRole::parse(&row.role).map_err(|_| corrupt("role"))?,
+            disabled_at: row.disabled_at,
+            deleted_at: row.deleted_at,
         })
     }
 }
@@ -69,6 +83,8 @@ pub(super) struct SessionRow {
     created_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     revoked_at: Option<DateTime<Utc>>,
+    last_used_at: DateTime<Utc>,
+    user_agent: Option<String>,
 }
 
 impl From<&LoginSession> for SessionRow {
@@ -80,6 +96,8 @@ impl From<&LoginSession> for SessionRow {
             created_at: session.created_at,
             expires_at: session.expires_at,
             revoked_at: session.revoked_at,
+            last_used_at: session.last_used_at,
+            user_agent: session.user_agent.as_ref().map(|agent| agent.as_str().to_owned()),
         }
     }
 }
@@ -95,6 +113,8 @@ impl TryFrom<SessionRow> for LoginSession {
             created_at: row.created_at,
             expires_at: row.expires_at,
             revoked_at: row.revoked_at,
+            last_used_at: row.last_used_at,
+            user_agent: row.user_agent.as_deref().and_then(UserAgent::from_header),
         })
     }
 }
@@ -323,4 +343,77 @@ fn token_hash(bytes: Vec<u8>) -> Result<TokenHash, StoreError> {
         .try_into()
         .map_err(|_| StoreError::Failure("a stored token hash is not 32 bytes".into()))?;
     Ok(TokenHash::from_bytes(bytes))
+}
+
+/// A `password_resets` row.
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = password_resets, check_for_backend(diesel::pg::Pg))]
+pub(super) struct ResetRow {
+    token_hash: Vec<u8>,
+    user_id: Uuid,
+    expires_at: DateTime<Utc>,
+}
+
+impl From<&PasswordReset> for ResetRow {
+    fn from(reset: &PasswordReset) -> Self {
+        Self {
+            token_hash: reset.token_hash.as_bytes().to_vec(),
+            user_id: reset.user_id.as_uuid(),
+            expires_at: reset.expires_at,
+        }
+    }
+}
+
+impl TryFrom<ResetRow> for PasswordReset {
+    type Error = StoreError;
+
+    fn try_from(row: ResetRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            token_hash: token_hash(row.token_hash)?,
+            user_id: UserId::from_uuid(row.user_id),
+            expires_at: row.expires_at,
+        })
+    }
+}
+
+/// An `invites` row.
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = invites, check_for_backend(diesel::pg::Pg))]
+pub(super) struct InviteRow {
+    id: Uuid,
+    token_hash: Vec<u8>,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    uses_left: i32,
+}
+
+impl From<&Invite> for InviteRow {
+    fn from(invite: &Invite) -> Self {
+        Self {
+            id: invite.id.as_uuid(),
+            token_hash: invite.token_hash.as_bytes().to_vec(),
+            created_by: invite.created_by.map(|id| id.as_uuid()),
+            created_at: invite.created_at,
+            expires_at: invite.expires_at,
+            uses_left: i32::try_from(invite.uses_left).unwrap_or(i32::MAX),
+        }
+    }
+}
+
+impl TryFrom<InviteRow> for Invite {
+    type Error = StoreError;
+
+    fn try_from(row: InviteRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: InviteId::from_uuid(row.id),
+            token_hash: token_hash(row.token_hash)?,
+            created_by: row.created_by.map(UserId::from_uuid),
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            uses_left: u32::try_from(row.uses_left).map_err(|_| {
+                StoreError::Failure(format!("invite {} has negative uses", row.id))
+            })?,
+        })
+    }
 }

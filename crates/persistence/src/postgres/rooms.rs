@@ -12,6 +12,7 @@ use p_chat_domain::user::UserId;
 
 use super::models::{MembershipRow, RoomRow};
 use super::pool::PgStore;
+use super::sql::contains_pattern;
 use super::schema::{room_members, rooms};
 
 /// Rooms in the `rooms` table, with their memberships in `room_members`
@@ -45,20 +46,6 @@ fn name_in_byte_order() -> diesel::expression::SqlLiteral<Text> {
     sql::<Text>(r#"rooms.name COLLATE "C""#)
 }
 
-/// `query` as an `ILIKE` pattern matching names that contain it: its own
-/// `%`, `_` and `\` are escaped (backslash is `ILIKE`'s escape character).
-fn contains_pattern(query: &str) -> String {
-    let mut pattern = String::with_capacity(query.len() + 2);
-    pattern.push('%');
-    for character in query.chars() {
-        if matches!(character, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(character);
-    }
-    pattern.push('%');
-    pattern
-}
 
 #[async_trait]
 impl RoomRepository for PgRooms {

@@ -9,6 +9,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    invites (id) {
+        id -> Uuid,
+        token_hash -> Bytea,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        uses_left -> Int4,
+    }
+}
+
+diesel::table! {
     login_sessions (id) {
         id -> Uuid,
         user_id -> Uuid,
@@ -16,6 +27,8 @@ diesel::table! {
         created_at -> Timestamptz,
         expires_at -> Timestamptz,
         revoked_at -> Nullable<Timestamptz>,
+        last_used_at -> Timestamptz,
+        user_agent -> Nullable<Text>,
     }
 }
 
@@ -30,6 +43,14 @@ diesel::table! {
         created_at -> Timestamptz,
         edited_at -> Nullable<Timestamptz>,
         deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    password_resets (token_hash) {
+        token_hash -> Bytea,
+        user_id -> Uuid,
+        expires_at -> Timestamptz,
     }
 }
 
@@ -64,21 +85,28 @@ diesel::table! {
         password_hash -> Text,
         email_verified_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+        role -> Text,
+        disabled_at -> Nullable<Timestamptz>,
+        deleted_at -> Nullable<Timestamptz>,
     }
 }
 
 diesel::joinable!(email_verifications -> users (user_id));
+diesel::joinable!(invites -> users (created_by));
 diesel::joinable!(login_sessions -> users (user_id));
 diesel::joinable!(messages -> rooms (room_id));
 diesel::joinable!(messages -> users (author_id));
+diesel::joinable!(password_resets -> users (user_id));
 diesel::joinable!(room_members -> rooms (room_id));
 diesel::joinable!(room_members -> users (user_id));
 diesel::joinable!(rooms -> users (owner_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     email_verifications,
+    invites,
     login_sessions,
     messages,
+    password_resets,
     room_members,
     rooms,
     users,

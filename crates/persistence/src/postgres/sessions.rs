@@ -7,6 +7,7 @@ use diesel_async::RunQueryDsl;
 use p_chat_domain::ports::{SessionRepository, StoreError};
 use p_chat_domain::session::{LoginSession, SessionId};
 use p_chat_domain::token::TokenHash;
+use p_chat_domain::user::UserId;
 
 use super::models::SessionRow;
 use super::pool::PgStore;
@@ -52,6 +53,7 @@ impl SessionRepository for PgSessions {
         current: &TokenHash,
         next: &TokenHash,
         expires_at: DateTime<Utc>,
+        at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut connection = self.0.connection().await?;
         let target = login_sessions::table
@@ -62,9 +64,48 @@ impl SessionRepository for PgSessions {
             .set((
                 login_sessions::refresh_token_hash.eq(next.as_bytes().as_slice()),
                 login_sessions::expires_at.eq(expires_at),
+                login_sessions::last_used_at.eq(at),
             ))
             .execute(&mut connection);
         Ok(self.0.bounded(update).await? == 1)
+    }
+
+    /// Served by `login_sessions_user_id_idx`.
+    async fn active_of(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<LoginSession>, StoreError> {
+        let mut connection = self.0.connection().await?;
+        let query = login_sessions::table
+            .filter(login_sessions::user_id.eq(user.as_uuid()))
+            .filter(login_sessions::revoked_at.is_null())
+            .filter(login_sessions::expires_at.gt(now))
+            .order((login_sessions::last_used_at.desc(), login_sessions::id.desc()))
+            .select(SessionRow::as_select())
+            .load(&mut connection);
+        let rows = self.0.bounded(query).await?;
+        rows.into_iter().map(LoginSession::try_from).collect()
+    }
+
+    async fn revoke_all(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        let keep = keep.map(|id| id.as_uuid()).unwrap_or_default();
+        let mut connection = self.0.connection().await?;
+        let target = login_sessions::table
+            .filter(login_sessions::user_id.eq(user.as_uuid()))
+            .filter(login_sessions::revoked_at.is_null())
+            .filter(login_sessions::id.ne(keep));
+        let update = diesel::update(target)
+            .set(login_sessions::revoked_at.eq(at))
+            .returning(login_sessions::id)
+            .get_results::<uuid::Uuid>(&mut connection);
+        let ended = self.0.bounded(update).await?;
+        Ok(ended.into_iter().map(SessionId::from_uuid).collect())
     }
 
     async fn revoke(&self, id: SessionId, at: DateTime<Utc>) -> Result<(), StoreError> {

@@ -3,14 +3,17 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
-use p_chat_domain::ports::{StoreError, UserRepository};
-use p_chat_domain::user::{DisplayName, Email, User, UserId};
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use p_chat_domain::ports::{Anonymisation, Registered, StoreError, UserQuery, UserRepository};
+use p_chat_domain::room::{Role, RoomId};
+use p_chat_domain::token::TokenHash;
+use p_chat_domain::user::{Anonymised, DisplayName, Email, InstanceRole, PasswordHash, User, UserId};
+use p_chat_domain::verification::EmailVerification;
 
-use super::models::UserRow;
+use super::models::{UserRow, VerificationRow};
 use super::pool::PgStore;
-use super::schema::users;
-use super::sql::coalesce;
+use super::schema::{email_verifications, invites, password_resets, room_members, users};
+use super::sql::{coalesce, contains_pattern};
 
 /// Accounts in the `users` table. Email uniqueness is the table's `UNIQUE`
 /// constraint, so racing inserts cannot both succeed.
@@ -32,6 +35,75 @@ impl UserRepository for PgUsers {
             .values(UserRow::from(user))
             .execute(&mut connection);
         self.0.bounded(insert).await.map(|_| ())
+    }
+
+    /// One transaction: lock the invitation (`FOR UPDATE`: racing
+    /// redemptions of one invitation queue here) and check it admits one
+    /// more; delete a stale unverified registration of the email; insert the
+    /// account `ON CONFLICT DO NOTHING` (which waits for a racing insert of
+    /// the same email, and then yields to it); insert the verification; use
+    /// up one use of the invitation. Any failure rolls all of it back.
+    async fn register(
+        &self,
+        user: &User,
+        verification: &EmailVerification,
+        invite: Option<TokenHash>,
+        stale_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Registered, StoreError> {
+        let row = UserRow::from(user);
+        let pending = VerificationRow::from(verification);
+        let email = user.email.as_str().to_owned();
+        let invite = invite.map(|hash| hash.as_bytes().to_vec());
+        let mut connection = self.0.connection().await?;
+        let transaction = connection.transaction::<_, diesel::result::Error, _>(async |conn| {
+            let invite_id = match &invite {
+                None => None,
+                Some(hash) => {
+                    let admitted = invites::table
+                        .filter(invites::token_hash.eq(hash))
+                        .filter(invites::uses_left.gt(0))
+                        .filter(invites::expires_at.gt(now))
+                        .select(invites::id)
+                        .for_update()
+                        .first::<uuid::Uuid>(conn)
+                        .await
+                        .optional()?;
+                    match admitted {
+                        Some(id) => Some(id),
+                        None => return Ok(Registered::InviteRefused),
+                    }
+                }
+            };
+            diesel::delete(
+                users::table
+                    .filter(users::email.eq(&email))
+                    .filter(users::email_verified_at.is_null())
+                    .filter(users::created_at.le(stale_before)),
+            )
+            .execute(conn)
+            .await?;
+            let inserted = diesel::insert_into(users::table)
+                .values(&row)
+                .on_conflict_do_nothing()
+                .execute(conn)
+                .await?;
+            if inserted == 0 {
+                return Ok(Registered::EmailTaken);
+            }
+            diesel::insert_into(email_verifications::table)
+                .values(&pending)
+                .execute(conn)
+                .await?;
+            if let Some(id) = invite_id {
+                diesel::update(invites::table.find(id))
+                    .set(invites::uses_left.eq(invites::uses_left - 1))
+                    .execute(conn)
+                    .await?;
+            }
+            Ok(Registered::Created)
+        });
+        self.0.bounded(transaction).await
     }
 
     async fn by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
@@ -65,6 +137,30 @@ impl UserRepository for PgUsers {
         row.map(User::try_from).transpose()
     }
 
+    /// Keyset paging on the email's unique index; the `contains` filter is
+    /// a scan of that index (the administrators' list, not a hot path).
+    async fn list(&self, query: &UserQuery) -> Result<Vec<User>, StoreError> {
+        let mut select = users::table
+            .select(UserRow::as_select())
+            .order(users::email.asc())
+            .limit(i64::try_from(query.limit).unwrap_or(i64::MAX))
+            .into_boxed();
+        if let Some(after) = &query.after {
+            select = select.filter(users::email.gt(after.as_str().to_owned()));
+        }
+        if let Some(needle) = &query.contains {
+            let pattern = contains_pattern(needle);
+            select = select.filter(
+                users::email
+                    .ilike(pattern.clone())
+                    .or(users::display_name.ilike(pattern)),
+            );
+        }
+        let mut connection = self.0.connection().await?;
+        let rows = self.0.bounded(select.load(&mut connection)).await?;
+        rows.into_iter().map(User::try_from).collect()
+    }
+
     async fn mark_verified(&self, id: UserId, at: DateTime<Utc>) -> Result<bool, StoreError> {
         let mut connection = self.0.connection().await?;
         let update = diesel::update(users::table.find(id.as_uuid()))
@@ -85,5 +181,130 @@ impl UserRepository for PgUsers {
             .get_result(&mut connection);
         let row = self.0.bounded(async { update.await.optional() }).await?;
         row.map(User::try_from).transpose()
+    }
+
+    async fn set_password_hash(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+    ) -> Result<Option<User>, StoreError> {
+        let mut connection = self.0.connection().await?;
+        let update = diesel::update(users::table.find(id.as_uuid()))
+            .set(users::password_hash.eq(hash.expose()))
+            .returning(UserRow::as_returning())
+            .get_result(&mut connection);
+        let row = self.0.bounded(async { update.await.optional() }).await?;
+        row.map(User::try_from).transpose()
+    }
+
+    async fn set_role(&self, id: UserId, role: InstanceRole) -> Result<Option<User>, StoreError> {
+        let mut connection = self.0.connection().await?;
+        let update = diesel::update(users::table.find(id.as_uuid()))
+            .set(users::role.eq(role.as_str()))
+            .returning(UserRow::as_returning())
+            .get_result(&mut connection);
+        let row = self.0.bounded(async { update.await.optional() }).await?;
+        row.map(User::try_from).transpose()
+    }
+
+    /// One statement either way: disabling keeps a first time (`COALESCE`),
+    /// enabling leaves a deleted account as it is (the `CHECK` that a
+    /// deleted account is disabled would refuse it anyway).
+    async fn set_disabled(
+        &self,
+        id: UserId,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<Option<User>, StoreError> {
+        let mut connection = self.0.connection().await?;
+        let target = users::table.find(id.as_uuid());
+        let row = match at {
+            Some(at) => {
+                let update = diesel::update(target)
+                    .set(users::disabled_at.eq(coalesce(users::disabled_at, at)))
+                    .returning(UserRow::as_returning())
+                    .get_result(&mut connection);
+                self.0.bounded(async { update.await.optional() }).await?
+            }
+            None => {
+                let update = diesel::update(target.filter(users::deleted_at.is_null()))
+                    .set(users::disabled_at.eq(None::<DateTime<Utc>>))
+                    .returning(UserRow::as_returning())
+                    .get_result(&mut connection);
+                match self.0.bounded(async { update.await.optional() }).await? {
+                    Some(row) => Some(row),
+                    None => {
+                        let query = target.select(UserRow::as_select()).first(&mut connection);
+                        self.0.bounded(async { query.await.optional() }).await?
+                    }
+                }
+            }
+        };
+        row.map(User::try_from).transpose()
+    }
+
+    /// One transaction: lock the account row, then its memberships (`FOR
+    /// UPDATE`, so an ownership transfer to it waits or is seen); refuse if
+    /// one is an owner's; delete the memberships, verifications and resets;
+    /// overwrite the account.
+    async fn anonymise(
+        &self,
+        id: UserId,
+        anonymised: &Anonymised,
+        unusable: &PasswordHash,
+    ) -> Result<Anonymisation, StoreError> {
+        let uuid = id.as_uuid();
+        let mut connection = self.0.connection().await?;
+        let transaction = connection.transaction::<_, diesel::result::Error, _>(async |conn| {
+            let exists = users::table
+                .find(uuid)
+                .select(users::id)
+                .for_update()
+                .first::<uuid::Uuid>(conn)
+                .await
+                .optional()?;
+            if exists.is_none() {
+                return Ok(None);
+            }
+            let roles: Vec<String> = room_members::table
+                .filter(room_members::user_id.eq(uuid))
+                .select(room_members::role)
+                .for_update()
+                .load(conn)
+                .await?;
+            if roles.iter().any(|role| role == Role::Owner.as_str()) {
+                return Ok(Some(Err(())));
+            }
+            let rooms: Vec<uuid::Uuid> =
+                diesel::delete(room_members::table.filter(room_members::user_id.eq(uuid)))
+                    .returning(room_members::room_id)
+                    .get_results(conn)
+                    .await?;
+            diesel::delete(email_verifications::table.filter(email_verifications::user_id.eq(uuid)))
+                .execute(conn)
+                .await?;
+            diesel::delete(password_resets::table.filter(password_resets::user_id.eq(uuid)))
+                .execute(conn)
+                .await?;
+            let row = diesel::update(users::table.find(uuid))
+                .set((
+                    users::email.eq(anonymised.email.as_str()),
+                    users::display_name.eq(anonymised.display_name.as_str()),
+                    users::password_hash.eq(unusable.expose()),
+                    users::disabled_at.eq(coalesce(users::disabled_at, anonymised.deleted_at)),
+                    users::deleted_at.eq(anonymised.deleted_at),
+                ))
+                .returning(UserRow::as_returning())
+                .get_result(conn)
+                .await?;
+            Ok(Some(Ok((row, rooms))))
+        });
+        Ok(match self.0.bounded(transaction).await? {
+            None => Anonymisation::Missing,
+            Some(Err(())) => Anonymisation::OwnsRooms,
+            Some(Ok((row, rooms))) => Anonymisation::Done(
+                User::try_from(row)?,
+                rooms.into_iter().map(RoomId::from_uuid).collect(),
+            ),
+        })
     }
 }

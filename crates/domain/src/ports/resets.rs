@@ -1,0 +1,24 @@
+use async_trait::async_trait;
+
+use super::StoreError;
+use crate::recovery::PasswordReset;
+use crate::token::TokenHash;
+use crate::user::UserId;
+
+/// Where pending password resets live, keyed by token hash.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait PasswordResetStore: Send + Sync {
+    /// Stores a pending reset. MUST return [`StoreError::Duplicate`] if one
+    /// with the same token hash exists.
+    async fn insert(&self, reset: &PasswordReset) -> Result<(), StoreError>;
+
+    /// Removes and returns the reset stored under `token_hash`, expired or
+    /// not. Atomic: of concurrent calls with one hash, at most one gets it,
+    /// which is what makes a token single-use.
+    async fn take(&self, token_hash: &TokenHash) -> Result<Option<PasswordReset>, StoreError>;
+
+    /// Removes every pending reset of `user` (once one is used, or the
+    /// password changed, the others must not work either).
+    async fn clear(&self, user: UserId) -> Result<(), StoreError>;
+}

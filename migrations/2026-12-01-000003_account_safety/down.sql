@@ -1,0 +1,5 @@
+DROP TABLE invites;
+DROP TABLE password_resets;
+ALTER TABLE login_sessions DROP COLUMN user_agent, DROP COLUMN last_used_at;
+ALTER TABLE users DROP CONSTRAINT users_deleted_is_disabled_check,
+    DROP COLUMN deleted_at, DROP COLUMN disabled_at, DROP COLUMN role;
