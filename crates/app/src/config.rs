@@ -8,6 +8,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::TimeDelta;
+use p_chat_domain::recovery::ResetPolicy;
+use p_chat_domain::registration::RegistrationMode;
 use p_chat_domain::session::SessionPolicy;
 use p_chat_domain::verification::VerificationPolicy;
 use p_chat_persistence::postgres::PgConfig;
@@ -130,6 +132,10 @@ pub struct Config {
     pub session: SessionPolicy,
     /// `EMAIL_VERIFICATION_TTL_HOURS`.
     pub verification: VerificationPolicy,
+    /// `REGISTRATION`: who may register (default `open`).
+    pub registration: RegistrationMode,
+    /// `PASSWORD_RESET_TTL_MINUTES`: how long a reset link works (default 30).
+    pub reset: ResetPolicy,
     /// `BCRYPT_COST` (default 12; 4 only for tests).
     pub bcrypt_cost: u32,
     /// `PSQL_*`: the store.
@@ -185,6 +191,10 @@ impl Config {
             },
             verification: VerificationPolicy {
                 ttl: vars.duration("EMAIL_VERIFICATION_TTL_HOURS", TimeDelta::hours, 24)?,
+            },
+            registration: registration(&vars)?,
+            reset: ResetPolicy {
+                ttl: vars.duration("PASSWORD_RESET_TTL_MINUTES", TimeDelta::minutes, 30)?,
             },
             bcrypt_cost: vars.bounded("BCRYPT_COST", 4..=31, "an integer from 4 to 31", 12)?,
             storage,
@@ -254,6 +264,17 @@ impl Vars {
             default,
         )?;
         Ok(unit(i64::from(amount)))
+    }
+}
+
+fn registration(vars: &Vars) -> Result<RegistrationMode, ConfigError> {
+    match vars.get("REGISTRATION") {
+        None => Ok(RegistrationMode::default()),
+        Some(value) => RegistrationMode::parse(&value).ok_or(ConfigError::Invalid {
+            var: "REGISTRATION",
+            value,
+            expected: "open, invite or closed",
+        }),
     }
 }
 
@@ -351,6 +372,8 @@ mod tests {
         assert_eq!(config.session.refresh_ttl, TimeDelta::hours(1));
         assert_eq!(config.verification.ttl, TimeDelta::hours(24));
         assert_eq!(config.bcrypt_cost, 12);
+        assert_eq!(config.registration, RegistrationMode::Open);
+        assert_eq!(config.reset.ttl, TimeDelta::minutes(30));
         assert!(matches!(config.jwt_secret, JwtSecret::Generated(ref key) if key.len() >= 32));
     }
 
@@ -365,8 +388,12 @@ mod tests {
             ("EMAIL_VERIFICATION_TTL_HOURS", "2"),
             ("BCRYPT_COST", "4"),
             ("PSQL_HOST", ""),
+            ("REGISTRATION", "invite"),
+            ("PASSWORD_RESET_TTL_MINUTES", "10"),
         ])
         .unwrap();
+        assert_eq!(config.registration, RegistrationMode::Invite);
+        assert_eq!(config.reset.ttl, TimeDelta::minutes(10));
         assert_eq!(config.bind_address.to_string(), "0.0.0.0");
         assert_eq!(config.port, 9000);
         assert_eq!(
@@ -392,6 +419,8 @@ mod tests {
             ("EMAIL_VERIFICATION_TTL_HOURS", "soon"),
             ("BCRYPT_COST", "3"),
             ("BCRYPT_COST", "32"),
+            ("REGISTRATION", "sometimes"),
+            ("PASSWORD_RESET_TTL_MINUTES", "0"),
         ] {
             let message = load(&[(var, value)]).unwrap_err().to_string();
             assert!(message.contains(var), "{var}={value}: {message}");

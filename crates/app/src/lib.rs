@@ -4,6 +4,7 @@
 //! on concrete adapters ([`state::AppState`]) and serves them over HTTP
 //! ([`http`]). This is the only crate that knows actix-web.
 
+pub mod cli;
 pub mod config;
 pub mod http;
 pub mod startup;

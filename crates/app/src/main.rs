@@ -1,16 +1,44 @@
-//! The p-chat server binary: load configuration, start logging, serve.
+//! The p-chat server binary: load configuration, start logging, then serve,
+//! or run an administration command (`p-chat admin ...`).
 
 use std::process::ExitCode;
 
+use clap::Parser;
+use p_chat::cli::{Cli, Command, run_admin};
 use p_chat::config::Config;
 use p_chat::startup::Application;
 use p_chat::telemetry;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
+    let cli = Cli::parse();
     // Configuration first: `.env` may set RUST_LOG for the logger.
     let config = Config::load();
     telemetry::init();
+    match cli.command {
+        Some(Command::Admin(command)) => administer(config, command).await,
+        None => serve(config).await,
+    }
+}
+
+async fn administer(
+    config: Result<Config, p_chat::config::ConfigError>,
+    command: p_chat::cli::AdminCommand,
+) -> ExitCode {
+    let done = match config {
+        Ok(config) => run_admin(config, command).await,
+        Err(error) => Err(error.into()),
+    };
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("p-chat admin: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Result<Config, p_chat::config::ConfigError>) -> ExitCode {
     let started = match config {
         Ok(config) => Application::build(config)
             .await

@@ -34,6 +34,7 @@ pub struct Application {
     server: Server,
     address: SocketAddr,
     shutdown: watch::Sender<bool>,
+    state: AppState,
 }
 
 /// How long shutdown waits for open connections and requests to finish.
@@ -52,7 +53,7 @@ impl Application {
         };
         let listener = TcpListener::bind(requested).map_err(bind_error)?;
         let address = listener.local_addr().map_err(bind_error)?;
-        let data = web::Data::new(state);
+        let data = web::Data::new(state.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
@@ -71,7 +72,14 @@ impl Application {
             server,
             address,
             shutdown,
+            state,
         })
+    }
+
+    /// The services the server runs on, for embedding and tests (acting on
+    /// the store directly, as `p-chat admin` does).
+    pub fn state(&self) -> &AppState {
+        &self.state
     }
 
     /// The address actually bound (useful when `PORT` is 0).

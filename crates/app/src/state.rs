@@ -5,14 +5,15 @@ use std::sync::Arc;
 
 use p_chat_auth::{BcryptHasher, InvalidCost, JwtIssuer};
 use p_chat_domain::ports::{
-    Clock, FanOut, MembershipRepository, MessageRepository, PasswordHasher, RoomRepository,
-    SessionRepository, StoreError, SystemClock, UserRepository, VerificationStore,
+    Clock, FanOut, InviteStore, MembershipRepository, MessageRepository, PasswordHasher,
+    PasswordResetStore, RoomRepository, SessionRepository, StoreError, SystemClock, UserRepository,
+    VerificationStore,
 };
-use p_chat_domain::services::{Accounts, Messaging, RoomAccess, Rooms, Sessions};
-use p_chat_persistence::memory::{MemoryChat, MemorySessions, MemoryUsers, MemoryVerifications};
+use p_chat_domain::services::{Accounts, Admin, Messaging, RoomAccess, Rooms, Sessions};
+use p_chat_persistence::memory::{MemoryAccounts, MemoryChat, MemorySessions};
 use p_chat_persistence::postgres::{
-    MigrationError, PgConfig, PgMemberships, PgMessages, PgRooms, PgSessions, PgStore, PgUsers,
-    PgVerifications, PoolSetupError, run_migrations,
+    MigrationError, PgConfig, PgInvites, PgMemberships, PgMessages, PgResets, PgRooms, PgSessions,
+    PgStore, PgUsers, PgVerifications, PoolSetupError, run_migrations,
 };
 
 use tokio::sync::watch;
@@ -23,8 +24,10 @@ use crate::ws::hub::Hub;
 /// The services handlers call, cheap to clone (all `Arc`s inside).
 #[derive(Clone)]
 pub struct AppState {
-    /// Registration, verification and profile use cases.
+    /// Registration, verification and the caller's own account.
     pub accounts: Accounts,
+    /// Instance administration (accounts, invitations).
+    pub admin: Admin,
     /// Login, refresh, logout and request authentication.
     pub sessions: Sessions,
     /// Rooms and membership use cases.
@@ -79,6 +82,8 @@ struct Stores {
     users: Arc<dyn UserRepository>,
     sessions: Arc<dyn SessionRepository>,
     verifications: Arc<dyn VerificationStore>,
+    resets: Arc<dyn PasswordResetStore>,
+    invites: Arc<dyn InviteStore>,
     rooms: Arc<dyn RoomRepository>,
     memberships: Arc<dyn MembershipRepository>,
     messages: Arc<dyn MessageRepository>,
@@ -111,14 +116,24 @@ impl AppState {
         let accounts = Accounts::new(
             stores.users.clone(),
             stores.verifications,
-            hasher,
+            hasher.clone(),
             clock.clone(),
             sessions.clone(),
             config.verification,
+        )
+        .with_registration(config.registration)
+        .with_fanout(fanout.clone());
+        let admin = Admin::new(
+            stores.users.clone(),
+            stores.invites,
+            hasher,
+            clock.clone(),
+            sessions.clone(),
         );
         let access = RoomAccess::new(stores.rooms, stores.memberships);
         Ok(Self {
             accounts,
+            admin,
             sessions,
             rooms: Rooms::new(access.clone(), stores.users, clock.clone(), fanout.clone()),
             messaging: Messaging::new(access, stores.messages, clock, fanout.clone()),
@@ -147,10 +162,13 @@ fn in_memory(secret: &JwtSecret) -> Stores {
         JwtSecret::Configured(_) => {}
     }
     let chat = MemoryChat::default();
+    let accounts = MemoryAccounts::new(&chat);
     Stores {
-        users: Arc::new(MemoryUsers::default()),
+        users: Arc::new(accounts.users()),
         sessions: Arc::new(MemorySessions::default()),
-        verifications: Arc::new(MemoryVerifications::default()),
+        verifications: Arc::new(accounts.verifications()),
+        resets: Arc::new(accounts.resets()),
+        invites: Arc::new(accounts.invites()),
         rooms: Arc::new(chat.rooms()),
         memberships: Arc::new(chat.memberships()),
         messages: Arc::new(chat.messages()),
@@ -167,6 +185,8 @@ async fn postgres(config: &PgConfig) -> Result<Stores, StateError> {
         users: Arc::new(PgUsers::new(store.clone())),
         sessions: Arc::new(PgSessions::new(store.clone())),
         verifications: Arc::new(PgVerifications::new(store.clone())),
+        resets: Arc::new(PgResets::new(store.clone())),
+        invites: Arc::new(PgInvites::new(store.clone())),
         rooms: Arc::new(PgRooms::new(store.clone())),
         memberships: Arc::new(PgMemberships::new(store.clone())),
         messages: Arc::new(PgMessages::new(store.clone())),

@@ -90,6 +90,9 @@ pub enum ValidationError {
     /// A request naming a user neither by `user_id` nor by `email`, or by both.
     #[error("name the user by exactly one of user_id or email")]
     UserRef,
+    /// A search text that is too long or holds control characters.
+    #[error("q must be at most 100 characters without control characters")]
+    Search,
     /// Not an instance role.
     #[error("role must be \"member\" or \"admin\"")]
     InstanceRole,
@@ -118,6 +121,7 @@ impl ValidationError {
             Self::Seq => "invalid_seq",
             Self::DirectWithSelf => "direct_with_self",
             Self::UserRef => "invalid_user",
+            Self::Search => "invalid_query",
             Self::InstanceRole => "invalid_role",
             Self::InviteUses => "invalid_uses",
             Self::InviteLifetime => "invalid_expires_in",

@@ -115,9 +115,18 @@ mod tests {
 
     #[test]
     fn modes_parse_in_any_case() {
-        assert_eq!(RegistrationMode::parse("Invite"), Some(RegistrationMode::Invite));
-        assert_eq!(RegistrationMode::parse(" closed "), Some(RegistrationMode::Closed));
-        assert_eq!(RegistrationMode::parse("open"), Some(RegistrationMode::Open));
+        assert_eq!(
+            RegistrationMode::parse("Invite"),
+            Some(RegistrationMode::Invite)
+        );
+        assert_eq!(
+            RegistrationMode::parse(" closed "),
+            Some(RegistrationMode::Closed)
+        );
+        assert_eq!(
+            RegistrationMode::parse("open"),
+            Some(RegistrationMode::Open)
+        );
         assert_eq!(RegistrationMode::parse("sometimes"), None);
     }
 
@@ -150,6 +159,12 @@ mod tests {
         };
         assert!(invite.admits_at(now));
         assert!(!invite.admits_at(now + TimeDelta::hours(1)));
-        assert!(!Invite { uses_left: 0, ..invite }.admits_at(now));
+        assert!(
+            !Invite {
+                uses_left: 0,
+                ..invite
+            }
+            .admits_at(now)
+        );
     }
 }

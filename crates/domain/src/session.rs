@@ -310,11 +310,16 @@ mod tests {
     #[test]
     fn user_agents_are_cleaned_and_cut() {
         assert_eq!(
-            UserAgent::from_header(" Firefox\u{0}/1\n ").unwrap().as_str(),
+            UserAgent::from_header(" Firefox\u{0}/1\n ")
+                .unwrap()
+                .as_str(),
             "Firefox/1"
         );
         assert_eq!(
-            UserAgent::from_header(&"x".repeat(300)).unwrap().as_str().len(),
+            UserAgent::from_header(&"x".repeat(300))
+                .unwrap()
+                .as_str()
+                .len(),
             UserAgent::MAX_CHARS
         );
         assert_eq!(UserAgent::from_header("\u{1}\t "), None);

@@ -88,6 +88,32 @@ impl DisplayName {
     }
 }
 
+/// Part of an email or display name that administrators search accounts
+/// by: 1 to 100 characters after trimming, no control characters (a NUL
+/// could never reach a text column).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSearch(String);
+
+impl UserSearch {
+    /// The longest search accepted, in characters.
+    pub const MAX_CHARS: usize = 100;
+
+    /// Checks a search typed by an administrator; an empty one means "all",
+    /// which is `None`.
+    pub fn parse(raw: &str) -> Result<Option<Self>, ValidationError> {
+        let trimmed = raw.trim();
+        if trimmed.chars().count() > Self::MAX_CHARS || trimmed.chars().any(char::is_control) {
+            return Err(ValidationError::Search);
+        }
+        Ok((!trimmed.is_empty()).then(|| Self(trimmed.to_owned())))
+    }
+
+    /// The search text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// What clients send instead of a password: its SHA-256 as 64 hex characters,
 /// normalized to lower case. Debug output is redacted so it never reaches a log.
 #[derive(Clone, PartialEq, Eq)]
@@ -100,6 +126,13 @@ impl PasswordDigest {
             return Err(ValidationError::PasswordDigest);
         }
         Ok(Self(raw.to_ascii_lowercase()))
+    }
+
+    /// The digest a client sends for the password `plain` (its SHA-256), for
+    /// tools that take a password themselves (`p-chat admin`).
+    pub fn of_password(plain: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        Self(hex::encode(Sha256::digest(plain.as_bytes())))
     }
 
     /// The lower-case hex digest, for the password hasher only.

@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use p_chat_domain::DomainError;
+use p_chat_domain::error::ValidationError;
 
 use super::MAX_BODY_BYTES;
 use super::envelope::Failure;
@@ -83,6 +84,7 @@ impl ApiError {
                 "invalid_token",
                 "the access token is invalid, expired or revoked".into(),
             ),
+            Self::Domain(DomainError::Refused(refusal)) => (refusal.code(), refusal.to_string()),
             Self::Domain(DomainError::Forbidden) => {
                 ("forbidden", "you are not allowed to do this here".into())
             }
@@ -120,6 +122,12 @@ impl ApiError {
     }
 }
 
+impl From<ValidationError> for ApiError {
+    fn from(error: ValidationError) -> Self {
+        Self::Domain(error.into())
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -131,7 +139,7 @@ impl ResponseError for ApiError {
             | Self::MissingToken
             | Self::MalformedToken => StatusCode::UNAUTHORIZED,
             Self::Domain(DomainError::Conflict(_)) => StatusCode::CONFLICT,
-            Self::Domain(DomainError::Forbidden) => StatusCode::FORBIDDEN,
+            Self::Domain(DomainError::Forbidden | DomainError::Refused(_)) => StatusCode::FORBIDDEN,
             Self::Domain(DomainError::NotFound(_)) => StatusCode::NOT_FOUND,
             Self::Domain(DomainError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Domain(DomainError::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -2,6 +2,7 @@
 //! mapping and the bearer-token extractor they share. Handlers extract, call
 //! one service method and wrap the result; rules live in the domain.
 
+mod admin;
 pub mod auth;
 pub mod envelope;
 pub mod error;
@@ -36,8 +37,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/users/me")
                 .route(web::get().to(users::me))
-                .route(web::patch().to(users::rename)),
+                .route(web::patch().to(users::rename))
+                .route(web::delete().to(users::delete)),
         )
+        .service(resource("/users/me/password").route(web::post().to(users::change_password)))
+        .service(resource("/users/me/sessions").route(web::get().to(users::sessions)))
+        .service(resource("/users/me/sessions/{id}").route(web::delete().to(users::end_session)))
+        .service(resource("/admin/users").route(web::get().to(admin::users)))
+        .service(
+            resource("/admin/users/{id}")
+                .route(web::get().to(admin::user))
+                .route(web::patch().to(admin::set_role)),
+        )
+        .service(resource("/admin/users/{id}/disable").route(web::post().to(admin::disable)))
+        .service(resource("/admin/users/{id}/enable").route(web::post().to(admin::enable)))
+        .service(
+            resource("/admin/invites")
+                .route(web::get().to(admin::invites))
+                .route(web::post().to(admin::create_invite)),
+        )
+        .service(resource("/admin/invites/{id}").route(web::delete().to(admin::revoke_invite)))
         .service(
             resource("/rooms")
                 .route(web::post().to(rooms::create))

@@ -1,10 +1,11 @@
 //! `/session/*`: the seed's register, verify, authorize, refresh and logout.
 //! Authentication failures here answer `401 {}` (the seed's contract).
 
+use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
-use p_chat_domain::services::Credentials;
-use p_chat_domain::session::TokenSet;
+use p_chat_domain::services::{Credentials, Registration};
+use p_chat_domain::session::{LoginContext, TokenSet, UserAgent};
 use p_chat_domain::user::{Email, PasswordDigest};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -14,7 +15,7 @@ use super::envelope;
 use super::error::ApiError;
 use crate::state::AppState;
 
-/// Body of register and authorize.
+/// Body of authorize.
 #[derive(Debug, Deserialize)]
 pub struct CredentialsBody {
     email: String,
@@ -24,10 +25,29 @@ pub struct CredentialsBody {
 impl CredentialsBody {
     fn parse(&self) -> Result<Credentials, ApiError> {
         Ok(Credentials {
-            email: Email::parse(&self.email).map_err(p_chat_domain::DomainError::from)?,
-            password: PasswordDigest::parse(&self.password)
-                .map_err(p_chat_domain::DomainError::from)?,
+            email: Email::parse(&self.email)?,
+            password: PasswordDigest::parse(&self.password)?,
         })
+    }
+}
+
+/// Body of register: the credentials and, on an invite-only server, the
+/// invitation's token.
+#[derive(Debug, Deserialize)]
+pub struct RegisterBody {
+    #[serde(flatten)]
+    credentials: CredentialsBody,
+    invite: Option<String>,
+}
+
+/// Where a login comes from: the request's `User-Agent`, for the session list.
+pub fn login_context(request: &HttpRequest) -> LoginContext {
+    LoginContext {
+        user_agent: request
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .and_then(UserAgent::from_header),
     }
 }
 
@@ -68,9 +88,13 @@ impl From<TokenSet> for TokenSetBody {
 /// verification token (this server sends no email yet).
 pub async fn register(
     state: web::Data<AppState>,
-    body: web::Json<CredentialsBody>,
+    body: web::Json<RegisterBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = state.accounts.register(&body.parse()?).await?;
+    let registration = Registration {
+        credentials: body.credentials.parse()?,
+        invite: body.invite.clone(),
+    };
+    let token = state.accounts.register(&registration).await?;
     Ok(envelope::ok(json!({
         "VerificationToken": token.expose(),
         "message": "User registered successfully",
@@ -80,11 +104,12 @@ pub async fn register(
 /// `GET /session/emailVerify?verifyToken=...`: verifies the email and logs in.
 pub async fn verify_email(
     state: web::Data<AppState>,
+    request: HttpRequest,
     query: web::Query<VerifyQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let tokens = state
         .accounts
-        .verify_email(&query.verify_token)
+        .verify_email(&query.verify_token, &login_context(&request))
         .await
         .map_err(ApiError::session)?;
     Ok(envelope::ok(TokenSetBody::from(tokens)))
@@ -93,11 +118,12 @@ pub async fn verify_email(
 /// `POST /session/authorize`: logs in with email and password digest.
 pub async fn authorize(
     state: web::Data<AppState>,
+    request: HttpRequest,
     body: web::Json<CredentialsBody>,
 ) -> Result<HttpResponse, ApiError> {
     let tokens = state
         .sessions
-        .authorize(&body.parse()?)
+        .authorize(&body.parse()?, &login_context(&request))
         .await
         .map_err(ApiError::session)?;
     Ok(envelope::ok(TokenSetBody::from(tokens)))

@@ -1,41 +1,36 @@
-//! `/users/me`: the caller's own profile.
+//! `/users/me`: the caller's own account, password, sessions and deletion.
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
-use p_chat_domain::DomainError;
-use p_chat_domain::user::{DisplayName, User};
-use serde::{Deserialize, Serialize};
+use p_chat_domain::services::PasswordChange;
+use p_chat_domain::session::SessionId;
+use p_chat_domain::user::{DisplayName, PasswordDigest};
+use serde::Deserialize;
+use serde_json::json;
 use uuid::Uuid;
 
 use super::auth::Authenticated;
 use super::envelope;
 use super::error::ApiError;
+use super::views::{SessionView, UserView};
 use crate::state::AppState;
-
-/// The user object of CONTRACT section 3.
-#[derive(Debug, Serialize)]
-struct UserBody {
-    id: Uuid,
-    email: String,
-    display_name: String,
-    created_at: DateTime<Utc>,
-}
-
-impl From<User> for UserBody {
-    fn from(user: User) -> Self {
-        Self {
-            id: user.id.as_uuid(),
-            email: user.email.as_str().to_owned(),
-            display_name: user.display_name.as_str().to_owned(),
-            created_at: user.created_at,
-        }
-    }
-}
 
 /// Body of `PATCH /users/me`.
 #[derive(Debug, Deserialize)]
 pub struct RenameBody {
     display_name: String,
+}
+
+/// Body of `POST /users/me/password`.
+#[derive(Debug, Deserialize)]
+pub struct PasswordChangeBody {
+    current_password: String,
+    new_password: String,
+}
+
+/// Body of `DELETE /users/me`: the password, as confirmation.
+#[derive(Debug, Deserialize)]
+pub struct DeleteBody {
+    password: String,
 }
 
 /// `GET /users/me`.
@@ -44,7 +39,7 @@ pub async fn me(
     Authenticated(principal): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
     let user = state.accounts.profile(principal.user_id).await?;
-    Ok(envelope::ok(UserBody::from(user)))
+    Ok(envelope::ok(UserView::from(user)))
 }
 
 /// `PATCH /users/me` `{display_name}`.
@@ -53,7 +48,62 @@ pub async fn rename(
     Authenticated(principal): Authenticated,
     body: web::Json<RenameBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = DisplayName::parse(&body.display_name).map_err(DomainError::from)?;
+    let name = DisplayName::parse(&body.display_name)?;
     let user = state.accounts.rename(principal.user_id, &name).await?;
-    Ok(envelope::ok(UserBody::from(user)))
+    Ok(envelope::ok(UserView::from(user)))
+}
+
+/// `POST /users/me/password` `{current_password, new_password}`: every other
+/// session of the caller ends.
+pub async fn change_password(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    body: web::Json<PasswordChangeBody>,
+) -> Result<HttpResponse, ApiError> {
+    let change = PasswordChange {
+        current: PasswordDigest::parse(&body.current_password)?,
+        new: PasswordDigest::parse(&body.new_password)?,
+    };
+    state
+        .accounts
+        .change_password(principal.user_id, principal.session_id, &change)
+        .await?;
+    Ok(envelope::ok(json!({ "message": "Password changed" })))
+}
+
+/// `DELETE /users/me` `{password}`: the account is disabled and anonymised.
+pub async fn delete(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    body: web::Json<DeleteBody>,
+) -> Result<HttpResponse, ApiError> {
+    let password = PasswordDigest::parse(&body.password)?;
+    state.accounts.delete(principal.user_id, &password).await?;
+    Ok(envelope::ok(json!({ "message": "Account deleted" })))
+}
+
+/// `GET /users/me/sessions`: the caller's live sessions, the current one marked.
+pub async fn sessions(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let sessions = state.sessions.of_user(principal.user_id).await?;
+    let views: Vec<SessionView> = sessions
+        .into_iter()
+        .map(|session| SessionView::new(session, principal.session_id))
+        .collect();
+    Ok(envelope::ok(views))
+}
+
+/// `DELETE /users/me/sessions/{id}`: signs that device out (its sockets close 4001).
+pub async fn end_session(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .sessions
+        .end_own(principal.user_id, SessionId::from_uuid(*path))
+        .await?;
+    Ok(envelope::ok(serde_json::Value::Null))
 }

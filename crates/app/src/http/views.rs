@@ -1,9 +1,13 @@
-//! The JSON shapes of CONTRACT section 3, built from domain values. Shared by
-//! every adapter that shows rooms, members and messages to clients.
+//! The JSON shapes of CONTRACT section 3 (and of the account and
+//! administration endpoints), built from domain values. Shared by every
+//! adapter that shows them to clients.
 
 use chrono::{DateTime, Utc};
 use p_chat_domain::message::{HistoryPage, Message};
+use p_chat_domain::registration::Invite;
 use p_chat_domain::room::{Member, Room};
+use p_chat_domain::session::{LoginSession, SessionId};
+use p_chat_domain::user::User;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -103,4 +107,96 @@ impl From<HistoryPage> for HistoryView {
 /// Converts a list of domain values into their views.
 pub fn list<T, V: From<T>>(items: Vec<T>) -> Vec<V> {
     items.into_iter().map(V::from).collect()
+}
+
+/// The caller's own account: `{id, email, display_name, created_at, role}`
+/// (CONTRACT section 3, plus the instance `role` the client needs to show
+/// its administration page).
+#[derive(Debug, Clone, Serialize)]
+pub struct UserView {
+    id: Uuid,
+    email: String,
+    display_name: String,
+    created_at: DateTime<Utc>,
+    role: &'static str,
+}
+
+impl From<User> for UserView {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id.as_uuid(),
+            email: user.email.as_str().to_owned(),
+            display_name: user.display_name.as_str().to_owned(),
+            created_at: user.created_at,
+            role: user.role.as_str(),
+        }
+    }
+}
+
+/// An account as administrators see it: the user object plus its state.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdminUserView {
+    #[serde(flatten)]
+    user: UserView,
+    email_verified: bool,
+    disabled_at: Option<DateTime<Utc>>,
+    deleted_at: Option<DateTime<Utc>>,
+}
+
+impl From<User> for AdminUserView {
+    fn from(user: User) -> Self {
+        Self {
+            email_verified: user.is_verified(),
+            disabled_at: user.disabled_at,
+            deleted_at: user.deleted_at,
+            user: UserView::from(user),
+        }
+    }
+}
+
+/// One login session in the caller's list: `{id, created_at, last_used_at,
+/// user_agent, current}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionView {
+    id: Uuid,
+    created_at: DateTime<Utc>,
+    last_used_at: DateTime<Utc>,
+    user_agent: Option<String>,
+    current: bool,
+}
+
+impl SessionView {
+    /// The view of `session`, marked `current` if it is `caller`'s.
+    pub fn new(session: LoginSession, caller: SessionId) -> Self {
+        Self {
+            id: session.id.as_uuid(),
+            created_at: session.created_at,
+            last_used_at: session.last_used_at,
+            user_agent: session.user_agent.map(|agent| agent.as_str().to_owned()),
+            current: session.id == caller,
+        }
+    }
+}
+
+/// An invitation: `{id, created_at, expires_at, uses_left, created_by}`
+/// (the token is shown once, when it is created).
+#[derive(Debug, Clone, Serialize)]
+pub struct InviteView {
+    id: Uuid,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    uses_left: u32,
+    created_by: Option<Uuid>,
+}
+
+impl From<Invite> for InviteView {
+    fn from(invite: Invite) -> Self {
+        Self {
+            id: invite.id.as_uuid(),
+            created_at: invite.created_at,
+            expires_at: invite.expires_at,
+            uses_left: invite.uses_left,
+            created_by: invite.created_by.map(|id| id.as_uuid()),
+        }
+    }
 }

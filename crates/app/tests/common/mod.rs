@@ -12,6 +12,9 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderMap;
 use p_chat::config::Config;
 use p_chat::startup::Application;
+use p_chat::state::AppState;
+use p_chat_domain::services::{Credentials, Operator};
+use p_chat_domain::user::{Email, InstanceRole, PasswordDigest};
 use p_chat_persistence::postgres::PgConfig;
 use p_chat_persistence::postgres::testing::TestDatabase;
 use serde_json::{Value, json};
@@ -24,6 +27,8 @@ pub const SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
 pub struct TestApp {
     base: String,
     client: awc::Client,
+    /// The server's services (`None` for a server in another process).
+    state: Option<AppState>,
     /// The throwaway database of a PostgreSQL-backed server, dropped with it.
     database: Option<TestDatabase>,
 }
@@ -164,11 +169,61 @@ impl TestApp {
             .await
             .expect("application");
         let base = format!("http://{}", application.address());
+        let state = Some(application.state().clone());
         actix_web::rt::spawn(application.run_until_stopped());
         Self {
             base,
             client: awc::Client::default(),
+            state,
             database: None,
+        }
+    }
+
+    /// Creates a verified instance administrator `email` (password `pw`) as
+    /// `p-chat admin create-user --admin` does on the console, and logs in.
+    pub async fn console_admin(&self, email: &str) -> TestUser {
+        let state = self.state.as_ref().expect("an in-process server");
+        let credentials = Credentials {
+            email: Email::parse(email).expect("email"),
+            password: PasswordDigest::of_password("pw"),
+        };
+        state
+            .admin
+            .create_user(Operator::Console, &credentials, InstanceRole::Admin)
+            .await
+            .expect("create an administrator");
+        let token = Tokens::from(&self.authorize(email, "pw").await).access;
+        let me = self.get("/users/me", Some(&token)).await;
+        TestUser {
+            id: me.data()["id"].as_str().expect("id").to_owned(),
+            email: email.to_owned(),
+            token,
+        }
+    }
+
+    /// Sends a request with the given raw headers and reads the whole response.
+    pub async fn send_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Vec<u8>>,
+    ) -> Reply {
+        let method = actix_web::http::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        let mut response = request.send_body(body.into()).await.expect("send");
+        let bytes = response.body().limit(1 << 20).await.expect("body");
+        Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: if bytes.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&bytes).expect("a JSON body")
+            },
         }
     }
 
@@ -182,6 +237,7 @@ impl TestApp {
         Self {
             base: base.to_owned(),
             client: awc::Client::default(),
+            state: None,
             database: None,
         }
     }

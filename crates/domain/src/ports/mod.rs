@@ -23,10 +23,10 @@ pub use fanout::{Delivery, FanOut, NoFanOut, Subscriber, Subscription};
 pub use memberships::MembershipRepository;
 pub use messages::MessageRepository;
 pub use password_hasher::{HashError, PasswordHasher};
+pub use resets::PasswordResetStore;
 pub use rooms::{OpenedDirect, RoomDetails, RoomRepository};
 pub use sessions::SessionRepository;
 pub use token_issuer::{TokenError, TokenIssuer};
-pub use resets::PasswordResetStore;
 pub use users::{Anonymisation, InviteStore, Registered, UserQuery, UserRepository};
 pub use verifications::VerificationStore;
 
@@ -34,8 +34,8 @@ pub use verifications::VerificationStore;
 pub use {
     memberships::MockMembershipRepository, messages::MockMessageRepository,
     password_hasher::MockPasswordHasher, resets::MockPasswordResetStore, rooms::MockRoomRepository,
-    sessions::MockSessionRepository, token_issuer::MockTokenIssuer, users::MockInviteStore, users::MockUserRepository,
-    verifications::MockVerificationStore,
+    sessions::MockSessionRepository, token_issuer::MockTokenIssuer, users::MockInviteStore,
+    users::MockUserRepository, verifications::MockVerificationStore,
 };
 
 /// How a storage adapter fails. Every repository port returns it.

@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use super::StoreError;
 use crate::registration::Invite;
 use crate::token::TokenHash;
-use crate::user::{Anonymised, DisplayName, Email, InstanceRole, PasswordHash, User, UserId};
+use crate::user::{
+    Anonymised, DisplayName, Email, InstanceRole, PasswordHash, User, UserId, UserSearch,
+};
 use crate::verification::EmailVerification;
 
 /// What [`UserRepository::register`] did.
@@ -34,7 +36,7 @@ pub enum Anonymisation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserQuery {
     /// Only accounts whose email or display name contains this (case-insensitive).
-    pub contains: Option<String>,
+    pub contains: Option<UserSearch>,
     /// Only accounts whose email sorts after this one (keyset paging).
     pub after: Option<Email>,
     /// At most this many accounts.

@@ -193,7 +193,11 @@ impl Accounts {
     /// close. Its messages stay, with their `seq`. An owner must hand their
     /// rooms over first ([`ConflictError::OwnerMustHandOver`]).
     #[tracing::instrument(skip(self, password))]
-    pub async fn delete(&self, user_id: UserId, password: &PasswordDigest) -> Result<(), DomainError> {
+    pub async fn delete(
+        &self,
+        user_id: UserId,
+        password: &PasswordDigest,
+    ) -> Result<(), DomainError> {
         self.confirm_password(user_id, password).await?;
         let now = self.clock.now();
         let unusable = PasswordHash::new(PasswordHash::UNUSABLE.to_owned());

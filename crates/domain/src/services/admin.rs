@@ -63,7 +63,11 @@ impl Admin {
 
     /// Accounts ordered by email, filtered and paged.
     #[tracing::instrument(skip(self))]
-    pub async fn users(&self, operator: Operator, query: &UserQuery) -> Result<Vec<User>, DomainError> {
+    pub async fn users(
+        &self,
+        operator: Operator,
+        query: &UserQuery,
+    ) -> Result<Vec<User>, DomainError> {
         self.allow(operator).await?;
         Ok(self.users.list(query).await?)
     }
@@ -92,10 +96,13 @@ impl Admin {
             role,
             ..User::new(credentials.email.clone(), hash, now)
         };
-        self.users.insert(&user).await.map_err(|error| match error {
-            StoreError::Duplicate => ConflictError::EmailTaken.into(),
-            other => DomainError::from(other),
-        })?;
+        self.users
+            .insert(&user)
+            .await
+            .map_err(|error| match error {
+                StoreError::Duplicate => ConflictError::EmailTaken.into(),
+                other => DomainError::from(other),
+            })?;
         Ok(user)
     }
 
