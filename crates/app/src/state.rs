@@ -5,11 +5,13 @@ use std::sync::Arc;
 
 use p_chat_auth::{BcryptHasher, InvalidCost, JwtIssuer};
 use p_chat_domain::ports::{
-    Clock, FanOut, InviteStore, MembershipRepository, MessageRepository, PasswordHasher,
-    PasswordResetStore, RoomRepository, SessionRepository, StoreError, SystemClock, UserRepository,
-    VerificationStore,
+    Clock, FanOut, InviteStore, Mailer, MembershipRepository, MessageRepository, NoMailer,
+    PasswordHasher, PasswordResetStore, RoomRepository, SessionRepository, StoreError, SystemClock,
+    UserRepository, VerificationStore,
 };
-use p_chat_domain::services::{Accounts, Admin, Messaging, RoomAccess, Rooms, Sessions};
+use p_chat_domain::services::{
+    Accounts, Admin, Messaging, Recovery, RecoveryPorts, RoomAccess, Rooms, Sessions,
+};
 use p_chat_persistence::memory::{MemoryAccounts, MemoryChat, MemorySessions};
 use p_chat_persistence::postgres::{
     MigrationError, PgConfig, PgInvites, PgMemberships, PgMessages, PgResets, PgRooms, PgSessions,
@@ -28,6 +30,8 @@ pub struct AppState {
     pub accounts: Accounts,
     /// Instance administration (accounts, invitations).
     pub admin: Admin,
+    /// Verification resend and password reset.
+    pub recovery: Recovery,
     /// Login, refresh, logout and request authentication.
     pub sessions: Sessions,
     /// Rooms and membership use cases.
@@ -113,6 +117,18 @@ impl AppState {
             config.session,
         )
         .with_fanout(fanout.clone());
+        let mailer: Arc<dyn Mailer> = Arc::new(NoMailer);
+        let recovery = Recovery::new(RecoveryPorts {
+            users: stores.users.clone(),
+            verifications: stores.verifications.clone(),
+            resets: stores.resets,
+            hasher: hasher.clone(),
+            clock: clock.clone(),
+            mailer,
+            sessions: sessions.clone(),
+            verification: config.verification,
+            reset: config.reset,
+        });
         let accounts = Accounts::new(
             stores.users.clone(),
             stores.verifications,
@@ -134,6 +150,7 @@ impl AppState {
         Ok(Self {
             accounts,
             admin,
+            recovery,
             sessions,
             rooms: Rooms::new(access.clone(), stores.users, clock.clone(), fanout.clone()),
             messaging: Messaging::new(access, stores.messages, clock, fanout.clone()),

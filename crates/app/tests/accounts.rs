@@ -496,7 +496,59 @@ fn uuid_like() -> &'static str {
     "00000000-0000-7000-8000-000000000000"
 }
 
+/// Recovery answers never tell whether an address is registered: the same
+/// 200 for a known, an unknown and an unverified address; a reset token that
+/// is unknown gets the seed's `401 {}`; bad input is a 400 as everywhere.
+async fn recovery_answers_the_same_for_every_address(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
+    app.user("known@example.com").await;
+    app.register("unverified@example.com", "pw").await;
+    for path in ["/session/forgotPassword", "/session/resendVerification"] {
+        let answers: Vec<Value> = futures_util::future::join_all(
+            [
+                "known@example.com",
+                "unknown@example.com",
+                "unverified@example.com",
+            ]
+            .map(|email| app.post(path, json!({ "email": email }))),
+        )
+        .await
+        .into_iter()
+        .map(|reply| {
+            assert_eq!(reply.status, StatusCode::OK, "{path}: {reply:?}");
+            reply.body
+        })
+        .collect();
+        assert!(
+            answers.windows(2).all(|pair| pair[0] == pair[1]),
+            "{path}: {answers:?}"
+        );
+        let bad = app.post(path, json!({ "email": "not an address" })).await;
+        assert_eq!(bad.error_code(), "invalid_email");
+    }
+    let reset = app
+        .post(
+            "/session/resetPassword",
+            json!({ "token": "f".repeat(64), "password": digest("x") }),
+        )
+        .await;
+    assert_eq!(
+        (reset.status, &reset.body),
+        (StatusCode::UNAUTHORIZED, &json!({}))
+    );
+    let malformed = app
+        .post(
+            "/session/resetPassword",
+            json!({ "token": "t", "password": "x" }),
+        )
+        .await;
+    assert_eq!(malformed.error_code(), "invalid_password");
+}
+
 on_both_stores!(
+    recovery_answers_the_same_for_every_address,
     sessions_are_listed_and_signed_out_per_device,
     changing_the_password_ends_the_other_sessions,
     deleting_the_account_anonymises_it,

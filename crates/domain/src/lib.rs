@@ -71,6 +71,7 @@
 pub mod error;
 pub mod events;
 mod id;
+pub mod mail;
 pub mod message;
 pub mod permissions;
 pub mod ports;

@@ -35,6 +35,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/session/refresh").route(web::post().to(session::refresh)))
         .service(resource("/session/logout").route(web::post().to(session::logout)))
         .service(
+            resource("/session/resendVerification")
+                .route(web::post().to(session::resend_verification)),
+        )
+        .service(
+            resource("/session/forgotPassword").route(web::post().to(session::forgot_password)),
+        )
+        .service(resource("/session/resetPassword").route(web::post().to(session::reset_password)))
+        .service(
             resource("/users/me")
                 .route(web::get().to(users::me))
                 .route(web::patch().to(users::rename))

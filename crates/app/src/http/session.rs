@@ -40,6 +40,19 @@ pub struct RegisterBody {
     invite: Option<String>,
 }
 
+/// Body of resendVerification and forgotPassword.
+#[derive(Debug, Deserialize)]
+pub struct EmailBody {
+    email: String,
+}
+
+/// Body of resetPassword.
+#[derive(Debug, Deserialize)]
+pub struct ResetBody {
+    token: String,
+    password: String,
+}
+
 /// Where a login comes from: the request's `User-Agent`, for the session list.
 pub fn login_context(request: &HttpRequest) -> LoginContext {
     LoginContext {
@@ -171,4 +184,51 @@ pub async fn logout(
         }
     }
     Ok(envelope::ok(json!({ "message": "Logged out" })))
+}
+
+/// `POST /session/resendVerification` `{email}`: always 200, whether or not
+/// the address is registered; mails a new link to an unverified account.
+pub async fn resend_verification(
+    state: web::Data<AppState>,
+    body: web::Json<EmailBody>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .recovery
+        .resend_verification(&Email::parse(&body.email)?)
+        .await?;
+    Ok(envelope::ok(json!({
+        "message": "If this address has an unverified account, a new verification link was sent",
+    })))
+}
+
+/// `POST /session/forgotPassword` `{email}`: always 200, whether or not the
+/// address is registered; mails a reset link to an enabled account.
+pub async fn forgot_password(
+    state: web::Data<AppState>,
+    body: web::Json<EmailBody>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .recovery
+        .forgot_password(&Email::parse(&body.email)?)
+        .await?;
+    Ok(envelope::ok(json!({
+        "message": "If this address has an account, a password reset link was sent",
+    })))
+}
+
+/// `POST /session/resetPassword` `{token, password}`: sets the new password
+/// and ends every session of the account.
+pub async fn reset_password(
+    state: web::Data<AppState>,
+    body: web::Json<ResetBody>,
+) -> Result<HttpResponse, ApiError> {
+    let password = PasswordDigest::parse(&body.password)?;
+    state
+        .recovery
+        .reset_password(&body.token, &password)
+        .await
+        .map_err(ApiError::session)?;
+    Ok(envelope::ok(
+        json!({ "message": "Password reset; log in with the new password" }),
+    ))
 }

@@ -5,6 +5,7 @@ mod access;
 mod accounts;
 mod admin;
 mod messaging;
+mod recovery;
 mod rooms;
 mod sessions;
 
@@ -12,5 +13,6 @@ pub use access::{Access, RoomAccess};
 pub use accounts::{Accounts, PasswordChange, Registration};
 pub use admin::{Admin, IssuedInvite, Operator};
 pub use messaging::Messaging;
+pub use recovery::{Recovery, RecoveryPorts};
 pub use rooms::{NewRoom, RoomChanges, Rooms, UserRef};
 pub use sessions::{Credentials, Principal, Sessions};
