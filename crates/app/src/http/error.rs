@@ -18,6 +18,10 @@ const CHALLENGE: &str = r#"Bearer realm="p-chat""#;
 /// `WWW-Authenticate` challenge when the credentials sent are no good.
 const CHALLENGE_INVALID: &str = r#"Bearer realm="p-chat", error="invalid_token""#;
 
+/// `Retry-After` of a connection cap: when a count will drop cannot be known;
+/// a client should not hammer, and one of its own sockets may close soon.
+const CONNECTION_CAP_RETRY_AFTER_SECONDS: u64 = 10;
+
 /// Every way a request can fail, as seen by the HTTP layer.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -47,6 +51,10 @@ pub enum ApiError {
     /// The body is not `application/json`.
     #[error("unsupported content type")]
     UnsupportedMediaType,
+    /// A cap on open connections (WebSocket sockets per user or
+    /// unauthenticated sockets per IP) is reached.
+    #[error("too many open connections")]
+    TooManyConnections,
     /// No route matches the path.
     #[error("not found")]
     NotFound,
@@ -123,6 +131,10 @@ impl ApiError {
                 "unsupported_media_type",
                 "the request body must be JSON (Content-Type: application/json)".into(),
             ),
+            Self::TooManyConnections => (
+                "too_many_connections",
+                "too many open connections; close one and retry".into(),
+            ),
             Self::NotFound => ("not_found", "no such resource".into()),
             Self::MethodNotAllowed => ("method_not_allowed", "method not allowed here".into()),
         }
@@ -143,7 +155,9 @@ impl ResponseError for ApiError {
             Self::Domain(DomainError::Forbidden) => StatusCode::FORBIDDEN,
             Self::Domain(DomainError::NotFound(_)) => StatusCode::NOT_FOUND,
             Self::Domain(DomainError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Domain(DomainError::RateLimited { .. }) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Domain(DomainError::RateLimited { .. }) | Self::TooManyConnections => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::Domain(DomainError::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -187,6 +201,12 @@ impl ResponseError for ApiError {
                 response.insert_header((
                     header::RETRY_AFTER,
                     HeaderValue::from(retry_after_seconds(*retry_after)),
+                ));
+            }
+            Self::TooManyConnections => {
+                response.insert_header((
+                    header::RETRY_AFTER,
+                    HeaderValue::from(CONNECTION_CAP_RETRY_AFTER_SECONDS),
                 ));
             }
             _ => {}

@@ -3,6 +3,7 @@
 //! one service method and wrap the result; rules live in the domain.
 
 pub mod auth;
+pub mod client_ip;
 pub mod envelope;
 pub mod error;
 mod health;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::auth::bearer_token;
+use super::client_ip::ClientIp;
 use super::envelope;
 use super::error::ApiError;
 use crate::state::AppState;
@@ -65,23 +66,30 @@ impl From<TokenSet> for TokenSetBody {
 }
 
 /// `POST /session/register`: creates an unverified account and returns its
-/// verification token (this server sends no email yet).
+/// verification token (this server sends no email yet). Limited per client
+/// IP and per email.
 pub async fn register(
     state: web::Data<AppState>,
+    ip: ClientIp,
     body: web::Json<CredentialsBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = state.accounts.register(&body.parse()?).await?;
+    let credentials = body.parse()?;
+    state.limits.register.check(ip, &credentials.email)?;
+    let token = state.accounts.register(&credentials).await?;
     Ok(envelope::ok(json!({
         "VerificationToken": token.expose(),
         "message": "User registered successfully",
     })))
 }
 
-/// `GET /session/emailVerify?verifyToken=...`: verifies the email and logs in.
+/// `GET /session/emailVerify?verifyToken=...`: verifies the email and logs
+/// in. Limited per client IP.
 pub async fn verify_email(
     state: web::Data<AppState>,
+    ip: ClientIp,
     query: web::Query<VerifyQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    state.limits.verify_ip.check(&ip)?;
     let tokens = state
         .accounts
         .verify_email(&query.verify_token)
@@ -91,10 +99,13 @@ pub async fn verify_email(
 }
 
 /// `POST /session/authorize`: logs in with email and password digest.
+/// Limited per client IP here, and per account by the domain's throttle.
 pub async fn authorize(
     state: web::Data<AppState>,
+    ip: ClientIp,
     body: web::Json<CredentialsBody>,
 ) -> Result<HttpResponse, ApiError> {
+    state.limits.login_ip.check(&ip)?;
     let tokens = state
         .sessions
         .authorize(&body.parse()?)
