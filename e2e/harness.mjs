@@ -43,6 +43,8 @@ export const RECONNECT_MS = 30_000;
  * crates/app/tests/limits.rs.
  */
 const GENEROUS_LIMITS = {
+  WS_RATE_PER_SECOND: '10000',
+  WS_RATE_BURST: '10000',
   RATE_LOGIN_IP: '100000/1s',
   RATE_LOGIN_ACCOUNT: '100000/1s',
   RATE_REGISTER_IP: '100000/1s',

@@ -22,9 +22,12 @@ pub const SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
 
 /// Abuse limits far above what any test does, set for every test server so
 /// that only the tests of the limits themselves (tests/limits.rs, which
-/// override them) ever meet one. REST sends follow `WS_RATE_*`, which tests
-/// of the WebSocket set themselves.
+/// override them) ever meet one. The per-user send budget follows
+/// `WS_RATE_*`, so those are raised too (tests of the WebSocket's own frame
+/// limit set theirs).
 pub const GENEROUS_LIMITS: &[(&str, &str)] = &[
+    ("WS_RATE_PER_SECOND", "10000"),
+    ("WS_RATE_BURST", "10000"),
     ("RATE_LOGIN_IP", "100000/1s"),
     ("RATE_LOGIN_ACCOUNT", "100000/1s"),
     ("RATE_REGISTER_IP", "100000/1s"),
@@ -186,6 +189,11 @@ impl TestApp {
             client: awc::Client::default(),
             database: None,
         }
+    }
+
+    /// `http://host:port` of the server.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     /// The throwaway database behind a PostgreSQL-backed server.
