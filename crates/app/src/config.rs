@@ -413,9 +413,8 @@ fn trusted_proxies(vars: &Vars) -> Result<TrustedProxies, ConfigError> {
 }
 
 fn limits(vars: &Vars) -> Result<LimitSettings, ConfigError> {
-    let count = |var, default| {
-        vars.bounded(var, 1..=100_000, "an integer from 1 to 100000", default)
-    };
+    let count =
+        |var, default| vars.bounded(var, 1..=100_000, "an integer from 1 to 100000", default);
     Ok(LimitSettings {
         login_ip: vars.rate("RATE_LOGIN_IP", rate_defaults::LOGIN_IP)?,
         login_account: vars.rate("RATE_LOGIN_ACCOUNT", rate_defaults::LOGIN_ACCOUNT)?,

@@ -3,6 +3,7 @@
 //! from trusted proxies, WebSocket caps per user and per IP, message sends
 //! per user. Each test sets the limits it exercises small, on top of the
 //! harness's generous ones.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod common;
 
@@ -43,7 +44,12 @@ async fn verified(app: &TestApp, email: &str) {
 }
 
 /// `POST path` with `body` and extra request headers.
-async fn post_with_headers(app: &TestApp, path: &str, body: Value, headers: &[(&str, &str)]) -> Reply {
+async fn post_with_headers(
+    app: &TestApp,
+    path: &str,
+    body: Value,
+    headers: &[(&str, &str)],
+) -> Reply {
     let mut request = awc::Client::default()
         .post(format!("{}{path}", app.base()))
         .insert_header(("Content-Type", "application/json"));
@@ -80,14 +86,21 @@ async fn sixth_failed_login_of_an_account_is_429_while_another_account_logs_in(b
     verified(&app, "bob@example.com").await;
     for attempt in 1..=5 {
         let reply = wrong_login(&app, "ada@example.com").await;
-        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "attempt {attempt}: {reply:?}");
+        assert_eq!(
+            reply.status,
+            StatusCode::UNAUTHORIZED,
+            "attempt {attempt}: {reply:?}"
+        );
         assert_eq!(reply.body, json!({}));
     }
     assert_rate_limited(&wrong_login(&app, "ada@example.com").await);
     // The account is locked for now, even with its password...
     assert_rate_limited(&app.authorize("ada@example.com", PASSWORD).await);
     // ...but not the address: another account logs in from it.
-    assert_eq!(app.authorize("bob@example.com", PASSWORD).await.status, StatusCode::OK);
+    assert_eq!(
+        app.authorize("bob@example.com", PASSWORD).await.status,
+        StatusCode::OK
+    );
 }
 
 async fn a_correct_password_still_works_after_a_few_failures(backend: Backend) {
@@ -96,9 +109,15 @@ async fn a_correct_password_still_works_after_a_few_failures(backend: Backend) {
     };
     verified(&app, "ada@example.com").await;
     for _ in 0..4 {
-        assert_eq!(wrong_login(&app, "ada@example.com").await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            wrong_login(&app, "ada@example.com").await.status,
+            StatusCode::UNAUTHORIZED
+        );
     }
-    assert_eq!(app.authorize("ada@example.com", PASSWORD).await.status, StatusCode::OK);
+    assert_eq!(
+        app.authorize("ada@example.com", PASSWORD).await.status,
+        StatusCode::OK
+    );
 }
 
 async fn an_unknown_email_is_throttled_exactly_like_a_known_one(backend: Backend) {
@@ -181,8 +200,14 @@ async fn forwarded_for_is_ignored_from_an_untrusted_peer(backend: Backend) {
     let Some(app) = backend.spawn(&[("RATE_LOGIN_IP", "2/1h")]).await else {
         return;
     };
-    assert_eq!(login_from(&app, "198.51.100.1").await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(login_from(&app, "198.51.100.1").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        login_from(&app, "198.51.100.1").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login_from(&app, "198.51.100.1").await.status,
+        StatusCode::UNAUTHORIZED
+    );
     // Another claimed address changes nothing: the budget is 127.0.0.1's.
     assert_rate_limited(&login_from(&app, "198.51.100.2").await);
 }
@@ -194,11 +219,20 @@ async fn forwarded_for_from_a_trusted_proxy_separates_clients(backend: Backend) 
     else {
         return;
     };
-    assert_eq!(login_from(&app, "198.51.100.1").await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(login_from(&app, "198.51.100.1").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        login_from(&app, "198.51.100.1").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login_from(&app, "198.51.100.1").await.status,
+        StatusCode::UNAUTHORIZED
+    );
     assert_rate_limited(&login_from(&app, "198.51.100.1").await);
     // A different client behind the proxy has its own budget...
-    assert_eq!(login_from(&app, "198.51.100.2").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        login_from(&app, "198.51.100.2").await.status,
+        StatusCode::UNAUTHORIZED
+    );
     // ...and what a client writes left of the proxy's entry is not believed.
     assert_rate_limited(&login_from(&app, "203.0.113.7, 198.51.100.1").await);
 }
@@ -214,10 +248,17 @@ async fn message_sends_are_limited_per_user_over_rest_and_websocket(backend: Bac
     };
     let ada = app.user("ada@example.com").await;
     let bob = app.user("bob@example.com").await;
-    let room = app.create_room(&ada, json!({ "name": "lobby", "visibility": "public" })).await;
+    let room = app
+        .create_room(&ada, json!({ "name": "lobby", "visibility": "public" }))
+        .await;
     let room_id = room["id"].as_str().unwrap().to_owned();
     let join = app
-        .call("PUT", &format!("/rooms/{room_id}/members/me"), &bob.token, None)
+        .call(
+            "PUT",
+            &format!("/rooms/{room_id}/members/me"),
+            &bob.token,
+            None,
+        )
         .await;
     assert_eq!(join.status, StatusCode::OK, "{join:?}");
     let path = format!("/rooms/{room_id}/messages");
@@ -242,7 +283,9 @@ async fn message_sends_are_limited_per_user_over_rest_and_websocket(backend: Bac
     assert_eq!(send(&bob, 0).await.status, StatusCode::CREATED);
     // Ada's WebSocket sends draw on the same budget.
     let (mut socket, _ready) = WsClient::connect_ready(&app, &ada.token).await;
-    socket.send_message_to(&room_id, "over the socket", "ws-1").await;
+    socket
+        .send_message_to(&room_id, "over the socket", "ws-1")
+        .await;
     let answer = socket.expect_type("error").await;
     assert_eq!(answer["code"], "rate_limited", "{answer}");
     assert_eq!(answer["ref"], "ws-1", "{answer}");
@@ -286,7 +329,10 @@ async fn open_sockets(app: &TestApp, token: &str, count: usize) -> Vec<WsClient>
 }
 
 async fn the_21st_socket_of_a_user_is_refused_at_the_upgrade(backend: Backend) {
-    let Some(app) = backend.spawn(&[("WS_MAX_CONNECTIONS_PER_USER", "20")]).await else {
+    let Some(app) = backend
+        .spawn(&[("WS_MAX_CONNECTIONS_PER_USER", "20")])
+        .await
+    else {
         return;
     };
     let ada = app.user("ada@example.com").await;
@@ -313,7 +359,10 @@ async fn the_21st_socket_of_a_user_is_refused_at_the_upgrade(backend: Backend) {
 }
 
 async fn the_21st_socket_authenticating_by_frame_is_closed_4029(backend: Backend) {
-    let Some(app) = backend.spawn(&[("WS_MAX_CONNECTIONS_PER_USER", "20")]).await else {
+    let Some(app) = backend
+        .spawn(&[("WS_MAX_CONNECTIONS_PER_USER", "20")])
+        .await
+    else {
         return;
     };
     let ada = app.user("ada@example.com").await;
@@ -324,7 +373,10 @@ async fn the_21st_socket_authenticating_by_frame_is_closed_4029(backend: Backend
 }
 
 async fn unauthenticated_sockets_per_ip_are_capped_until_they_authenticate(backend: Backend) {
-    let Some(app) = backend.spawn(&[("WS_MAX_UNAUTHENTICATED_PER_IP", "3")]).await else {
+    let Some(app) = backend
+        .spawn(&[("WS_MAX_UNAUTHENTICATED_PER_IP", "3")])
+        .await
+    else {
         return;
     };
     let ada = app.user("ada@example.com").await;
@@ -343,7 +395,10 @@ async fn unauthenticated_sockets_per_ip_are_capped_until_they_authenticate(backe
     let fourth = WsClient::connect(&app, None, None).await;
     assert!(fourth.is_ok(), "{:?}", fourth.err());
     // Full again; a closed one frees its slot too.
-    assert_eq!(raw_upgrade(&app, None).await.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        raw_upgrade(&app, None).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
     waiting.pop().expect("a socket").close().await;
     let mut freed = false;
     for _ in 0..50 {

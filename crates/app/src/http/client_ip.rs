@@ -46,8 +46,7 @@ impl IpNet {
         let ip = ip.to_canonical();
         match (self.network, ip) {
             (IpAddr::V4(network), IpAddr::V4(ip)) => {
-                masked(u128::from(u32::from(ip)), 32, self.prefix)
-                    == u128::from(u32::from(network))
+                masked(u128::from(u32::from(ip)), 32, self.prefix) == u128::from(u32::from(network))
             }
             (IpAddr::V6(network), IpAddr::V6(ip)) => {
                 masked(u128::from(ip), 128, self.prefix) == u128::from(network)
@@ -224,7 +223,10 @@ mod tests {
             assert!(text.parse::<IpNet>().is_err(), "{text:?}");
         }
         assert!(TrustedProxies::parse_list("10.0.0.1, nope").is_err());
-        assert_eq!(TrustedProxies::parse_list(" , ").unwrap(), TrustedProxies::default());
+        assert_eq!(
+            TrustedProxies::parse_list(" , ").unwrap(),
+            TrustedProxies::default()
+        );
     }
 
     #[test]
@@ -281,6 +283,9 @@ mod tests {
             ClientIp::of(ip("2001:db8:1:2::1")),
             ClientIp::of(ip("2001:db8:1:3::1"))
         );
-        assert_eq!(ClientIp::of(ip("::ffff:192.0.2.1")), ClientIp(ip("192.0.2.1")));
+        assert_eq!(
+            ClientIp::of(ip("::ffff:192.0.2.1")),
+            ClientIp(ip("192.0.2.1"))
+        );
     }
 }

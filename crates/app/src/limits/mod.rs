@@ -141,5 +141,8 @@ impl Limits {
 /// once, refilled at `WS_RATE_PER_SECOND` (both at least 1, config.rs).
 fn sends_per_user(ws: &WsSettings) -> RateLimit<UserId> {
     let at_least_one = |value| NonZeroU32::new(value).unwrap_or(NonZeroU32::MIN);
-    RateLimit::per_second(at_least_one(ws.rate_per_second), at_least_one(ws.rate_burst))
+    RateLimit::per_second(
+        at_least_one(ws.rate_per_second),
+        at_least_one(ws.rate_burst),
+    )
 }

@@ -93,7 +93,12 @@ mod tests {
 
     use super::*;
 
-    fn limit(spec: &str) -> (RateLimit<&'static str, FakeRelativeClock>, FakeRelativeClock) {
+    fn limit(
+        spec: &str,
+    ) -> (
+        RateLimit<&'static str, FakeRelativeClock>,
+        FakeRelativeClock,
+    ) {
         let clock = FakeRelativeClock::default();
         (
             RateLimit::with_clock(spec.parse().unwrap(), clock.clone()),
@@ -122,7 +127,10 @@ mod tests {
         let two = NonZeroU32::new(2).unwrap();
         assert!(limit.take(&"a", two).is_ok());
         assert!(limit.take(&"a", two).is_err());
-        assert!(limit.take(&"a", NonZeroU32::MIN).is_ok(), "the refused cost took nothing");
+        assert!(
+            limit.take(&"a", NonZeroU32::MIN).is_ok(),
+            "the refused cost took nothing"
+        );
         assert_eq!(
             limit.take(&"b", NonZeroU32::new(4).unwrap()),
             Err(Duration::from_secs(30))

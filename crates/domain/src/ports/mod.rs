@@ -32,10 +32,10 @@ pub use verifications::VerificationStore;
 
 #[cfg(test)]
 pub use {
-    login_throttle::MockLoginThrottle, memberships::MockMembershipRepository, messages::MockMessageRepository,
-    password_hasher::MockPasswordHasher, rooms::MockRoomRepository,
-    sessions::MockSessionRepository, token_issuer::MockTokenIssuer, users::MockUserRepository,
-    verifications::MockVerificationStore,
+    login_throttle::MockLoginThrottle, memberships::MockMembershipRepository,
+    messages::MockMessageRepository, password_hasher::MockPasswordHasher,
+    rooms::MockRoomRepository, sessions::MockSessionRepository, token_issuer::MockTokenIssuer,
+    users::MockUserRepository, verifications::MockVerificationStore,
 };
 
 /// How a storage adapter fails. Every repository port returns it.

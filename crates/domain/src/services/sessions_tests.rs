@@ -8,8 +8,8 @@ use mockall::predicate::{always, eq};
 use super::*;
 use crate::error::DomainError;
 use crate::ports::{
-    HashError, ManualClock, MockLoginThrottle, MockPasswordHasher, MockSessionRepository, MockTokenIssuer,
-    MockUserRepository, StoreError, Throttled, TokenError,
+    HashError, ManualClock, MockLoginThrottle, MockPasswordHasher, MockSessionRepository,
+    MockTokenIssuer, MockUserRepository, StoreError, Throttled, TokenError,
 };
 use crate::user::{DisplayName, PasswordHash, User};
 
@@ -918,7 +918,9 @@ async fn a_wrong_password_is_recorded_as_a_failure_of_that_email() {
         .returning(|_, _| Ok(false));
     fx.expect_store_untouched();
 
-    let sessions = fx.build().with_throttle(Arc::new(throttle_allowing(&creds, 1)));
+    let sessions = fx
+        .build()
+        .with_throttle(Arc::new(throttle_allowing(&creds, 1)));
 
     assert_unauthorized(sessions.authorize(&creds).await);
 }
@@ -936,7 +938,9 @@ async fn an_unknown_email_costs_one_hash_and_one_failure_like_a_wrong_password()
     fx.hasher.expect_verify().never();
     fx.expect_store_untouched();
 
-    let sessions = fx.build().with_throttle(Arc::new(throttle_allowing(&creds, 1)));
+    let sessions = fx
+        .build()
+        .with_throttle(Arc::new(throttle_allowing(&creds, 1)));
 
     assert_unauthorized(sessions.authorize(&creds).await);
 }
@@ -955,7 +959,9 @@ async fn an_unverified_account_costs_one_verify_and_one_failure_like_a_wrong_pas
     fx.hasher.expect_hash().never();
     fx.expect_store_untouched();
 
-    let sessions = fx.build().with_throttle(Arc::new(throttle_allowing(&creds, 1)));
+    let sessions = fx
+        .build()
+        .with_throttle(Arc::new(throttle_allowing(&creds, 1)));
 
     assert_unauthorized(sessions.authorize(&creds).await);
 }
@@ -971,7 +977,9 @@ async fn a_successful_login_costs_one_attempt_and_no_failure() {
     fx.signs();
     fx.store.expect_create().times(1).returning(|_| Ok(()));
 
-    let sessions = fx.build().with_throttle(Arc::new(throttle_allowing(&creds, 0)));
+    let sessions = fx
+        .build()
+        .with_throttle(Arc::new(throttle_allowing(&creds, 0)));
 
     assert!(sessions.authorize(&creds).await.is_ok());
 }
@@ -980,11 +988,11 @@ async fn a_successful_login_costs_one_attempt_and_no_failure() {
 async fn an_unavailable_store_is_not_charged_as_a_failed_login() {
     let mut fx = Fixture::new();
     let creds = credentials();
-    fx.users
-        .expect_by_email()
-        .returning(|_| Err(unavailable()));
+    fx.users.expect_by_email().returning(|_| Err(unavailable()));
 
-    let sessions = fx.build().with_throttle(Arc::new(throttle_allowing(&creds, 0)));
+    let sessions = fx
+        .build()
+        .with_throttle(Arc::new(throttle_allowing(&creds, 0)));
 
     assert_unavailable(sessions.authorize(&creds).await);
 }
