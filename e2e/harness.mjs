@@ -37,11 +37,31 @@ export const RECONNECT_MS = 30_000;
  * Starts a server with `extraEnv` on top of the test settings and resolves
  * with its base URL (read from its log) and a function that stops it.
  */
+/**
+ * Abuse limits far above what the suite does (one browser registers and logs
+ * in many times from 127.0.0.1); the limits have their own tests in
+ * crates/app/tests/limits.rs.
+ */
+const GENEROUS_LIMITS = {
+  WS_RATE_PER_SECOND: '10000',
+  WS_RATE_BURST: '10000',
+  RATE_LOGIN_IP: '100000/1s',
+  RATE_LOGIN_ACCOUNT: '100000/1s',
+  RATE_REGISTER_IP: '100000/1s',
+  RATE_REGISTER_EMAIL: '100000/1s',
+  RATE_VERIFY_IP: '100000/1s',
+  RATE_RECOVERY_IP: '100000/1s',
+  RATE_RECOVERY_EMAIL: '100000/1s',
+  RATE_WS_UPGRADE_IP: '100000/1s',
+  WS_MAX_CONNECTIONS_PER_USER: '100000',
+  WS_MAX_UNAUTHENTICATED_PER_IP: '100000',
+};
+
 function startServer(name, extraEnv) {
   mkdirSync(OUT, { recursive: true });
   // Its own working directory: no developer `.env` (PSQL_HOST...) is read.
   const dir = mkdtempSync(join(tmpdir(), 'p-chat-e2e-'));
-  const env = { ...process.env, PORT: '0', BCRYPT_COST: '4', RUST_LOG: 'info', BIND_ADDRESS: '127.0.0.1', ...extraEnv };
+  const env = { ...process.env, PORT: '0', BCRYPT_COST: '4', RUST_LOG: 'info', BIND_ADDRESS: '127.0.0.1', ...GENEROUS_LIMITS, ...extraEnv };
   for (const variable of ['PSQL_HOST', 'ALLOWED_ORIGINS', 'NO_COLOR']) delete env[variable];
   const server = spawn(BIN, [], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] });
   const logName = `${name}.server.log`;

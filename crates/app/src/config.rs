@@ -14,6 +14,8 @@ use p_chat_domain::session::SessionPolicy;
 use p_chat_domain::verification::VerificationPolicy;
 use p_chat_persistence::postgres::PgConfig;
 
+use crate::http::client_ip::TrustedProxies;
+
 /// The placeholder `JWT_SECRET` of the seed's `.env.example`; never a real secret.
 pub const PLACEHOLDER_SECRET: &str = "your-secret-key-here";
 
@@ -119,6 +121,105 @@ pub struct WsSettings {
     pub idle_timeout: Duration,
 }
 
+/// A rate: `count` requests at once, the budget refilling evenly over `per`
+/// (written `count/period` with `s`, `m` or `h`: `10/15m` lets 10 through
+/// at once and one more every 90 seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateSpec {
+    /// The burst: how many requests fit in a full budget.
+    pub count: std::num::NonZeroU32,
+    /// How long an empty budget takes to refill completely.
+    pub per: Duration,
+}
+
+impl FromStr for RateSpec {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, ()> {
+        let (count, period) = text.trim().split_once('/').ok_or(())?;
+        let count: u32 = count.trim().parse().map_err(|_| ())?;
+        let period = period.trim();
+        let unit = match period.chars().last().ok_or(())? {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return Err(()),
+        };
+        let amount: u64 = period[..period.len() - 1].parse().map_err(|_| ())?;
+        let per = Duration::from_secs(amount.checked_mul(unit).ok_or(())?);
+        if !(1..=MAX_RATE_COUNT).contains(&count) || per.is_zero() || per > MAX_RATE_PERIOD {
+            return Err(());
+        }
+        Ok(Self {
+            count: std::num::NonZeroU32::new(count).ok_or(())?,
+            per,
+        })
+    }
+}
+
+/// The largest burst a [`RateSpec`] may allow.
+const MAX_RATE_COUNT: u32 = 1_000_000;
+/// The longest refill period a [`RateSpec`] may have (a day).
+const MAX_RATE_PERIOD: Duration = Duration::from_secs(24 * 3600);
+/// What a bad `RATE_*` value is told it should look like.
+const RATE_EXPECTED: &str =
+    "COUNT/PERIOD with PERIOD in s, m or h (e.g. 10/15m), at most 1000000 per up to 24h";
+
+/// Abuse limits (`RATE_*`, `WS_MAX_*`; docs/security.md). Each rate is per
+/// client IP, per account or per email as its name says.
+#[derive(Debug, Clone)]
+pub struct LimitSettings {
+    /// `RATE_LOGIN_IP`: `POST /session/authorize` per client IP.
+    pub login_ip: RateSpec,
+    /// `RATE_LOGIN_ACCOUNT`: login budget per email; an attempt costs 1, a
+    /// failed one 2.
+    pub login_account: RateSpec,
+    /// `RATE_REGISTER_IP`: `POST /session/register` per client IP.
+    pub register_ip: RateSpec,
+    /// `RATE_REGISTER_EMAIL`: `POST /session/register` per email.
+    pub register_email: RateSpec,
+    /// `RATE_VERIFY_IP`: `GET /session/emailVerify` per client IP.
+    pub verify_ip: RateSpec,
+    /// `RATE_WS_UPGRADE_IP`: `GET /ws` upgrades per client IP.
+    pub ws_upgrade_ip: RateSpec,
+    /// `RATE_RECOVERY_IP`: `POST /session/forgotPassword` and
+    /// `/session/resendVerification` together per client IP, and
+    /// `/session/resetPassword` per client IP.
+    pub recovery_ip: RateSpec,
+    /// `RATE_RECOVERY_EMAIL`: `forgotPassword` and `resendVerification`
+    /// together per email (each may send a mail to that address).
+    pub recovery_email: RateSpec,
+    /// `WS_MAX_CONNECTIONS_PER_USER`: open authenticated sockets per user.
+    pub ws_connections_per_user: u32,
+    /// `WS_MAX_UNAUTHENTICATED_PER_IP`: open sockets per client IP that have
+    /// not authenticated yet.
+    pub ws_unauthenticated_per_ip: u32,
+}
+
+/// Every `RATE_*` default, written once (docs/security.md lists them).
+pub mod rate_defaults {
+    /// `RATE_LOGIN_IP`.
+    pub const LOGIN_IP: &str = "30/10m";
+    /// `RATE_LOGIN_ACCOUNT`: 5 failures per 15 minutes, then 429.
+    pub const LOGIN_ACCOUNT: &str = "10/15m";
+    /// `RATE_REGISTER_IP`.
+    pub const REGISTER_IP: &str = "10/1h";
+    /// `RATE_REGISTER_EMAIL`.
+    pub const REGISTER_EMAIL: &str = "3/1h";
+    /// `RATE_VERIFY_IP`.
+    pub const VERIFY_IP: &str = "30/10m";
+    /// `RATE_WS_UPGRADE_IP`.
+    pub const WS_UPGRADE_IP: &str = "60/1m";
+    /// `RATE_RECOVERY_IP`.
+    pub const RECOVERY_IP: &str = "10/1h";
+    /// `RATE_RECOVERY_EMAIL`: a few mails per address and hour, no more.
+    pub const RECOVERY_EMAIL: &str = "3/1h";
+    /// `WS_MAX_CONNECTIONS_PER_USER`.
+    pub const WS_CONNECTIONS_PER_USER: u32 = 20;
+    /// `WS_MAX_UNAUTHENTICATED_PER_IP`.
+    pub const WS_UNAUTHENTICATED_PER_IP: u32 = 10;
+}
+
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -142,6 +243,10 @@ pub struct Config {
     pub storage: Storage,
     /// The WebSocket gateway's settings.
     pub ws: WsSettings,
+    /// `TRUSTED_PROXIES`: whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
+    /// The abuse limits.
+    pub limits: LimitSettings,
 }
 
 impl Config {
@@ -199,6 +304,8 @@ impl Config {
             bcrypt_cost: vars.bounded("BCRYPT_COST", 4..=31, "an integer from 4 to 31", 12)?,
             storage,
             ws: ws(&vars)?,
+            trusted_proxies: trusted_proxies(&vars)?,
+            limits: limits(&vars)?,
         })
     }
 }
@@ -249,6 +356,15 @@ impl Vars {
                 expected,
             })
         }
+    }
+
+    fn rate(&self, var: &'static str, default: &'static str) -> Result<RateSpec, ConfigError> {
+        let value = self.get(var).unwrap_or_else(|| default.to_owned());
+        value.parse().map_err(|()| ConfigError::Invalid {
+            var,
+            value,
+            expected: RATE_EXPECTED,
+        })
     }
 
     fn duration(
@@ -316,6 +432,38 @@ fn ws(vars: &Vars) -> Result<WsSettings, ConfigError> {
         )? as usize,
         ping_interval: seconds("WS_PING_INTERVAL_SECONDS", 15)?,
         idle_timeout: seconds("WS_IDLE_TIMEOUT_SECONDS", 45)?,
+    })
+}
+
+fn trusted_proxies(vars: &Vars) -> Result<TrustedProxies, ConfigError> {
+    let list = vars.get("TRUSTED_PROXIES").unwrap_or_default();
+    TrustedProxies::parse_list(&list).map_err(|_| ConfigError::Invalid {
+        var: "TRUSTED_PROXIES",
+        value: list,
+        expected: "a comma-separated list of IP addresses or CIDR networks",
+    })
+}
+
+fn limits(vars: &Vars) -> Result<LimitSettings, ConfigError> {
+    let count =
+        |var, default| vars.bounded(var, 1..=100_000, "an integer from 1 to 100000", default);
+    Ok(LimitSettings {
+        login_ip: vars.rate("RATE_LOGIN_IP", rate_defaults::LOGIN_IP)?,
+        login_account: vars.rate("RATE_LOGIN_ACCOUNT", rate_defaults::LOGIN_ACCOUNT)?,
+        register_ip: vars.rate("RATE_REGISTER_IP", rate_defaults::REGISTER_IP)?,
+        register_email: vars.rate("RATE_REGISTER_EMAIL", rate_defaults::REGISTER_EMAIL)?,
+        verify_ip: vars.rate("RATE_VERIFY_IP", rate_defaults::VERIFY_IP)?,
+        ws_upgrade_ip: vars.rate("RATE_WS_UPGRADE_IP", rate_defaults::WS_UPGRADE_IP)?,
+        recovery_ip: vars.rate("RATE_RECOVERY_IP", rate_defaults::RECOVERY_IP)?,
+        recovery_email: vars.rate("RATE_RECOVERY_EMAIL", rate_defaults::RECOVERY_EMAIL)?,
+        ws_connections_per_user: count(
+            "WS_MAX_CONNECTIONS_PER_USER",
+            rate_defaults::WS_CONNECTIONS_PER_USER,
+        )?,
+        ws_unauthenticated_per_ip: count(
+            "WS_MAX_UNAUTHENTICATED_PER_IP",
+            rate_defaults::WS_UNAUTHENTICATED_PER_IP,
+        )?,
     })
 }
 
@@ -442,6 +590,77 @@ mod tests {
     }
 
     const STRONG: &str = "0123456789abcdef0123456789abcdef";
+
+    fn rate(count: u32, seconds: u64) -> RateSpec {
+        RateSpec {
+            count: std::num::NonZeroU32::new(count).unwrap(),
+            per: Duration::from_secs(seconds),
+        }
+    }
+
+    #[test]
+    fn limits_default_to_the_documented_values() {
+        let config = load(&[]).unwrap();
+        let limits = &config.limits;
+        assert_eq!(limits.login_ip, rate(30, 600));
+        assert_eq!(limits.login_account, rate(10, 900));
+        assert_eq!(limits.register_ip, rate(10, 3600));
+        assert_eq!(limits.register_email, rate(3, 3600));
+        assert_eq!(limits.verify_ip, rate(30, 600));
+        assert_eq!(limits.ws_upgrade_ip, rate(60, 60));
+        assert_eq!(limits.ws_connections_per_user, 20);
+        assert_eq!(limits.ws_unauthenticated_per_ip, 10);
+        assert_eq!(config.trusted_proxies, TrustedProxies::default());
+    }
+
+    #[test]
+    fn every_limit_variable_is_read() {
+        let config = load(&[
+            ("RATE_LOGIN_IP", "1/1s"),
+            ("RATE_LOGIN_ACCOUNT", "2/2m"),
+            ("RATE_REGISTER_IP", "3/3h"),
+            ("RATE_REGISTER_EMAIL", " 4 / 4s "),
+            ("RATE_VERIFY_IP", "5/5m"),
+            ("RATE_WS_UPGRADE_IP", "6/6h"),
+            ("WS_MAX_CONNECTIONS_PER_USER", "7"),
+            ("WS_MAX_UNAUTHENTICATED_PER_IP", "8"),
+            ("TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8,fd00::/8"),
+        ])
+        .unwrap();
+        let limits = &config.limits;
+        assert_eq!(limits.login_ip, rate(1, 1));
+        assert_eq!(limits.login_account, rate(2, 120));
+        assert_eq!(limits.register_ip, rate(3, 3 * 3600));
+        assert_eq!(limits.register_email, rate(4, 4));
+        assert_eq!(limits.verify_ip, rate(5, 300));
+        assert_eq!(limits.ws_upgrade_ip, rate(6, 6 * 3600));
+        assert_eq!(limits.ws_connections_per_user, 7);
+        assert_eq!(limits.ws_unauthenticated_per_ip, 8);
+        assert_eq!(
+            config.trusted_proxies,
+            TrustedProxies::parse_list("127.0.0.1,10.0.0.0/8,fd00::/8").unwrap()
+        );
+    }
+
+    #[test]
+    fn a_bad_limit_names_its_variable() {
+        for (var, value) in [
+            ("RATE_LOGIN_IP", "10"),
+            ("RATE_LOGIN_ACCOUNT", "0/15m"),
+            ("RATE_REGISTER_IP", "10/0s"),
+            ("RATE_REGISTER_EMAIL", "10/15d"),
+            ("RATE_VERIFY_IP", "ten/1m"),
+            ("RATE_WS_UPGRADE_IP", "10/25h"),
+            ("RATE_WS_UPGRADE_IP", "1000001/1h"),
+            ("WS_MAX_CONNECTIONS_PER_USER", "0"),
+            ("WS_MAX_UNAUTHENTICATED_PER_IP", "many"),
+            ("TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("TRUSTED_PROXIES", "proxy.example"),
+        ] {
+            let message = load(&[(var, value)]).unwrap_err().to_string();
+            assert!(message.contains(var), "{var}={value}: {message}");
+        }
+    }
 
     #[test]
     fn without_psql_host_the_store_is_in_memory() {

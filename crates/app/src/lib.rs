@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod limits;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

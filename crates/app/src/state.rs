@@ -21,6 +21,8 @@ use p_chat_persistence::postgres::{
 use tokio::sync::watch;
 
 use crate::config::{Config, JwtSecret, Storage, WsSettings};
+use crate::http::client_ip::TrustedProxies;
+use crate::limits::Limits;
 use crate::ws::hub::Hub;
 
 /// The services handlers call, cheap to clone (all `Arc`s inside).
@@ -46,6 +48,10 @@ pub struct AppState {
     pub ws: WsSettings,
     /// Becomes `true` when the server is shutting down.
     pub shutdown: watch::Receiver<bool>,
+    /// `TRUSTED_PROXIES`: how a request's client address is found.
+    pub trusted_proxies: TrustedProxies,
+    /// The abuse limits (rates and connection caps).
+    pub limits: Arc<Limits>,
 }
 
 /// The dependency whose health decides whether the server is ready.
@@ -108,6 +114,8 @@ impl AppState {
         let hasher: Arc<dyn PasswordHasher> = Arc::new(BcryptHasher::new(config.bcrypt_cost)?);
         let fanout: Arc<dyn FanOut> = Arc::new(Hub::default());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let limits = Arc::new(Limits::new(&config.limits, &config.ws));
+        Limits::spawn_housekeeping(&limits, shutdown.clone());
         let sessions = Sessions::new(
             stores.users.clone(),
             stores.sessions,
@@ -116,7 +124,8 @@ impl AppState {
             clock.clone(),
             config.session,
         )
-        .with_fanout(fanout.clone());
+        .with_fanout(fanout.clone())
+        .with_throttle(limits.login_account.clone());
         let mailer: Arc<dyn Mailer> = Arc::new(NoMailer);
         let recovery = Recovery::new(RecoveryPorts {
             users: stores.users.clone(),
@@ -158,6 +167,8 @@ impl AppState {
             fanout,
             ws: config.ws.clone(),
             shutdown,
+            trusted_proxies: config.trusted_proxies.clone(),
+            limits,
         })
     }
 }

@@ -547,7 +547,39 @@ async fn recovery_answers_the_same_for_every_address(backend: Backend) {
     assert_eq!(malformed.error_code(), "invalid_password");
 }
 
+/// Recovery mails are limited per address (and per IP): the third request
+/// for one address within the hour is 429 with `Retry-After`, known address
+/// or not, while another address still gets its answer.
+async fn recovery_requests_are_limited_per_address(backend: Backend) {
+    let limits = [("RATE_RECOVERY_EMAIL", "2/1h")];
+    let Some(app) = backend.spawn(&limits).await else {
+        return;
+    };
+    for path in ["/session/forgotPassword", "/session/resendVerification"] {
+        let body = json!({ "email": format!("{}@example.com", &path[9..15]) });
+        for _ in 0..2 {
+            assert_eq!(app.post(path, body.clone()).await.status, StatusCode::OK);
+        }
+        let limited = app.post(path, body).await;
+        assert_eq!(
+            limited.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{path}: {limited:?}"
+        );
+        assert_eq!(limited.error_code(), "rate_limited");
+        assert!(limited.headers.contains_key("retry-after"));
+    }
+    let other = app
+        .post(
+            "/session/forgotPassword",
+            json!({ "email": "other@example.com" }),
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::OK);
+}
+
 on_both_stores!(
+    recovery_requests_are_limited_per_address,
     recovery_answers_the_same_for_every_address,
     sessions_are_listed_and_signed_out_per_device,
     changing_the_password_ends_the_other_sessions,

@@ -32,6 +32,13 @@ pub enum DomainError {
     /// A dependency (the database) is not answering; retrying later may work.
     #[error("a dependency is unavailable: {0}")]
     Unavailable(String),
+    /// Too many attempts in too short a time (an abuse limit); the same
+    /// request may succeed after `retry_after`.
+    #[error("rate limited; retry in {retry_after:?}")]
+    RateLimited {
+        /// How long the caller should wait before trying again.
+        retry_after: std::time::Duration,
+    },
     /// A fault on our side that the caller cannot fix (a corrupt row, a hashing
     /// failure). Logged with detail, shown to clients without it.
     #[error("internal error: {0}")]
@@ -251,6 +258,14 @@ impl From<crate::ports::HashError> for DomainError {
 impl From<crate::token::RandomSourceError> for DomainError {
     fn from(error: crate::token::RandomSourceError) -> Self {
         Self::Internal(error.to_string())
+    }
+}
+
+impl From<crate::ports::Throttled> for DomainError {
+    fn from(throttled: crate::ports::Throttled) -> Self {
+        Self::RateLimited {
+            retry_after: throttled.retry_after,
+        }
     }
 }
 

@@ -2,6 +2,8 @@
 //! caught by extractors, unknown routes. Every error a client can see is
 //! built here, in the envelope of CONTRACT section 1.
 
+use std::time::Duration;
+
 use actix_web::error::{JsonPayloadError, PayloadError, QueryPayloadError};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -16,6 +18,10 @@ use super::envelope::Failure;
 const CHALLENGE: &str = r#"Bearer realm="p-chat""#;
 /// `WWW-Authenticate` challenge when the credentials sent are no good.
 const CHALLENGE_INVALID: &str = r#"Bearer realm="p-chat", error="invalid_token""#;
+
+/// `Retry-After` of a connection cap: when a count will drop cannot be known;
+/// a client should not hammer, and one of its own sockets may close soon.
+const CONNECTION_CAP_RETRY_AFTER_SECONDS: u64 = 10;
 
 /// Every way a request can fail, as seen by the HTTP layer.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +52,10 @@ pub enum ApiError {
     /// The body is not `application/json`.
     #[error("unsupported content type")]
     UnsupportedMediaType,
+    /// A cap on open connections (WebSocket sockets per user or
+    /// unauthenticated sockets per IP) is reached.
+    #[error("too many open connections")]
+    TooManyConnections,
     /// No route matches the path.
     #[error("not found")]
     NotFound,
@@ -95,6 +105,13 @@ impl ApiError {
                 "service_unavailable",
                 "the database is unavailable; try again shortly".into(),
             ),
+            Self::Domain(DomainError::RateLimited { retry_after }) => (
+                "rate_limited",
+                format!(
+                    "too many requests; retry in {} seconds",
+                    retry_after_seconds(*retry_after)
+                ),
+            ),
             Self::Domain(DomainError::Internal(_)) => {
                 ("internal_error", "something went wrong on our side".into())
             }
@@ -115,6 +132,10 @@ impl ApiError {
             Self::UnsupportedMediaType => (
                 "unsupported_media_type",
                 "the request body must be JSON (Content-Type: application/json)".into(),
+            ),
+            Self::TooManyConnections => (
+                "too_many_connections",
+                "too many open connections; close one and retry".into(),
             ),
             Self::NotFound => ("not_found", "no such resource".into()),
             Self::MethodNotAllowed => ("method_not_allowed", "method not allowed here".into()),
@@ -142,6 +163,9 @@ impl ResponseError for ApiError {
             Self::Domain(DomainError::Forbidden | DomainError::Refused(_)) => StatusCode::FORBIDDEN,
             Self::Domain(DomainError::NotFound(_)) => StatusCode::NOT_FOUND,
             Self::Domain(DomainError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Domain(DomainError::RateLimited { .. }) | Self::TooManyConnections => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::Domain(DomainError::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -181,11 +205,31 @@ impl ResponseError for ApiError {
             Self::Domain(DomainError::Unavailable(_)) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
             }
+            Self::Domain(DomainError::RateLimited { retry_after }) => {
+                response.insert_header((
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after_seconds(*retry_after)),
+                ));
+            }
+            Self::TooManyConnections => {
+                response.insert_header((
+                    header::RETRY_AFTER,
+                    HeaderValue::from(CONNECTION_CAP_RETRY_AFTER_SECONDS),
+                ));
+            }
             _ => {}
         }
         let (code, message) = self.code_and_message();
         response.json(Failure::new(code, message))
     }
+}
+
+/// `Retry-After` in whole seconds (RFC 9110 §10.2.3): rounded up, and at
+/// least 1, so that a client retrying when told is let through.
+fn retry_after_seconds(wait: Duration) -> u64 {
+    wait.as_secs()
+        .saturating_add(u64::from(wait.subsec_nanos() > 0))
+        .max(1)
 }
 
 /// The JSON extractor's settings: the body limit, and its failures mapped
@@ -232,5 +276,32 @@ pub fn json_error(error: JsonPayloadError) -> ApiError {
             code: "invalid_body",
             message: other.to_string(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_whole_seconds_rounded_up_and_at_least_one() {
+        assert_eq!(retry_after_seconds(Duration::ZERO), 1);
+        assert_eq!(retry_after_seconds(Duration::from_millis(10)), 1);
+        assert_eq!(retry_after_seconds(Duration::from_secs(2)), 2);
+        assert_eq!(retry_after_seconds(Duration::from_millis(2001)), 3);
+    }
+
+    #[test]
+    fn rate_limited_is_429_with_retry_after_and_the_envelope() {
+        let error = ApiError::session(DomainError::RateLimited {
+            retry_after: Duration::from_millis(89_500),
+        });
+        let response = error.error_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            response.headers().get(header::RETRY_AFTER),
+            Some(&HeaderValue::from_static("90"))
+        );
+        assert_eq!(error.code_and_message().0, "rate_limited");
     }
 }

@@ -64,13 +64,15 @@ pub async fn history(
 }
 
 /// `POST /rooms/{id}/messages`: 201 once stored; 200 with the first message
-/// for a repeated `client_msg_id`.
+/// for a repeated `client_msg_id`. Draws on the user's send budget, which
+/// WebSocket sends share.
 pub async fn send(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
     path: web::Path<Uuid>,
     body: web::Json<SendBody>,
 ) -> Result<HttpResponse, ApiError> {
+    state.limits.sends.check(&principal.user_id)?;
     let text = MessageBody::parse(&body.body).map_err(DomainError::from)?;
     let client_msg_id = body
         .client_msg_id

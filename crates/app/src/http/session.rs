@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::auth::bearer_token;
+use super::client_ip::ClientIp;
 use super::envelope;
 use super::error::ApiError;
 use crate::state::AppState;
@@ -98,15 +99,21 @@ impl From<TokenSet> for TokenSetBody {
 }
 
 /// `POST /session/register`: creates an unverified account and returns its
-/// verification token (this server sends no email yet).
+/// verification token (this server sends no email yet). Limited per client
+/// IP and per email.
 pub async fn register(
     state: web::Data<AppState>,
+    ip: ClientIp,
     body: web::Json<RegisterBody>,
 ) -> Result<HttpResponse, ApiError> {
     let registration = Registration {
         credentials: body.credentials.parse()?,
         invite: body.invite.clone(),
     };
+    state
+        .limits
+        .register
+        .check(ip, &registration.credentials.email)?;
     let token = state.accounts.register(&registration).await?;
     Ok(envelope::ok(json!({
         "VerificationToken": token.expose(),
@@ -114,12 +121,15 @@ pub async fn register(
     })))
 }
 
-/// `GET /session/emailVerify?verifyToken=...`: verifies the email and logs in.
+/// `GET /session/emailVerify?verifyToken=...`: verifies the email and logs
+/// in. Limited per client IP.
 pub async fn verify_email(
     state: web::Data<AppState>,
     request: HttpRequest,
+    ip: ClientIp,
     query: web::Query<VerifyQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    state.limits.verify_ip.check(&ip)?;
     let tokens = state
         .accounts
         .verify_email(&query.verify_token, &login_context(&request))
@@ -129,11 +139,14 @@ pub async fn verify_email(
 }
 
 /// `POST /session/authorize`: logs in with email and password digest.
+/// Limited per client IP here, and per account by the domain's throttle.
 pub async fn authorize(
     state: web::Data<AppState>,
     request: HttpRequest,
+    ip: ClientIp,
     body: web::Json<CredentialsBody>,
 ) -> Result<HttpResponse, ApiError> {
+    state.limits.login_ip.check(&ip)?;
     let tokens = state
         .sessions
         .authorize(&body.parse()?, &login_context(&request))
@@ -190,12 +203,12 @@ pub async fn logout(
 /// the address is registered; mails a new link to an unverified account.
 pub async fn resend_verification(
     state: web::Data<AppState>,
+    ip: ClientIp,
     body: web::Json<EmailBody>,
 ) -> Result<HttpResponse, ApiError> {
-    state
-        .recovery
-        .resend_verification(&Email::parse(&body.email)?)
-        .await?;
+    let email = Email::parse(&body.email)?;
+    state.limits.recovery.check(ip, &email)?;
+    state.recovery.resend_verification(&email).await?;
     Ok(envelope::ok(json!({
         "message": "If this address has an unverified account, a new verification link was sent",
     })))
@@ -205,12 +218,12 @@ pub async fn resend_verification(
 /// address is registered; mails a reset link to an enabled account.
 pub async fn forgot_password(
     state: web::Data<AppState>,
+    ip: ClientIp,
     body: web::Json<EmailBody>,
 ) -> Result<HttpResponse, ApiError> {
-    state
-        .recovery
-        .forgot_password(&Email::parse(&body.email)?)
-        .await?;
+    let email = Email::parse(&body.email)?;
+    state.limits.recovery.check(ip, &email)?;
+    state.recovery.forgot_password(&email).await?;
     Ok(envelope::ok(json!({
         "message": "If this address has an account, a password reset link was sent",
     })))
@@ -220,8 +233,10 @@ pub async fn forgot_password(
 /// and ends every session of the account.
 pub async fn reset_password(
     state: web::Data<AppState>,
+    ip: ClientIp,
     body: web::Json<ResetBody>,
 ) -> Result<HttpResponse, ApiError> {
+    state.limits.reset_ip.check(&ip)?;
     let password = PasswordDigest::parse(&body.password)?;
     state
         .recovery

@@ -16,6 +16,7 @@ use p_chat_domain::room::RoomId;
 use p_chat_domain::services::Principal;
 use tokio::time::{Instant, interval, sleep_until, timeout};
 
+use super::admission::{Admission, CLOSE_TOO_MANY_CONNECTIONS};
 use super::protocol::{self, ClientFrame};
 use super::rate::TokenBucket;
 use crate::http::error::ApiError;
@@ -46,8 +47,10 @@ pub async fn run(
     session: actix_ws::Session,
     stream: AggregatedMessageStream,
     header_token: Option<String>,
+    admission: Admission,
 ) {
     let mut connection = Connection {
+        admission,
         bucket: TokenBucket::new(state.ws.rate_burst, state.ws.rate_per_second),
         state,
         session,
@@ -73,6 +76,8 @@ struct Connection {
     stream: AggregatedMessageStream,
     bucket: TokenBucket,
     last_heard: Instant,
+    /// The connection slots this socket holds (released when it ends).
+    admission: Admission,
 }
 
 /// An authenticated connection's state.
@@ -108,6 +113,9 @@ impl Connection {
                 .map_err(unauthenticated)?,
             None => self.await_auth_frame().await?,
         };
+        self.admission
+            .admit(principal.user_id)
+            .map_err(|_| End::Close(CLOSE_TOO_MANY_CONNECTIONS, "too many connections"))?;
         let user = principal.user_id;
         let rooms = self.member_rooms(&principal).await?;
         let mut subscription = self.state.fanout.subscribe(
@@ -274,6 +282,7 @@ impl Connection {
                 client_msg_id,
             } => {
                 let sent = async {
+                    self.state.limits.sends.check(&user)?;
                     let body = MessageBody::parse(&body)?;
                     let id = ClientMsgId::parse(&client_msg_id)?;
                     self.state

@@ -2,6 +2,7 @@
 //! origin check here, one task per connection in [`connection`], the frames
 //! in [`protocol`], and the in-process fan-out in [`hub`].
 
+pub mod admission;
 mod connection;
 pub mod hub;
 mod protocol;
@@ -14,15 +15,18 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use p_chat_domain::DomainError;
 
+use self::admission::Admission;
 use crate::config::WsSettings;
 use crate::http::auth::bearer_token;
+use crate::http::client_ip::ClientIp;
 use crate::http::error::ApiError;
 use crate::state::AppState;
 
 /// The largest frame, or message assembled from continuations (64 KiB).
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
-/// `GET /ws`: checks the origin, upgrades, and hands the socket to its task.
+/// `GET /ws`: checks the origin and the limits, upgrades, and hands the
+/// socket to its task.
 pub async fn upgrade(
     request: HttpRequest,
     body: web::Payload,
@@ -31,13 +35,33 @@ pub async fn upgrade(
     if !origin_allowed(&request, &state.ws) {
         return Err(ApiError::from(DomainError::Forbidden).into());
     }
+    let ip = ClientIp::from_http(&request, &state.trusted_proxies)?;
+    let mut admission = Admission::upgrade(state.limits.clone(), ip)?;
     let token = bearer_token(&request).ok().flatten();
+    let header_user = match &token {
+        Some(token) => state.sessions.authenticate(token).await.ok(),
+        None => None,
+    };
+    match header_user {
+        // A valid token on the upgrade: over the user's cap is refused here.
+        Some(principal) => admission
+            .admit(principal.user_id)
+            .map_err(|_| ApiError::TooManyConnections)?,
+        // Authenticates later (or is refused 4001 by its task).
+        None => admission.hold_unauthenticated(ip)?,
+    }
     let (response, session, stream) = actix_ws::handle(&request, body)?;
     let stream = stream
         .max_frame_size(MAX_FRAME_BYTES)
         .aggregate_continuations()
         .max_continuation_size(MAX_FRAME_BYTES);
-    actix_web::rt::spawn(connection::run(state.into_inner(), session, stream, token));
+    actix_web::rt::spawn(connection::run(
+        state.into_inner(),
+        session,
+        stream,
+        token,
+        admission,
+    ));
     Ok(response)
 }
 

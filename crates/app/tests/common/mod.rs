@@ -23,6 +23,26 @@ use sha2::{Digest, Sha256};
 /// The JWT secret every test server signs with, so tests can forge tokens.
 pub const SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
 
+/// Abuse limits far above what any test does, set for every test server so
+/// that only the tests of the limits themselves (tests/limits.rs, which
+/// override them) ever meet one. The per-user send budget follows
+/// `WS_RATE_*`, so those are raised too (tests of the WebSocket's own frame
+/// limit set theirs).
+pub const GENEROUS_LIMITS: &[(&str, &str)] = &[
+    ("WS_RATE_PER_SECOND", "10000"),
+    ("WS_RATE_BURST", "10000"),
+    ("RATE_LOGIN_IP", "100000/1s"),
+    ("RATE_LOGIN_ACCOUNT", "100000/1s"),
+    ("RATE_REGISTER_IP", "100000/1s"),
+    ("RATE_REGISTER_EMAIL", "100000/1s"),
+    ("RATE_VERIFY_IP", "100000/1s"),
+    ("RATE_RECOVERY_IP", "100000/1s"),
+    ("RATE_RECOVERY_EMAIL", "100000/1s"),
+    ("RATE_WS_UPGRADE_IP", "100000/1s"),
+    ("WS_MAX_CONNECTIONS_PER_USER", "100000"),
+    ("WS_MAX_UNAUTHENTICATED_PER_IP", "100000"),
+];
+
 /// A running server and a client for it.
 pub struct TestApp {
     base: String,
@@ -160,6 +180,7 @@ impl TestApp {
         let mut all: HashMap<String, String> =
             [("PORT", "0"), ("BCRYPT_COST", "4"), ("JWT_SECRET", SECRET)]
                 .into_iter()
+                .chain(GENEROUS_LIMITS.iter().copied())
                 .map(|(key, value)| (key.to_owned(), value.to_owned()))
                 .collect();
         for (key, value) in vars {
@@ -225,6 +246,11 @@ impl TestApp {
                 serde_json::from_slice(&bytes).expect("a JSON body")
             },
         }
+    }
+
+    /// `http://host:port` of the server.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     /// The throwaway database behind a PostgreSQL-backed server.

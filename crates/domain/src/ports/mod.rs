@@ -8,6 +8,7 @@
 
 mod clock;
 mod fanout;
+mod login_throttle;
 mod mailer;
 mod memberships;
 mod messages;
@@ -21,6 +22,7 @@ mod verifications;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use fanout::{Delivery, FanOut, NoFanOut, Subscriber, Subscription};
+pub use login_throttle::{LoginThrottle, NoLoginThrottle, Throttled};
 pub use mailer::{Mailer, NoMailer};
 pub use memberships::MembershipRepository;
 pub use messages::MessageRepository;
@@ -34,10 +36,11 @@ pub use verifications::VerificationStore;
 
 #[cfg(test)]
 pub use {
-    mailer::MockMailer, memberships::MockMembershipRepository, messages::MockMessageRepository,
-    password_hasher::MockPasswordHasher, resets::MockPasswordResetStore, rooms::MockRoomRepository,
-    sessions::MockSessionRepository, token_issuer::MockTokenIssuer, users::MockInviteStore,
-    users::MockUserRepository, verifications::MockVerificationStore,
+    login_throttle::MockLoginThrottle, mailer::MockMailer, memberships::MockMembershipRepository,
+    messages::MockMessageRepository, password_hasher::MockPasswordHasher,
+    resets::MockPasswordResetStore, rooms::MockRoomRepository, sessions::MockSessionRepository,
+    token_issuer::MockTokenIssuer, users::MockInviteStore, users::MockUserRepository,
+    verifications::MockVerificationStore,
 };
 
 /// How a storage adapter fails. Every repository port returns it.

@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{DomainError, Missing};
 use crate::ports::{
-    Clock, FanOut, NoFanOut, PasswordHasher, SessionRepository, TokenIssuer, UserRepository,
+    Clock, FanOut, LoginThrottle, NoFanOut, NoLoginThrottle, PasswordHasher, SessionRepository,
+    TokenIssuer, UserRepository,
 };
 use crate::session::{
     LoginContext, LoginSession, RefreshCheck, SessionId, SessionPolicy, TokenClaims, TokenKind,
@@ -45,6 +46,7 @@ pub struct Sessions {
     clock: Arc<dyn Clock>,
     policy: SessionPolicy,
     fanout: Arc<dyn FanOut>,
+    throttle: Arc<dyn LoginThrottle>,
 }
 
 impl Sessions {
@@ -65,6 +67,7 @@ impl Sessions {
             clock,
             policy,
             fanout: Arc::new(NoFanOut),
+            throttle: Arc::new(NoLoginThrottle),
         }
     }
 
@@ -74,12 +77,36 @@ impl Sessions {
         self
     }
 
+    /// Limits login attempts per account with `throttle` (see [`LoginThrottle`]).
+    pub fn with_throttle(mut self, throttle: Arc<dyn LoginThrottle>) -> Self {
+        self.throttle = throttle;
+        self
+    }
+
     /// Logs in with email and password. A wrong password, an unknown email,
     /// an unverified and a disabled account all give
     /// [`DomainError::Unauthorized`], after the same amount of hashing work,
-    /// so that none can be told from the others.
+    /// so that none can be told from the others. Each attempt draws on the
+    /// email's login budget first: once it is spent,
+    /// [`DomainError::RateLimited`] comes before any lookup or hashing (alike
+    /// for known and unknown emails); a failed attempt costs extra.
     #[tracing::instrument(skip_all, fields(email_domain = credentials.email.domain()))]
     pub async fn authorize(
+        &self,
+        credentials: &Credentials,
+        context: &LoginContext,
+    ) -> Result<TokenSet, DomainError> {
+        self.throttle.attempt(&credentials.email).await?;
+        let outcome = self.check_password(credentials, context).await;
+        if let Err(DomainError::Unauthorized) = outcome {
+            self.throttle.failed(&credentials.email).await;
+        }
+        outcome
+    }
+
+    /// [`Sessions::authorize`] past the throttle: the password check and the
+    /// session it opens.
+    async fn check_password(
         &self,
         credentials: &Credentials,
         context: &LoginContext,

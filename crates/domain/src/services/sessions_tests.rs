@@ -8,8 +8,8 @@ use mockall::predicate::{always, eq};
 use super::*;
 use crate::error::DomainError;
 use crate::ports::{
-    HashError, ManualClock, MockPasswordHasher, MockSessionRepository, MockTokenIssuer,
-    MockUserRepository, StoreError, TokenError,
+    HashError, ManualClock, MockLoginThrottle, MockPasswordHasher, MockSessionRepository,
+    MockTokenIssuer, MockUserRepository, StoreError, Throttled, TokenError,
 };
 use crate::user::{DisplayName, PasswordHash, User};
 
@@ -854,4 +854,145 @@ async fn end_by_refresh_token_with_a_rejected_token_is_unauthorized_and_revokes_
     fx.expect_store_untouched();
 
     assert_unauthorized(fx.build().end_by_refresh_token(ACCESS).await);
+}
+
+// ------------------------------------------------------- login throttle
+
+/// A throttle that lets `creds`' attempt through once and expects
+/// `failures` failure records for its email.
+fn throttle_allowing(creds: &Credentials, failures: usize) -> MockLoginThrottle {
+    let mut throttle = MockLoginThrottle::new();
+    throttle
+        .expect_attempt()
+        .with(eq(creds.email.clone()))
+        .times(1)
+        .returning(|_| Ok(()));
+    throttle
+        .expect_failed()
+        .with(eq(creds.email.clone()))
+        .times(failures)
+        .returning(|_| ());
+    throttle
+}
+
+#[tokio::test]
+async fn a_throttled_login_is_rate_limited_before_any_lookup_or_hashing() {
+    let mut fx = Fixture::new();
+    let creds = credentials();
+    let wait = std::time::Duration::from_secs(90);
+    let mut throttle = MockLoginThrottle::new();
+    throttle
+        .expect_attempt()
+        .with(eq(creds.email.clone()))
+        .times(1)
+        .returning(move |_| Err(Throttled { retry_after: wait }));
+    throttle.expect_failed().never();
+    fx.users.expect_by_email().never();
+    fx.hasher.expect_hash().never();
+    fx.hasher.expect_verify().never();
+    fx.tokens.expect_sign().never();
+    fx.expect_store_untouched();
+
+    let result = fx
+        .build()
+        .with_throttle(Arc::new(throttle))
+        .authorize(&creds)
+        .await;
+
+    assert!(
+        matches!(result, Err(DomainError::RateLimited { retry_after }) if retry_after == wait),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_recorded_as_a_failure_of_that_email() {
+    let mut fx = Fixture::new();
+    let creds = credentials();
+    fx.users
+        .expect_by_email()
+        .returning(|_| Ok(Some(user(true))));
+    fx.hasher
+        .expect_verify()
+        .times(1)
+        .returning(|_, _| Ok(false));
+    fx.expect_store_untouched();
+
+    let sessions = fx
+        .build()
+        .with_throttle(Arc::new(throttle_allowing(&creds, 1)));
+
+    assert_unauthorized(sessions.authorize(&creds).await);
+}
+
+#[tokio::test]
+async fn an_unknown_email_costs_one_hash_and_one_failure_like_a_wrong_password() {
+    let mut fx = Fixture::new();
+    let creds = credentials();
+    fx.users.expect_by_email().times(1).returning(|_| Ok(None));
+    fx.hasher
+        .expect_hash()
+        .with(eq(creds.password.clone()))
+        .times(1)
+        .returning(|_| Ok(stored_hash()));
+    fx.hasher.expect_verify().never();
+    fx.expect_store_untouched();
+
+    let sessions = fx
+        .build()
+        .with_throttle(Arc::new(throttle_allowing(&creds, 1)));
+
+    assert_unauthorized(sessions.authorize(&creds).await);
+}
+
+#[tokio::test]
+async fn an_unverified_account_costs_one_verify_and_one_failure_like_a_wrong_password() {
+    let mut fx = Fixture::new();
+    let creds = credentials();
+    fx.users
+        .expect_by_email()
+        .returning(|_| Ok(Some(user(false))));
+    fx.hasher
+        .expect_verify()
+        .times(1)
+        .returning(|_, _| Ok(true));
+    fx.hasher.expect_hash().never();
+    fx.expect_store_untouched();
+
+    let sessions = fx
+        .build()
+        .with_throttle(Arc::new(throttle_allowing(&creds, 1)));
+
+    assert_unauthorized(sessions.authorize(&creds).await);
+}
+
+#[tokio::test]
+async fn a_successful_login_costs_one_attempt_and_no_failure() {
+    let mut fx = Fixture::new();
+    let creds = credentials();
+    fx.users
+        .expect_by_email()
+        .returning(|_| Ok(Some(user(true))));
+    fx.hasher.expect_verify().returning(|_, _| Ok(true));
+    fx.signs();
+    fx.store.expect_create().times(1).returning(|_| Ok(()));
+
+    let sessions = fx
+        .build()
+        .with_throttle(Arc::new(throttle_allowing(&creds, 0)));
+
+    assert!(sessions.authorize(&creds).await.is_ok());
+}
+
+#[tokio::test]
+async fn an_unavailable_store_is_not_charged_as_a_failed_login() {
+    let mut fx = Fixture::new();
+    let creds = credentials();
+    fx.users.expect_by_email().returning(|_| Err(unavailable()));
+
+    let sessions = fx
+        .build()
+        .with_throttle(Arc::new(throttle_allowing(&creds, 0)));
+
+    assert_unavailable(sessions.authorize(&creds).await);
 }
