@@ -266,6 +266,7 @@ impl UserRepository for MemoryUsers {
         state.id_by_email.remove(&user.email);
         state.id_by_email.insert(anonymised.email.clone(), id);
         state.verifications.retain(|_, pending| pending.user_id != id);
+        state.resets.retain(|_, pending| pending.user_id != id);
         let updated = state.update(id, |user| {
             user.email = anonymised.email.clone();
             user.display_name = anonymised.display_name.clone();

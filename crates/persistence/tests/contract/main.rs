@@ -157,6 +157,7 @@ macro_rules! contract_suite {
                 concurrent_replacements_of_a_stale_registration_admit_exactly_one,
                 concurrent_registrations_with_a_one_use_invite_admit_exactly_one,
                 list_orders_by_email_and_pages_after_an_email,
+                list_orders_emails_by_code_point,
                 list_filters_by_email_or_display_name_case_insensitively,
                 list_takes_the_filter_literally,
                 set_password_hash_returns_the_updated_user,

@@ -354,7 +354,8 @@ pub async fn register_stores_the_account_and_its_verification(stores: Stores) {
 }
 
 /// An existing account of the email blocks a registration (`EmailTaken`,
-/// nothing stored, the existing account and its verification untouched)
+/// nothing stored, an invitation named not used, the existing account and
+/// its verification untouched)
 /// when it is verified (however old) or when it is an unverified one
 /// registered after `stale_before`.
 pub async fn register_of_a_taken_email_is_refused(stores: Stores) {
@@ -367,6 +368,7 @@ pub async fn register_of_a_taken_email_is_refused(stores: Stores) {
         created_at: stale_before() + chrono::TimeDelta::microseconds(1),
         ..user()
     };
+    let invitation = stored_invite(&stores, invite(2, at(3_600))).await;
     for existing in [verified_old, unverified_fresh] {
         let existing_pending = verification_for(existing.id);
         assert_eq!(
@@ -380,6 +382,13 @@ pub async fn register_of_a_taken_email_is_refused(stores: Stores) {
             register_with(&stores, &newcomer, &pending, None).await,
             Ok(Registered::EmailTaken)
         );
+        // An invitation that admits does not make the email free, and is
+        // not used by the refused registration.
+        assert_eq!(
+            register_with(&stores, &newcomer, &pending, Some(&invitation.token_hash)).await,
+            Ok(Registered::EmailTaken)
+        );
+        assert_eq!(uses_left(&stores, &invitation).await, Some(2));
         assert_eq!(stores.users.by_id(newcomer.id).await.unwrap(), None);
         assert_eq!(
             stores.users.by_email(&existing.email).await.unwrap(),
@@ -740,6 +749,34 @@ pub async fn list_orders_by_email_and_pages_after_an_email(stores: Stores) {
         .await
         .unwrap();
     assert_eq!(page, vec![d.clone()]);
+}
+
+/// The order of `list` is the emails' code point order, the same in every
+/// store and whatever a database's collation: `f` before `é` (which a
+/// linguistic collation sorts the other way round), and paging after one
+/// continues in that order.
+pub async fn list_orders_emails_by_code_point(stores: Stores) {
+    let word = unique_word();
+    let accounts = inserted_named(
+        &stores,
+        &[
+            (format!("{word}-é"), "Accent"),
+            (format!("{word}-f"), "Plain"),
+            (format!("{word}-z"), "Last"),
+        ],
+    )
+    .await;
+    let [accent, plain, last] = [&accounts[0], &accounts[1], &accounts[2]];
+
+    assert_eq!(
+        listed(&stores, Some(&word), None, 10).await,
+        vec![plain.id, last.id, accent.id]
+    );
+    assert_eq!(
+        listed(&stores, Some(&word), Some(plain), 10).await,
+        vec![last.id, accent.id]
+    );
+    assert_eq!(listed(&stores, Some(&word), Some(last), 10).await, vec![accent.id]);
 }
 
 /// `contains` keeps the accounts whose email or display name contains it,
