@@ -17,7 +17,9 @@ use p_chat_domain::ports::{
 use p_chat_domain::recovery::PasswordReset;
 use p_chat_domain::registration::{Invite, InviteId};
 use p_chat_domain::token::TokenHash;
-use p_chat_domain::user::{Anonymised, DisplayName, Email, InstanceRole, PasswordHash, User, UserId};
+use p_chat_domain::user::{
+    Anonymised, DisplayName, Email, InstanceRole, PasswordHash, User, UserId,
+};
 use p_chat_domain::verification::EmailVerification;
 
 use super::MemoryChat;
@@ -90,7 +92,8 @@ impl Accounts {
         if let Some(user) = self.by_id.remove(&id) {
             self.id_by_email.remove(&user.email);
         }
-        self.verifications.retain(|_, pending| pending.user_id != id);
+        self.verifications
+            .retain(|_, pending| pending.user_id != id);
         self.resets.retain(|_, pending| pending.user_id != id);
     }
 
@@ -138,9 +141,7 @@ impl UserRepository for MemoryUsers {
             .and_then(|id| state.by_id.get(id))
             .cloned();
         let stale = match existing {
-            Some(existing)
-                if existing.is_verified() || existing.created_at > stale_before =>
-            {
+            Some(existing) if existing.is_verified() || existing.created_at > stale_before => {
                 return Ok(Registered::EmailTaken);
             }
             Some(existing) => Some(existing.id),
@@ -194,7 +195,12 @@ impl UserRepository for MemoryUsers {
         let mut users: Vec<User> = state
             .by_id
             .values()
-            .filter(|user| query.after.as_ref().is_none_or(|after| user.email.as_str() > after.as_str()))
+            .filter(|user| {
+                query
+                    .after
+                    .as_ref()
+                    .is_none_or(|after| user.email.as_str() > after.as_str())
+            })
             .filter(|user| {
                 needle.as_deref().is_none_or(|needle| {
                     user.email.as_str().contains(needle)
@@ -265,7 +271,9 @@ impl UserRepository for MemoryUsers {
         };
         state.id_by_email.remove(&user.email);
         state.id_by_email.insert(anonymised.email.clone(), id);
-        state.verifications.retain(|_, pending| pending.user_id != id);
+        state
+            .verifications
+            .retain(|_, pending| pending.user_id != id);
         state.resets.retain(|_, pending| pending.user_id != id);
         let updated = state.update(id, |user| {
             user.email = anonymised.email.clone();

@@ -6,8 +6,6 @@ mod accounts;
 mod chat;
 mod sessions;
 
-pub use accounts::{
-    MemoryAccounts, MemoryInvites, MemoryResets, MemoryUsers, MemoryVerifications,
-};
+pub use accounts::{MemoryAccounts, MemoryInvites, MemoryResets, MemoryUsers, MemoryVerifications};
 pub use chat::{MemoryChat, MemoryMemberships, MemoryMessages, MemoryRooms};
 pub use sessions::MemorySessions;

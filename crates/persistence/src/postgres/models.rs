@@ -5,11 +5,11 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use p_chat_domain::message::{ClientMsgId, Message, MessageBody, MessageId, NewMessage, Seq};
 use p_chat_domain::ports::StoreError;
+use p_chat_domain::recovery::PasswordReset;
+use p_chat_domain::registration::{Invite, InviteId};
 use p_chat_domain::room::{
     DirectPair, Membership, Role, Room, RoomId, RoomName, Topic, Visibility,
 };
-use p_chat_domain::recovery::PasswordReset;
-use p_chat_domain::registration::{Invite, InviteId};
 use p_chat_domain::session::{LoginSession, SessionId, UserAgent};
 use p_chat_domain::token::TokenHash;
 use p_chat_domain::user::{DisplayName, Email, InstanceRole, PasswordHash, User, UserId};
@@ -97,7 +97,10 @@ impl From<&LoginSession> for SessionRow {
             expires_at: session.expires_at,
             revoked_at: session.revoked_at,
             last_used_at: session.last_used_at,
-            user_agent: session.user_agent.as_ref().map(|agent| agent.as_str().to_owned()),
+            user_agent: session
+                .user_agent
+                .as_ref()
+                .map(|agent| agent.as_str().to_owned()),
         }
     }
 }
@@ -411,9 +414,8 @@ impl TryFrom<InviteRow> for Invite {
             created_by: row.created_by.map(UserId::from_uuid),
             created_at: row.created_at,
             expires_at: row.expires_at,
-            uses_left: u32::try_from(row.uses_left).map_err(|_| {
-                StoreError::Failure(format!("invite {} has negative uses", row.id))
-            })?,
+            uses_left: u32::try_from(row.uses_left)
+                .map_err(|_| StoreError::Failure(format!("invite {} has negative uses", row.id)))?,
         })
     }
 }

@@ -12,8 +12,8 @@ use p_chat_domain::user::UserId;
 
 use super::models::{MembershipRow, RoomRow};
 use super::pool::PgStore;
-use super::sql::contains_pattern;
 use super::schema::{room_members, rooms};
+use super::sql::contains_pattern;
 
 /// Rooms in the `rooms` table, with their memberships in `room_members`
 /// (deleting a room cascades to its memberships and messages).
@@ -45,7 +45,6 @@ fn is_public() -> diesel::expression::SqlLiteral<Bool> {
 fn name_in_byte_order() -> diesel::expression::SqlLiteral<Text> {
     sql::<Text>(r#"rooms.name COLLATE "C""#)
 }
-
 
 #[async_trait]
 impl RoomRepository for PgRooms {

@@ -81,7 +81,10 @@ impl SessionRepository for PgSessions {
             .filter(login_sessions::user_id.eq(user.as_uuid()))
             .filter(login_sessions::revoked_at.is_null())
             .filter(login_sessions::expires_at.gt(now))
-            .order((login_sessions::last_used_at.desc(), login_sessions::id.desc()))
+            .order((
+                login_sessions::last_used_at.desc(),
+                login_sessions::id.desc(),
+            ))
             .select(SessionRow::as_select())
             .load(&mut connection);
         let rows = self.0.bounded(query).await?;

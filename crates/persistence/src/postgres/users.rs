@@ -9,7 +9,9 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use p_chat_domain::ports::{Anonymisation, Registered, StoreError, UserQuery, UserRepository};
 use p_chat_domain::room::{Role, RoomId};
 use p_chat_domain::token::TokenHash;
-use p_chat_domain::user::{Anonymised, DisplayName, Email, InstanceRole, PasswordHash, User, UserId};
+use p_chat_domain::user::{
+    Anonymised, DisplayName, Email, InstanceRole, PasswordHash, User, UserId,
+};
 use p_chat_domain::verification::EmailVerification;
 
 use super::models::{UserRow, VerificationRow};
@@ -293,9 +295,11 @@ impl UserRepository for PgUsers {
                     .returning(room_members::room_id)
                     .get_results(conn)
                     .await?;
-            diesel::delete(email_verifications::table.filter(email_verifications::user_id.eq(uuid)))
-                .execute(conn)
-                .await?;
+            diesel::delete(
+                email_verifications::table.filter(email_verifications::user_id.eq(uuid)),
+            )
+            .execute(conn)
+            .await?;
             diesel::delete(password_resets::table.filter(password_resets::user_id.eq(uuid)))
                 .execute(conn)
                 .await?;

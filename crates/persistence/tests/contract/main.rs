@@ -56,8 +56,7 @@ use p_chat_domain::ports::{
 use p_chat_persistence::memory::{MemoryAccounts, MemoryChat, MemorySessions};
 use p_chat_persistence::postgres::testing::TestDatabase;
 use p_chat_persistence::postgres::{
-    PgInvites, PgMemberships, PgMessages, PgResets, PgRooms, PgSessions, PgUsers,
-    PgVerifications,
+    PgInvites, PgMemberships, PgMessages, PgResets, PgRooms, PgSessions, PgUsers, PgVerifications,
 };
 
 /// One adapter's implementation of every storage port, over one backing store

@@ -90,7 +90,10 @@ pub async fn take_of_unknown_hash_is_none(stores: Stores) {
     let reset = reset_for(user.id);
     stores.resets.insert(&reset).await.unwrap();
 
-    assert_eq!(stores.resets.take(&unique_token_hash()).await.unwrap(), None);
+    assert_eq!(
+        stores.resets.take(&unique_token_hash()).await.unwrap(),
+        None
+    );
     assert_eq!(
         stores.resets.take(&reset.token_hash).await.unwrap(),
         Some(reset)

@@ -32,7 +32,9 @@ pub async fn created_sessions_round_trip(stores: Stores) {
         created_at: at(60),
         expires_at: at(7_260),
         last_used_at: at(90),
-        user_agent: Some(user_agent("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0 — Zoë")),
+        user_agent: Some(user_agent(
+            "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0 — Zoë",
+        )),
         ..session_for(user.id)
     };
     let longest = LoginSession {
@@ -357,16 +359,26 @@ pub async fn active_of_lists_live_sessions_most_recently_used_first(stores: Stor
     assert_eq!(ids, vec![oldest.id, newest.id, middle.id]);
 
     // Later, everything has expired.
-    assert_eq!(sessions.active_of(user.id, at(3_600)).await.unwrap(), vec![]);
+    assert_eq!(
+        sessions.active_of(user.id, at(3_600)).await.unwrap(),
+        vec![]
+    );
 }
 
 /// `active_of` of a user without sessions (or an unknown one) is empty.
 pub async fn active_of_a_user_without_sessions_is_empty(stores: Stores) {
     let user = registered_user(&stores).await;
     let other = registered_user(&stores).await;
-    stores.sessions.create(&session_for(other.id)).await.unwrap();
+    stores
+        .sessions
+        .create(&session_for(other.id))
+        .await
+        .unwrap();
 
-    assert_eq!(stores.sessions.active_of(user.id, at(10)).await.unwrap(), vec![]);
+    assert_eq!(
+        stores.sessions.active_of(user.id, at(10)).await.unwrap(),
+        vec![]
+    );
     assert_eq!(
         stores
             .sessions
@@ -423,7 +435,10 @@ pub async fn revoke_all_ends_every_other_session_and_returns_their_ids(stores: S
         })
     );
     assert_eq!(sessions.by_id(others.id).await.unwrap(), Some(others));
-    assert_eq!(sessions.active_of(user.id, at(0)).await.unwrap(), vec![kept.clone()]);
+    assert_eq!(
+        sessions.active_of(user.id, at(0)).await.unwrap(),
+        vec![kept.clone()]
+    );
 
     assert_eq!(
         sessions
@@ -452,15 +467,28 @@ pub async fn revoke_all_without_keep_ends_every_session(stores: Stores) {
     assert_eq!(sorted(ended), sorted(vec![first.id, second.id]));
     for session in [&first, &second] {
         assert_eq!(
-            sessions.by_id(session.id).await.unwrap().unwrap().revoked_at,
+            sessions
+                .by_id(session.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at,
             Some(at(50))
         );
     }
     assert_eq!(
-        sessions.by_id(revoked_before.id).await.unwrap().unwrap().revoked_at,
+        sessions
+            .by_id(revoked_before.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
         Some(at(5))
     );
     assert_eq!(sessions.active_of(user.id, at(0)).await.unwrap(), vec![]);
 
-    assert_eq!(sessions.revoke_all(lonely.id, None, at(50)).await.unwrap(), vec![]);
+    assert_eq!(
+        sessions.revoke_all(lonely.id, None, at(50)).await.unwrap(),
+        vec![]
+    );
 }

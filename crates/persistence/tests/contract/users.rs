@@ -342,13 +342,20 @@ pub async fn register_stores_the_account_and_its_verification(stores: Stores) {
         register_with(&stores, &account, &pending, None).await,
         Ok(Registered::Created)
     );
-    assert_eq!(stores.users.by_id(account.id).await.unwrap(), Some(account.clone()));
+    assert_eq!(
+        stores.users.by_id(account.id).await.unwrap(),
+        Some(account.clone())
+    );
     assert_eq!(
         stores.users.by_email(&account.email).await.unwrap(),
         Some(account)
     );
     assert_eq!(
-        stores.verifications.take(&pending.token_hash).await.unwrap(),
+        stores
+            .verifications
+            .take(&pending.token_hash)
+            .await
+            .unwrap(),
         Some(pending)
     );
 }
@@ -394,7 +401,14 @@ pub async fn register_of_a_taken_email_is_refused(stores: Stores) {
             stores.users.by_email(&existing.email).await.unwrap(),
             Some(existing.clone())
         );
-        assert_eq!(stores.verifications.take(&pending.token_hash).await.unwrap(), None);
+        assert_eq!(
+            stores
+                .verifications
+                .take(&pending.token_hash)
+                .await
+                .unwrap(),
+            None
+        );
         assert_eq!(
             stores
                 .verifications
@@ -429,17 +443,28 @@ pub async fn register_replaces_a_stale_unverified_registration(stores: Stores) {
             Some(newcomer.clone())
         );
         assert_eq!(
-            stores.verifications.take(&stale_pending.token_hash).await.unwrap(),
+            stores
+                .verifications
+                .take(&stale_pending.token_hash)
+                .await
+                .unwrap(),
             None
         );
-        assert_eq!(stores.chat.memberships.get(room, stale.id).await.unwrap(), None);
+        assert_eq!(
+            stores.chat.memberships.get(room, stale.id).await.unwrap(),
+            None
+        );
         let others: Vec<Membership> = members_before
             .into_iter()
             .filter(|member| member.user_id != stale.id)
             .collect();
         assert_eq!(stores.chat.memberships.list(room).await.unwrap(), others);
         assert_eq!(
-            stores.verifications.take(&pending.token_hash).await.unwrap(),
+            stores
+                .verifications
+                .take(&pending.token_hash)
+                .await
+                .unwrap(),
             Some(pending)
         );
     }
@@ -473,7 +498,14 @@ pub async fn register_with_an_invite_uses_it(stores: Stores) {
         Ok(Registered::InviteRefused)
     );
     assert_eq!(stores.users.by_email(&third.email).await.unwrap(), None);
-    assert_eq!(stores.verifications.take(&pending.token_hash).await.unwrap(), None);
+    assert_eq!(
+        stores
+            .verifications
+            .take(&pending.token_hash)
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 /// A registration naming an unknown, expired (at `now` exactly, too), used
@@ -514,13 +546,35 @@ pub async fn register_with_a_refused_invite_stores_nothing(stores: Stores) {
 
         for (account, pending) in [(&newcomer, &pending), (&fresh, &fresh_pending)] {
             assert_eq!(stores.users.by_id(account.id).await.unwrap(), None);
-            assert_eq!(stores.verifications.take(&pending.token_hash).await.unwrap(), None);
+            assert_eq!(
+                stores
+                    .verifications
+                    .take(&pending.token_hash)
+                    .await
+                    .unwrap(),
+                None
+            );
         }
         assert_eq!(stores.users.by_email(&fresh.email).await.unwrap(), None);
-        assert_eq!(stores.users.by_email(&email).await.unwrap(), Some(stale.clone()));
-        assert!(stores.chat.memberships.get(room, stale.id).await.unwrap().is_some());
         assert_eq!(
-            stores.verifications.take(&stale_pending.token_hash).await.unwrap(),
+            stores.users.by_email(&email).await.unwrap(),
+            Some(stale.clone())
+        );
+        assert!(
+            stores
+                .chat
+                .memberships
+                .get(room, stale.id)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(
+            stores
+                .verifications
+                .take(&stale_pending.token_hash)
+                .await
+                .unwrap(),
             Some(stale_pending)
         );
     }
@@ -558,18 +612,41 @@ pub async fn register_failing_at_the_verification_leaves_nothing(stores: Stores)
         };
 
         let outcome = register_with(&stores, &newcomer, &clashing, hash).await;
-        assert!(outcome.is_err(), "the failed write must fail the registration: {outcome:?}");
+        assert!(
+            outcome.is_err(),
+            "the failed write must fail the registration: {outcome:?}"
+        );
         assert_eq!(stores.users.by_id(newcomer.id).await.unwrap(), None);
         assert_ne!(
-            stores.users.by_email(&email).await.unwrap().map(|found| found.id),
+            stores
+                .users
+                .by_email(&email)
+                .await
+                .unwrap()
+                .map(|found| found.id),
             Some(newcomer.id)
         );
         assert_eq!(uses_left(&stores, &invitation).await, Some(1));
     }
-    assert_eq!(stores.users.by_email(&stale_email).await.unwrap(), Some(stale.clone()));
-    assert!(stores.chat.memberships.get(room, stale.id).await.unwrap().is_some());
     assert_eq!(
-        stores.verifications.take(&stale_pending.token_hash).await.unwrap(),
+        stores.users.by_email(&stale_email).await.unwrap(),
+        Some(stale.clone())
+    );
+    assert!(
+        stores
+            .chat
+            .memberships
+            .get(room, stale.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        stores
+            .verifications
+            .take(&stale_pending.token_hash)
+            .await
+            .unwrap(),
         Some(stale_pending)
     );
     assert_eq!(
@@ -583,7 +660,10 @@ pub async fn register_failing_at_the_verification_leaves_nothing(stores: Stores)
         Ok(Registered::Created)
     );
     assert_eq!(uses_left(&stores, &invitation).await, None);
-    assert_eq!(stores.users.by_email(&stale_email).await.unwrap(), Some(newcomer));
+    assert_eq!(
+        stores.users.by_email(&stale_email).await.unwrap(),
+        Some(newcomer)
+    );
 }
 
 /// Races `RACERS` registrations of `email` (different ids and
@@ -610,12 +690,26 @@ async fn race_registrations_of(stores: &Stores, email: &Email) -> User {
     for (candidate, pending, outcome) in &losers {
         assert_eq!(outcome, &Ok(Registered::EmailTaken));
         assert_eq!(stores.users.by_id(candidate.id).await.unwrap(), None);
-        assert_eq!(stores.verifications.take(&pending.token_hash).await.unwrap(), None);
+        assert_eq!(
+            stores
+                .verifications
+                .take(&pending.token_hash)
+                .await
+                .unwrap(),
+            None
+        );
     }
     let (winner, pending, _) = winners.into_iter().next().unwrap();
-    assert_eq!(stores.users.by_email(email).await.unwrap(), Some(winner.clone()));
     assert_eq!(
-        stores.verifications.take(&pending.token_hash).await.unwrap(),
+        stores.users.by_email(email).await.unwrap(),
+        Some(winner.clone())
+    );
+    assert_eq!(
+        stores
+            .verifications
+            .take(&pending.token_hash)
+            .await
+            .unwrap(),
         Some(pending)
     );
     winner
@@ -635,7 +729,10 @@ pub async fn concurrent_replacements_of_a_stale_registration_admit_exactly_one(s
     let winner = race_registrations_of(&stores, &email).await;
     assert_ne!(winner.id, stale.id);
     assert_eq!(stores.users.by_id(stale.id).await.unwrap(), None);
-    assert_eq!(stores.chat.memberships.get(room, stale.id).await.unwrap(), None);
+    assert_eq!(
+        stores.chat.memberships.get(room, stale.id).await.unwrap(),
+        None
+    );
 }
 
 /// Of 10 concurrent registrations (different emails) with a one-use
@@ -663,7 +760,14 @@ pub async fn concurrent_registrations_with_a_one_use_invite_admit_exactly_one(st
     for (candidate, pending, outcome) in &losers {
         assert_eq!(outcome, &Ok(Registered::InviteRefused));
         assert_eq!(stores.users.by_email(&candidate.email).await.unwrap(), None);
-        assert_eq!(stores.verifications.take(&pending.token_hash).await.unwrap(), None);
+        assert_eq!(
+            stores
+                .verifications
+                .take(&pending.token_hash)
+                .await
+                .unwrap(),
+            None
+        );
     }
     let (winner, ..) = &winners[0];
     assert_eq!(
@@ -690,7 +794,12 @@ async fn inserted_named(stores: &Stores, accounts: &[(String, &str)]) -> Vec<Use
 }
 
 /// The list of `query`, as ids.
-async fn listed(stores: &Stores, contains: Option<&str>, after: Option<&User>, limit: usize) -> Vec<UserId> {
+async fn listed(
+    stores: &Stores,
+    contains: Option<&str>,
+    after: Option<&User>,
+    limit: usize,
+) -> Vec<UserId> {
     let query = UserQuery {
         contains: contains.map(str::to_owned),
         after: after.map(|account| account.email.clone()),
@@ -727,8 +836,14 @@ pub async fn list_orders_by_email_and_pages_after_an_email(stores: Stores) {
         listed(&stores, Some(&word), None, 10).await,
         vec![a.id, b.id, c.id, d.id]
     );
-    assert_eq!(listed(&stores, Some(&word), None, 2).await, vec![a.id, b.id]);
-    assert_eq!(listed(&stores, Some(&word), Some(b), 10).await, vec![c.id, d.id]);
+    assert_eq!(
+        listed(&stores, Some(&word), None, 2).await,
+        vec![a.id, b.id]
+    );
+    assert_eq!(
+        listed(&stores, Some(&word), Some(b), 10).await,
+        vec![c.id, d.id]
+    );
     assert_eq!(listed(&stores, Some(&word), Some(d), 10).await, vec![]);
     assert_eq!(listed(&stores, Some(&word), None, 0).await, vec![]);
     // Without a filter: nobody else's email sorts between two of these.
@@ -776,7 +891,10 @@ pub async fn list_orders_emails_by_code_point(stores: Stores) {
         listed(&stores, Some(&word), Some(plain), 10).await,
         vec![last.id, accent.id]
     );
-    assert_eq!(listed(&stores, Some(&word), Some(last), 10).await, vec![accent.id]);
+    assert_eq!(
+        listed(&stores, Some(&word), Some(last), 10).await,
+        vec![accent.id]
+    );
 }
 
 /// `contains` keeps the accounts whose email or display name contains it,
@@ -811,7 +929,10 @@ pub async fn list_filters_by_email_or_display_name_case_insensitively(stores: St
         listed(&stores, Some(&format!("A-{upper}@EXAMPLE")), None, 10).await,
         vec![by_email.id]
     );
-    assert_eq!(listed(&stores, Some(&format!("{word}!")), None, 10).await, vec![]);
+    assert_eq!(
+        listed(&stores, Some(&format!("{word}!")), None, 10).await,
+        vec![]
+    );
 }
 
 /// `contains` is taken literally: `%`, `_` and `\` match only themselves.
@@ -830,11 +951,26 @@ pub async fn list_takes_the_filter_literally(stores: Stores) {
     .await;
     let ids: Vec<UserId> = accounts.iter().map(|account| account.id).collect();
 
-    assert_eq!(listed(&stores, Some(&format!("0% {word}")), None, 10).await, vec![ids[0]]);
-    assert_eq!(listed(&stores, Some(&format!("a_b {word}")), None, 10).await, vec![ids[2]]);
-    assert_eq!(listed(&stores, Some(&format!("a\\b {word}")), None, 10).await, vec![ids[4]]);
-    assert_eq!(listed(&stores, Some(&format!("%{word}")), None, 10).await, vec![]);
-    assert_eq!(listed(&stores, Some(&format!("_ {word}")), None, 10).await, vec![]);
+    assert_eq!(
+        listed(&stores, Some(&format!("0% {word}")), None, 10).await,
+        vec![ids[0]]
+    );
+    assert_eq!(
+        listed(&stores, Some(&format!("a_b {word}")), None, 10).await,
+        vec![ids[2]]
+    );
+    assert_eq!(
+        listed(&stores, Some(&format!("a\\b {word}")), None, 10).await,
+        vec![ids[4]]
+    );
+    assert_eq!(
+        listed(&stores, Some(&format!("%{word}")), None, 10).await,
+        vec![]
+    );
+    assert_eq!(
+        listed(&stores, Some(&format!("_ {word}")), None, 10).await,
+        vec![]
+    );
 }
 
 /// `set_password_hash` returns the whole updated account, and the new hash
@@ -861,7 +997,10 @@ pub async fn set_password_hash_returns_the_updated_user(stores: Stores) {
             .unwrap(),
         Some(changed.clone())
     );
-    assert_eq!(users.by_id(account.id).await.unwrap(), Some(changed.clone()));
+    assert_eq!(
+        users.by_id(account.id).await.unwrap(),
+        Some(changed.clone())
+    );
     assert_eq!(users.by_email(&account.email).await.unwrap(), Some(changed));
     assert_eq!(users.by_id(bystander.id).await.unwrap(), Some(bystander));
 
@@ -890,19 +1029,28 @@ pub async fn set_role_returns_the_updated_user(stores: Stores) {
     };
 
     assert_eq!(
-        users.set_role(account.id, InstanceRole::Admin).await.unwrap(),
+        users
+            .set_role(account.id, InstanceRole::Admin)
+            .await
+            .unwrap(),
         Some(admin.clone())
     );
     assert_eq!(users.by_id(account.id).await.unwrap(), Some(admin));
     assert_eq!(
-        users.set_role(account.id, InstanceRole::Member).await.unwrap(),
+        users
+            .set_role(account.id, InstanceRole::Member)
+            .await
+            .unwrap(),
         Some(account.clone())
     );
     assert_eq!(users.by_email(&account.email).await.unwrap(), Some(account));
     assert_eq!(users.by_id(bystander.id).await.unwrap(), Some(bystander));
 
     let unknown = UserId::new();
-    assert_eq!(users.set_role(unknown, InstanceRole::Admin).await.unwrap(), None);
+    assert_eq!(
+        users.set_role(unknown, InstanceRole::Admin).await.unwrap(),
+        None
+    );
     assert_eq!(users.by_id(unknown).await.unwrap(), None);
 }
 
@@ -941,7 +1089,10 @@ pub async fn set_disabled_keeps_the_first_time_and_enables_again(stores: Stores)
         users.set_disabled(account.id, None).await.unwrap(),
         Some(account.clone())
     );
-    assert_eq!(users.by_email(&account.email).await.unwrap(), Some(account.clone()));
+    assert_eq!(
+        users.by_email(&account.email).await.unwrap(),
+        Some(account.clone())
+    );
 
     let again = User {
         disabled_at: Some(at(30)),
@@ -983,7 +1134,10 @@ pub async fn set_disabled_of_unknown_user_is_none(stores: Stores) {
     users.insert(&user()).await.unwrap();
     let unknown = UserId::new();
 
-    assert_eq!(users.set_disabled(unknown, Some(at(10))).await.unwrap(), None);
+    assert_eq!(
+        users.set_disabled(unknown, Some(at(10))).await.unwrap(),
+        None
+    );
     assert_eq!(users.set_disabled(unknown, None).await.unwrap(), None);
     assert_eq!(users.by_id(unknown).await.unwrap(), None);
 }
@@ -1039,13 +1193,31 @@ pub async fn anonymise_of_a_room_owner_is_refused_and_changes_nothing(stores: St
             .unwrap(),
         Anonymisation::OwnsRooms
     );
-    assert_eq!(stores.users.by_id(owner.id).await.unwrap(), Some(owner.clone()));
-    assert_eq!(stores.users.by_email(&anonymised.email).await.unwrap(), None);
+    assert_eq!(
+        stores.users.by_id(owner.id).await.unwrap(),
+        Some(owner.clone())
+    );
+    assert_eq!(
+        stores.users.by_email(&anonymised.email).await.unwrap(),
+        None
+    );
     for room in [owned.id, joined.id] {
-        assert!(stores.chat.memberships.get(room, owner.id).await.unwrap().is_some());
+        assert!(
+            stores
+                .chat
+                .memberships
+                .get(room, owner.id)
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
     assert_eq!(
-        stores.verifications.take(&pending.token_hash).await.unwrap(),
+        stores
+            .verifications
+            .take(&pending.token_hash)
+            .await
+            .unwrap(),
         Some(pending)
     );
 
@@ -1136,20 +1308,54 @@ pub async fn anonymise_replaces_the_account_and_leaves_its_rooms(stores: Stores)
     rooms.sort();
     assert_eq!((updated, left), (expected.clone(), rooms));
 
-    assert_eq!(stores.users.by_id(account.id).await.unwrap(), Some(expected.clone()));
+    assert_eq!(
+        stores.users.by_id(account.id).await.unwrap(),
+        Some(expected.clone())
+    );
     assert_eq!(
         stores.users.by_email(&anonymised.email).await.unwrap(),
         Some(expected)
     );
     assert_eq!(stores.users.by_email(&account.email).await.unwrap(), None);
     for room in [public.id, direct.id] {
-        assert_eq!(stores.chat.memberships.get(room, account.id).await.unwrap(), None);
+        assert_eq!(
+            stores.chat.memberships.get(room, account.id).await.unwrap(),
+            None
+        );
     }
-    assert!(stores.chat.memberships.get(public.id, owner.id).await.unwrap().is_some());
-    assert!(stores.chat.memberships.get(direct.id, friend.id).await.unwrap().is_some());
-    assert_eq!(stores.verifications.take(&pending.token_hash).await.unwrap(), None);
+    assert!(
+        stores
+            .chat
+            .memberships
+            .get(public.id, owner.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        stores
+            .chat
+            .memberships
+            .get(direct.id, friend.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert_eq!(
-        stores.chat.messages.by_id(public.id, sent.id).await.unwrap(),
+        stores
+            .verifications
+            .take(&pending.token_hash)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        stores
+            .chat
+            .messages
+            .by_id(public.id, sent.id)
+            .await
+            .unwrap(),
         Some(sent)
     );
 
