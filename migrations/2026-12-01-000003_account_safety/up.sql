@@ -9,6 +9,10 @@ ALTER TABLE users
     ADD COLUMN deleted_at  timestamptz,
     ADD CONSTRAINT users_deleted_is_disabled_check CHECK (deleted_at IS NULL OR disabled_at IS NOT NULL);
 
+-- The administrators' account list, paged by email in code point order
+-- (the in-memory store's, whatever the database's collation).
+CREATE INDEX users_email_byte_order_idx ON users ((email COLLATE "C"));
+
 -- The session list: when each login last issued tokens, and from which device.
 ALTER TABLE login_sessions
     ADD COLUMN last_used_at timestamptz,

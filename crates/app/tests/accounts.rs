@@ -272,6 +272,26 @@ async fn deleting_the_account_anonymises_it(backend: Backend) {
     );
     assert_eq!(message["body"], "bye");
 
+    // Nobody can add the deleted account to a room or write to it.
+    let add = app
+        .call(
+            "POST",
+            &format!("/rooms/{room_id}/members"),
+            &owner.token,
+            Some(json!({ "user_id": leaver.id })),
+        )
+        .await;
+    assert_eq!(add.error_code(), "user_not_found");
+    let dm = app
+        .call(
+            "POST",
+            "/dms",
+            &owner.token,
+            Some(json!({ "user_id": leaver.id })),
+        )
+        .await;
+    assert_eq!(dm.error_code(), "user_not_found");
+
     // The address is free for a new account.
     app.register(&leaver.email, "fresh").await;
 }

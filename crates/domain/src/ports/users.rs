@@ -57,8 +57,8 @@ pub trait UserRepository: Send + Sync {
     /// leaves nothing behind). With `invite`, the invitation stored under that
     /// hash must admit a registration at `now` and loses one use in the same
     /// step. An existing account with the same email blocks the registration
-    /// ([`Registered::EmailTaken`]) unless it is unverified and registered
-    /// longer than `stale_before` ago: such a stale registration is removed
+    /// ([`Registered::EmailTaken`]) unless it is unverified and registered at
+    /// or before `stale_before`: such a stale registration is removed
     /// (with its verifications and memberships) and replaced. Of concurrent
     /// registrations of one email exactly one is `Created`.
     async fn register(
@@ -114,8 +114,9 @@ pub trait UserRepository: Send + Sync {
 
     /// Deletes an account the way its owner asks for it, in one atomic step:
     /// email, name and password replaced by `anonymised`'s (the password by
-    /// `unusable`, which no password matches), disabled and marked deleted,
-    /// pending verifications removed and every membership removed. The row
+    /// `unusable`, which no password matches), disabled and marked deleted (a first
+    /// deletion time is kept), pending verifications and resets removed and
+    /// every membership removed. The row
     /// stays, so the account's messages keep their author and `seq`. Refused
     /// ([`Anonymisation::OwnsRooms`], nothing changed) while the account is
     /// the owner of a room.

@@ -398,7 +398,10 @@ impl Rooms {
             UserRef::Id(id) => self.users.by_id(*id).await?,
             UserRef::Email(email) => self.users.by_email(email).await?,
         };
-        user.ok_or(DomainError::NotFound(Missing::User))
+        // A deleted account is gone for everyone: nobody adds it to a room
+        // or opens a conversation with it.
+        user.filter(|user| user.deleted_at.is_none())
+            .ok_or(DomainError::NotFound(Missing::User))
     }
 
     async fn with_name(&self, membership: Membership) -> Result<Member, DomainError> {

@@ -277,6 +277,7 @@ impl UserRepository for MemoryUsers {
         state
             .verifications
             .retain(|_, pending| pending.user_id != id);
+        state.resets.retain(|_, pending| pending.user_id != id);
         let updated = state.update(id, |user| {
             user.email = anonymised.email.clone();
             user.display_name = anonymised.display_name.clone();

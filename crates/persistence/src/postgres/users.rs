@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use p_chat_domain::ports::{Anonymisation, Registered, StoreError, UserQuery, UserRepository};
 use p_chat_domain::room::{Role, RoomId};
@@ -27,6 +29,13 @@ impl PgUsers {
     pub fn new(store: PgStore) -> Self {
         Self(store)
     }
+}
+
+/// `users.email` compared by code point, whatever the database's collation:
+/// the order of [`UserRepository::list`] (and the in-memory store's). Matches
+/// the `users_email_byte_order_idx` expression.
+fn email_in_byte_order() -> diesel::expression::SqlLiteral<Text> {
+    sql::<Text>(r#"users.email COLLATE "C""#)
 }
 
 #[async_trait]
@@ -139,16 +148,21 @@ impl UserRepository for PgUsers {
         row.map(User::try_from).transpose()
     }
 
-    /// Keyset paging on the email's unique index; the `contains` filter is
-    /// a scan of that index (the administrators' list, not a hot path).
+    /// Keyset paging on `users_email_byte_order_idx`: by `email COLLATE
+    /// "C"` (code point order, the in-memory store's, whatever the
+    /// database's collation); the `contains` filter is a scan of that index
+    /// (the administrators' list, not a hot path).
     async fn list(&self, query: &UserQuery) -> Result<Vec<User>, StoreError> {
         let mut select = users::table
             .select(UserRow::as_select())
-            .order(users::email.asc())
+            .order(email_in_byte_order())
             .limit(i64::try_from(query.limit).unwrap_or(i64::MAX))
             .into_boxed();
         if let Some(after) = &query.after {
-            select = select.filter(users::email.gt(after.as_str().to_owned()));
+            select = select.filter(
+                sql::<Bool>(r#"users.email COLLATE "C" > "#)
+                    .bind::<Text, _>(after.as_str().to_owned()),
+            );
         }
         if let Some(needle) = &query.contains {
             let pattern = contains_pattern(needle.as_str());
@@ -295,7 +309,7 @@ impl UserRepository for PgUsers {
                     users::display_name.eq(anonymised.display_name.as_str()),
                     users::password_hash.eq(unusable.expose()),
                     users::disabled_at.eq(coalesce(users::disabled_at, anonymised.deleted_at)),
-                    users::deleted_at.eq(anonymised.deleted_at),
+                    users::deleted_at.eq(coalesce(users::deleted_at, anonymised.deleted_at)),
                 ))
                 .returning(UserRow::as_returning())
                 .get_result(conn)

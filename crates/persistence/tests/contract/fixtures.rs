@@ -1,6 +1,6 @@
 //! Builders for the values the suites store. Every builder draws fresh ids,
-//! emails, token hashes, room names and client message ids, so tests never
-//! collide in a shared store; times are fixed and cut to microseconds, the
+//! emails, token hashes, room names, invitation ids and client message ids,
+//! so tests never collide in a shared store; times are fixed and cut to microseconds, the
 //! precision every store must keep.
 
 use std::sync::Arc;
@@ -8,6 +8,8 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use p_chat_domain::message::{ClientMsgId, Message, MessageBody, MessageId, NewMessage, Seq};
 use p_chat_domain::ports::UserRepository;
+use p_chat_domain::recovery::PasswordReset;
+use p_chat_domain::registration::{Invite, InviteId};
 use p_chat_domain::room::{
     DirectPair, Membership, Role, Room, RoomId, RoomName, Topic, Visibility,
 };
@@ -55,16 +57,15 @@ pub fn name(raw: &str) -> DisplayName {
     DisplayName::parse(raw).expect("a valid display name")
 }
 
-/// An unverified account with a fresh id and `email`.
+/// A password hash no other account has.
+pub fn unique_password_hash() -> PasswordHash {
+    PasswordHash::new(format!("$2b$04${}", Uuid::new_v4().simple()))
+}
+
+/// An unverified, enabled member account with a fresh id and `email`,
+/// registered at `at(0)`.
 pub fn user_with_email(email: Email) -> User {
-    User {
-        id: UserId::new(),
-        display_name: DisplayName::from_email(&email),
-        email,
-        password_hash: PasswordHash::new(format!("$2b$04${}", Uuid::new_v4().simple())),
-        email_verified_at: None,
-        created_at: at(0),
-    }
+    User::new(email, unique_password_hash(), at(0))
 }
 
 /// An unverified account with a fresh id and a unique email.
@@ -102,6 +103,8 @@ pub fn session_for(user_id: UserId) -> LoginSession {
         created_at: at(0),
         expires_at: at(3_600),
         revoked_at: None,
+        last_used_at: at(0),
+        user_agent: None,
     }
 }
 
@@ -111,6 +114,29 @@ pub fn verification_for(user_id: UserId) -> EmailVerification {
         token_hash: unique_token_hash(),
         user_id,
         expires_at: at(86_400),
+    }
+}
+
+/// A pending password reset of `user_id`, with a fresh token hash.
+pub fn reset_for(user_id: UserId) -> PasswordReset {
+    PasswordReset {
+        token_hash: unique_token_hash(),
+        user_id,
+        expires_at: at(1_800),
+    }
+}
+
+/// An invitation from the console (no creator) with a fresh id and token
+/// hash, created at `at(0)`, admitting `uses_left` registrations until
+/// `expires_at`.
+pub fn invite(uses_left: u32, expires_at: DateTime<Utc>) -> Invite {
+    Invite {
+        id: InviteId::new(),
+        token_hash: unique_token_hash(),
+        created_by: None,
+        created_at: at(0),
+        expires_at,
+        uses_left,
     }
 }
 

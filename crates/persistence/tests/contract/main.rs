@@ -1,15 +1,17 @@
 //! Contract suites for the storage ports: what every adapter of
 //! [`UserRepository`], [`SessionRepository`], [`VerificationStore`],
-//! [`RoomRepository`], [`MembershipRepository`] and [`MessageRepository`] must
-//! do, as documented on the traits.
+//! [`PasswordResetStore`], [`InviteStore`], [`RoomRepository`],
+//! [`MembershipRepository`] and [`MessageRepository`] must do, as documented
+//! on the traits.
 //!
-//! Each suite (`users`, `sessions`, `verifications`; `rooms`, `memberships`,
-//! `messages`) is a set of test bodies written once against the port traits.
-//! [`contract_suite!`] turns the account suites into one `#[tokio::test]` per
-//! body for one adapter, given a factory that builds that adapter's
-//! [`Stores`]; [`chat_contract_suite!`] does the same for the chat suites,
-//! given a factory of [`ChatStores`]. Adding an adapter is one more invocation
-//! of each:
+//! Each suite (`users`, `sessions`, `verifications`, `resets`, `invites`;
+//! `rooms`, `memberships`, `messages`) is a set of test bodies written once
+//! against the port traits. [`contract_suite!`] turns the account suites into
+//! one `#[tokio::test]` per body for one adapter, given a factory that builds
+//! that adapter's [`Stores`]; [`chat_contract_suite!`] does the same for the
+//! chat suites, given a factory of [`ChatStores`]. Each adapter has ONE
+//! factory of [`Stores`], wired the way the server wires it; the chat suites
+//! take its [`Stores::chat`]. Adding an adapter is one more invocation of each:
 //!
 //! ```ignore
 //! contract_suite!(postgres, postgres_stores);
@@ -19,7 +21,8 @@
 //! mod chat {
 //!     use super::*;
 //!     chat_contract_suite!(postgres, postgres_chat_stores);
-//!     // likewise, `async fn postgres_chat_stores() -> Option<ChatStores>`.
+//!     // `async fn postgres_chat_stores() -> Option<ChatStores>`: the
+//!     // `chat` field of `postgres_stores()`.
 //! }
 //! ```
 //!
@@ -35,8 +38,10 @@
 
 mod fixtures;
 mod group_commit;
+mod invites;
 mod memberships;
 mod messages;
+mod resets;
 mod rooms;
 mod sessions;
 mod users;
@@ -45,18 +50,19 @@ mod verifications;
 use std::sync::Arc;
 
 use p_chat_domain::ports::{
-    MembershipRepository, MessageRepository, RoomRepository, SessionRepository, UserRepository,
-    VerificationStore,
+    InviteStore, MembershipRepository, MessageRepository, PasswordResetStore, RoomRepository,
+    SessionRepository, UserRepository, VerificationStore,
 };
-use p_chat_persistence::memory::{MemoryChat, MemorySessions, MemoryUsers, MemoryVerifications};
+use p_chat_persistence::memory::{MemoryAccounts, MemoryChat, MemorySessions};
 use p_chat_persistence::postgres::testing::TestDatabase;
 use p_chat_persistence::postgres::{
-    PgMemberships, PgMessages, PgRooms, PgSessions, PgUsers, PgVerifications,
+    PgInvites, PgMemberships, PgMessages, PgResets, PgRooms, PgSessions, PgUsers, PgVerifications,
 };
 
 /// One adapter's implementation of every storage port, over one backing store
-/// (so that sessions and verifications may reference users, as SQL foreign
-/// keys require).
+/// (so that sessions, verifications, resets, invitations and memberships may
+/// reference users, as SQL foreign keys require, and so that registration
+/// and account deletion can reach memberships atomically).
 #[derive(Clone)]
 pub struct Stores {
     /// Accounts.
@@ -65,6 +71,13 @@ pub struct Stores {
     pub sessions: Arc<dyn SessionRepository>,
     /// Pending email verifications.
     pub verifications: Arc<dyn VerificationStore>,
+    /// Pending password resets.
+    pub resets: Arc<dyn PasswordResetStore>,
+    /// Invitations to register.
+    pub invites: Arc<dyn InviteStore>,
+    /// The chat ports over the same backing store (its `users` is the one
+    /// above): to give accounts rooms, memberships and messages.
+    pub chat: ChatStores,
     /// Whatever must outlive the test for the stores to work (a throwaway
     /// database, dropped with the last clone).
     pub _keep_alive: Option<Arc<TestDatabase>>,
@@ -133,18 +146,43 @@ macro_rules! contract_suite {
                 set_display_name_returns_the_updated_user,
                 set_display_name_of_unknown_user_is_none,
                 by_ids_returns_exactly_the_existing_users,
+                register_stores_the_account_and_its_verification,
+                register_of_a_taken_email_is_refused,
+                register_replaces_a_stale_unverified_registration,
+                register_with_an_invite_uses_it,
+                register_with_a_refused_invite_stores_nothing,
+                register_failing_at_the_verification_leaves_nothing,
+                concurrent_registrations_of_one_email_admit_exactly_one,
+                concurrent_replacements_of_a_stale_registration_admit_exactly_one,
+                concurrent_registrations_with_a_one_use_invite_admit_exactly_one,
+                list_orders_by_email_and_pages_after_an_email,
+                list_orders_emails_by_code_point,
+                list_filters_by_email_or_display_name_case_insensitively,
+                list_takes_the_filter_literally,
+                set_password_hash_returns_the_updated_user,
+                set_role_returns_the_updated_user,
+                set_disabled_keeps_the_first_time_and_enables_again,
+                set_disabled_never_enables_a_deleted_account,
+                set_disabled_of_unknown_user_is_none,
+                anonymise_of_unknown_user_is_missing,
+                anonymise_of_a_room_owner_is_refused_and_changes_nothing,
+                anonymise_replaces_the_account_and_leaves_its_rooms,
             ]);
 
             contract_suite!(@cases sessions [
                 created_sessions_round_trip,
                 by_id_of_unknown_session_is_none,
-                rotate_with_current_hash_replaces_hash_and_expiry,
+                rotate_with_current_hash_replaces_hash_expiry_and_last_use,
                 rotate_with_stale_hash_changes_nothing,
                 concurrent_rotations_from_one_hash_admit_exactly_one,
                 rotate_of_revoked_session_is_refused,
                 rotate_of_unknown_session_is_false,
                 revoke_keeps_the_first_time,
                 revoke_of_unknown_session_is_ok,
+                active_of_lists_live_sessions_most_recently_used_first,
+                active_of_a_user_without_sessions_is_empty,
+                revoke_all_ends_every_other_session_and_returns_their_ids,
+                revoke_all_without_keep_ends_every_session,
             ]);
 
             contract_suite!(@cases verifications [
@@ -155,6 +193,24 @@ macro_rules! contract_suite {
                 take_of_unknown_hash_is_none,
                 take_returns_expired_verifications,
                 verifications_of_one_user_are_independent,
+            ]);
+
+            contract_suite!(@cases resets [
+                inserted_reset_is_taken_back,
+                duplicate_token_hash_is_refused,
+                take_is_single_use,
+                concurrent_takes_admit_exactly_one,
+                take_of_unknown_hash_is_none,
+                take_returns_expired_resets,
+                clear_removes_every_reset_of_one_user_only,
+            ]);
+
+            contract_suite!(@cases invites [
+                inserted_invites_round_trip,
+                duplicate_id_or_token_hash_is_refused,
+                active_lists_admitting_invites_newest_first,
+                revoke_removes_the_invite,
+                revoked_invite_can_be_inserted_again,
             ]);
         }
     };
@@ -235,56 +291,68 @@ macro_rules! chat_contract_suite {
     };
 }
 
-contract_suite!(memory, || async {
-    Some(Stores {
-        users: Arc::new(MemoryUsers::default()),
-        sessions: Arc::new(MemorySessions::default()),
-        verifications: Arc::new(MemoryVerifications::default()),
-        _keep_alive: None,
-    })
-});
+contract_suite!(memory, || async { Some(memory_stores()) });
 
-contract_suite!(postgres, || async {
-    let database = TestDatabase::create().await?;
-    let store = database.store();
-    Some(Stores {
-        users: Arc::new(PgUsers::new(store.clone())),
-        sessions: Arc::new(PgSessions::new(store.clone())),
-        verifications: Arc::new(PgVerifications::new(store)),
-        _keep_alive: Some(Arc::new(database)),
-    })
-});
+contract_suite!(postgres, postgres_stores);
 
 /// The chat suites, one module per adapter (`chat::memory`, ...).
 mod chat {
     #[allow(unused_imports)]
     use super::*;
 
-    chat_contract_suite!(memory, || async {
-        // One shared state behind the three chat ports, as in the server.
-        let chat = MemoryChat::default();
-        Some(ChatStores {
-            users: Arc::new(MemoryUsers::default()),
-            rooms: Arc::new(chat.rooms()),
-            memberships: Arc::new(chat.memberships()),
-            messages: Arc::new(chat.messages()),
-            _keep_alive: None,
-        })
-    });
+    chat_contract_suite!(memory, || async { Some(memory_stores().chat) });
 
     chat_contract_suite!(postgres, postgres_chat_stores);
 }
 
-/// The PostgreSQL chat stores over a fresh database, or `None` when the test
-/// must be skipped.
-async fn postgres_chat_stores() -> Option<ChatStores> {
-    let database = TestDatabase::create().await?;
+/// The in-memory stores, wired as the server wires them: one chat state, the
+/// account state linked to it, and each port a view of one of the two.
+fn memory_stores() -> Stores {
+    let chat = MemoryChat::default();
+    let accounts = MemoryAccounts::new(&chat);
+    let users: Arc<dyn UserRepository> = Arc::new(accounts.users());
+    Stores {
+        users: Arc::clone(&users),
+        sessions: Arc::new(MemorySessions::default()),
+        verifications: Arc::new(accounts.verifications()),
+        resets: Arc::new(accounts.resets()),
+        invites: Arc::new(accounts.invites()),
+        chat: ChatStores {
+            users,
+            rooms: Arc::new(chat.rooms()),
+            memberships: Arc::new(chat.memberships()),
+            messages: Arc::new(chat.messages()),
+            _keep_alive: None,
+        },
+        _keep_alive: None,
+    }
+}
+
+/// The PostgreSQL stores over a fresh database, or `None` when the test must
+/// be skipped.
+async fn postgres_stores() -> Option<Stores> {
+    let database = Arc::new(TestDatabase::create().await?);
     let store = database.store();
-    Some(ChatStores {
-        users: Arc::new(PgUsers::new(store.clone())),
-        rooms: Arc::new(PgRooms::new(store.clone())),
-        memberships: Arc::new(PgMemberships::new(store.clone())),
-        messages: Arc::new(PgMessages::new(store)),
-        _keep_alive: Some(Arc::new(database)),
+    let users: Arc<dyn UserRepository> = Arc::new(PgUsers::new(store.clone()));
+    Some(Stores {
+        users: Arc::clone(&users),
+        sessions: Arc::new(PgSessions::new(store.clone())),
+        verifications: Arc::new(PgVerifications::new(store.clone())),
+        resets: Arc::new(PgResets::new(store.clone())),
+        invites: Arc::new(PgInvites::new(store.clone())),
+        chat: ChatStores {
+            users,
+            rooms: Arc::new(PgRooms::new(store.clone())),
+            memberships: Arc::new(PgMemberships::new(store.clone())),
+            messages: Arc::new(PgMessages::new(store)),
+            _keep_alive: Some(Arc::clone(&database)),
+        },
+        _keep_alive: Some(database),
     })
+}
+
+/// The PostgreSQL chat stores over a fresh database (those of
+/// [`postgres_stores`]), or `None` when the test must be skipped.
+async fn postgres_chat_stores() -> Option<ChatStores> {
+    Some(postgres_stores().await?.chat)
 }
