@@ -154,7 +154,10 @@ impl Fixture {
 
 /// Runs every administrative operation as `operator`, returning each result
 /// (as `Result<(), _>`) with the operation's name.
-async fn every_operation(admin: &Admin, operator: Operator) -> Vec<(&'static str, Result<(), DomainError>)> {
+async fn every_operation(
+    admin: &Admin,
+    operator: Operator,
+) -> Vec<(&'static str, Result<(), DomainError>)> {
     let target = UserRef::Id(UserId::new());
     let credentials = Credentials {
         email: Email::parse("new@example.com").unwrap(),
@@ -585,10 +588,13 @@ async fn create_user_stores_a_verified_enabled_account_with_the_given_role() {
         .returning(|_| Ok(new_hash()));
     let stored = Arc::new(Mutex::new(None));
     let sink = stored.clone();
-    fx.users.expect_insert().times(1).returning(move |user: &User| {
-        *sink.lock().unwrap() = Some(user.clone());
-        Ok(())
-    });
+    fx.users
+        .expect_insert()
+        .times(1)
+        .returning(move |user: &User| {
+            *sink.lock().unwrap() = Some(user.clone());
+            Ok(())
+        });
 
     let created = fx
         .build()
@@ -611,8 +617,12 @@ async fn create_user_of_a_taken_email_is_email_taken_and_a_store_outage_is_unava
     for (failure, is_expected) in [
         (
             StoreError::Duplicate,
-            (|result| matches!(result, Err(DomainError::Conflict(ConflictError::EmailTaken))))
-                as fn(&Result<User, DomainError>) -> bool,
+            (|result| {
+                matches!(
+                    result,
+                    Err(DomainError::Conflict(ConflictError::EmailTaken))
+                )
+            }) as fn(&Result<User, DomainError>) -> bool,
         ),
         (StoreError::Unavailable("down".into()), |result| {
             matches!(result, Err(DomainError::Unavailable(_)))
