@@ -6,13 +6,13 @@
 //! traits in [`ports`], so any Rust service can reuse these rules with its own
 //! adapters, or with the ones in `p-chat-persistence` and `p-chat-auth`.
 //!
-//! - [`user`], [`session`], [`verification`], [`token`], [`room`],
-//!   [`message`]: the values, parsed on construction (a value that exists
-//!   is valid).
+//! - [`user`], [`session`], [`verification`], [`registration`], [`recovery`],
+//!   [`token`], [`room`], [`message`]: the values, parsed on construction (a
+//!   value that exists is valid).
 //! - [`permissions`]: who may do what in a room.
 //! - [`ports`]: what the use cases need from the outside world.
 //! - [`services`]: the use cases ([`services::Accounts`], [`services::Sessions`],
-//!   [`services::Rooms`], [`services::Messaging`]).
+//!   [`services::Rooms`], [`services::Messaging`], [`services::Admin`]).
 //! - [`error`]: how a use case fails ([`DomainError`]).
 //!
 //! ## Example: register, verify and log in with in-memory adapters
@@ -22,15 +22,16 @@
 //!
 //! use p_chat_auth::{BcryptHasher, JwtIssuer};
 //! use p_chat_domain::ports::SystemClock;
-//! use p_chat_domain::services::{Accounts, Credentials, Sessions};
-//! use p_chat_domain::session::SessionPolicy;
+//! use p_chat_domain::services::{Accounts, Credentials, Registration, Sessions};
+//! use p_chat_domain::session::{LoginContext, SessionPolicy};
 //! use p_chat_domain::user::{Email, PasswordDigest};
 //! use p_chat_domain::verification::VerificationPolicy;
-//! use p_chat_persistence::memory::{MemorySessions, MemoryUsers, MemoryVerifications};
+//! use p_chat_persistence::memory::{MemoryAccounts, MemoryChat, MemorySessions};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let users = Arc::new(MemoryUsers::default());
+//! let store = MemoryAccounts::new(&MemoryChat::default());
+//! let users = Arc::new(store.users());
 //! let hasher = Arc::new(BcryptHasher::new(4)?);
 //! let issuer = Arc::new(JwtIssuer::new(b"an example secret of 32+ bytes!!"));
 //! let sessions = Sessions::new(
@@ -43,7 +44,7 @@
 //! );
 //! let accounts = Accounts::new(
 //!     users,
-//!     Arc::new(MemoryVerifications::default()),
+//!     Arc::new(store.verifications()),
 //!     hasher,
 //!     Arc::new(SystemClock),
 //!     sessions.clone(),
@@ -57,10 +58,15 @@
 //!         "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8",
 //!     )?,
 //! };
-//! let verification = accounts.register(&credentials).await?;
-//! accounts.verify_email(verification.expose()).await?;
+//! let registration = Registration {
+//!     credentials: credentials.clone(),
+//!     invite: None,
+//! };
+//! let verification = accounts.register(&registration).await?;
+//! let context = LoginContext::default();
+//! accounts.verify_email(verification.expose(), &context).await?;
 //!
-//! let tokens = sessions.authorize(&credentials).await?;
+//! let tokens = sessions.authorize(&credentials, &context).await?;
 //! let principal = sessions.authenticate(&tokens.access_token).await?;
 //! let me = accounts.profile(principal.user_id).await?;
 //! assert_eq!(me.email.as_str(), "ada@example.com");

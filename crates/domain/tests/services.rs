@@ -9,13 +9,16 @@ use std::sync::Arc;
 use chrono::{TimeDelta, TimeZone, Utc};
 use p_chat_auth::{BcryptHasher, JwtIssuer};
 use p_chat_domain::DomainError;
-use p_chat_domain::error::ConflictError;
+use p_chat_domain::error::{ConflictError, Refusal};
 use p_chat_domain::ports::ManualClock;
-use p_chat_domain::services::{Accounts, Credentials, Sessions};
-use p_chat_domain::session::{SessionPolicy, TokenSet};
+use p_chat_domain::registration::{InviteLifetime, InviteUses, RegistrationMode};
+use p_chat_domain::services::{
+    Accounts, Admin, Credentials, Operator, Registration, Sessions, UserRef,
+};
+use p_chat_domain::session::{LoginContext, SessionPolicy, TokenSet, UserAgent};
 use p_chat_domain::user::{DisplayName, Email, PasswordDigest};
 use p_chat_domain::verification::VerificationPolicy;
-use p_chat_persistence::memory::{MemorySessions, MemoryUsers, MemoryVerifications};
+use p_chat_persistence::memory::{MemoryAccounts, MemoryChat, MemorySessions};
 
 const SECRET: &[u8] = b"integration-test secret, 32+ bytes long";
 
@@ -37,18 +40,24 @@ fn verification_policy() -> VerificationPolicy {
     }
 }
 
-/// The two services wired to one set of in-memory stores and one clock.
+/// The services wired to one set of in-memory stores and one clock.
 struct App {
     accounts: Accounts,
     sessions: Sessions,
+    admin: Admin,
     clock: Arc<ManualClock>,
 }
 
 fn app() -> App {
+    app_with(RegistrationMode::Open)
+}
+
+fn app_with(mode: RegistrationMode) -> App {
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2030, 6, 1, 12, 0, 0).unwrap(),
     ));
-    let users = Arc::new(MemoryUsers::default());
+    let store = MemoryAccounts::new(&MemoryChat::default());
+    let users = Arc::new(store.users());
     let hasher = Arc::new(BcryptHasher::new(4).unwrap());
     let sessions = Sessions::new(
         users.clone(),
@@ -59,16 +68,25 @@ fn app() -> App {
         session_policy(),
     );
     let accounts = Accounts::new(
-        users,
-        Arc::new(MemoryVerifications::default()),
-        hasher,
+        users.clone(),
+        Arc::new(store.verifications()),
+        hasher.clone(),
         clock.clone(),
         sessions.clone(),
         verification_policy(),
+    )
+    .with_registration(mode);
+    let admin = Admin::new(
+        users,
+        Arc::new(store.invites()),
+        hasher,
+        clock.clone(),
+        sessions.clone(),
     );
     App {
         accounts,
         sessions,
+        admin,
         clock,
     }
 }
@@ -82,6 +100,21 @@ fn credentials(email: &str, password: &str) -> Credentials {
 
 fn ada() -> Credentials {
     credentials("Ada@Example.com", PASSWORD)
+}
+
+/// An open registration of `credentials`.
+fn open(credentials: &Credentials) -> Registration {
+    Registration {
+        credentials: credentials.clone(),
+        invite: None,
+    }
+}
+
+/// A login from a browser that names itself.
+fn browser() -> LoginContext {
+    LoginContext {
+        user_agent: UserAgent::from_header("Mozilla/5.0 Firefox/140.0"),
+    }
 }
 
 fn is_unauthorized<T>(result: &Result<T, DomainError>) -> bool {
@@ -98,8 +131,11 @@ fn is_email_taken<T>(result: &Result<T, DomainError>) -> bool {
 impl App {
     /// Registers and verifies `credentials`, returning the verification's tokens.
     async fn verified(&self, credentials: &Credentials) -> TokenSet {
-        let token = self.accounts.register(credentials).await.unwrap();
-        self.accounts.verify_email(token.expose()).await.unwrap()
+        let token = self.accounts.register(&open(credentials)).await.unwrap();
+        self.accounts
+            .verify_email(token.expose(), &browser())
+            .await
+            .unwrap()
     }
 
     async fn access_works(&self, tokens: &TokenSet) -> bool {
@@ -115,13 +151,15 @@ async fn full_flow_register_verify_login_rotate_detect_reuse_and_log_out() {
     let app = app();
 
     // Register: the account exists but cannot log in yet.
-    let verification = app.accounts.register(&ada()).await.unwrap();
-    assert!(is_unauthorized(&app.sessions.authorize(&ada()).await));
+    let verification = app.accounts.register(&open(&ada())).await.unwrap();
+    assert!(is_unauthorized(
+        &app.sessions.authorize(&ada(), &browser()).await
+    ));
 
     // Verify: logs in (session A) and unlocks password login.
     let session_a = app
         .accounts
-        .verify_email(verification.expose())
+        .verify_email(verification.expose(), &browser())
         .await
         .unwrap();
     let principal_a = app
@@ -136,7 +174,7 @@ async fn full_flow_register_verify_login_rotate_detect_reuse_and_log_out() {
     // Log in with the password (session B), in another spelling of the email.
     let b1 = app
         .sessions
-        .authorize(&credentials("  ADA@example.COM", PASSWORD))
+        .authorize(&credentials("  ADA@example.COM", PASSWORD), &browser())
         .await
         .unwrap();
     let principal_b = app.sessions.authenticate(&b1.access_token).await.unwrap();
@@ -175,7 +213,7 @@ async fn full_flow_register_verify_login_rotate_detect_reuse_and_log_out() {
     ));
 
     // The account itself is fine: a new login works.
-    let c = app.sessions.authorize(&ada()).await.unwrap();
+    let c = app.sessions.authorize(&ada(), &browser()).await.unwrap();
     assert!(app.access_works(&c).await);
 }
 
@@ -186,11 +224,11 @@ async fn login_with_a_wrong_password_or_an_unknown_email_is_unauthorized() {
 
     let wrong_password = app
         .sessions
-        .authorize(&credentials("ada@example.com", WRONG_PASSWORD))
+        .authorize(&credentials("ada@example.com", WRONG_PASSWORD), &browser())
         .await;
     let unknown_email = app
         .sessions
-        .authorize(&credentials("bob@example.com", PASSWORD))
+        .authorize(&credentials("bob@example.com", PASSWORD), &browser())
         .await;
 
     assert!(is_unauthorized(&wrong_password));
@@ -201,7 +239,7 @@ async fn login_with_a_wrong_password_or_an_unknown_email_is_unauthorized() {
 async fn logout_by_refresh_token_ends_the_session_of_that_token_only() {
     let app = app();
     let first = app.verified(&ada()).await;
-    let second = app.sessions.authorize(&ada()).await.unwrap();
+    let second = app.sessions.authorize(&ada(), &browser()).await.unwrap();
 
     app.sessions
         .end_by_refresh_token(&second.refresh_token)
@@ -266,10 +304,10 @@ async fn refresh_tokens_expire_after_the_refresh_ttl() {
 #[tokio::test]
 async fn a_verification_token_works_only_once() {
     let app = app();
-    let token = app.accounts.register(&ada()).await.unwrap();
+    let token = app.accounts.register(&open(&ada())).await.unwrap();
 
-    let first = app.accounts.verify_email(token.expose()).await;
-    let second = app.accounts.verify_email(token.expose()).await;
+    let first = app.accounts.verify_email(token.expose(), &browser()).await;
+    let second = app.accounts.verify_email(token.expose(), &browser()).await;
 
     assert!(first.is_ok());
     assert!(is_unauthorized(&second));
@@ -278,43 +316,50 @@ async fn a_verification_token_works_only_once() {
 #[tokio::test]
 async fn an_unknown_verification_token_is_unauthorized() {
     let app = app();
-    app.accounts.register(&ada()).await.unwrap();
+    app.accounts.register(&open(&ada())).await.unwrap();
 
     assert!(is_unauthorized(
-        &app.accounts.verify_email(&"0".repeat(64)).await
+        &app.accounts.verify_email(&"0".repeat(64), &browser()).await
     ));
 }
 
 #[tokio::test]
 async fn a_verification_token_expires_after_the_policy_ttl() {
     let app = app();
-    let token = app.accounts.register(&ada()).await.unwrap();
+    let token = app.accounts.register(&open(&ada())).await.unwrap();
 
     app.clock.advance(verification_policy().ttl);
 
     assert!(is_unauthorized(
-        &app.accounts.verify_email(token.expose()).await
+        &app.accounts.verify_email(token.expose(), &browser()).await
     ));
     // The account stays unverified, so it cannot log in.
-    assert!(is_unauthorized(&app.sessions.authorize(&ada()).await));
+    assert!(is_unauthorized(
+        &app.sessions.authorize(&ada(), &browser()).await
+    ));
 }
 
 #[tokio::test]
 async fn a_verification_token_still_works_just_before_the_policy_ttl() {
     let app = app();
-    let token = app.accounts.register(&ada()).await.unwrap();
+    let token = app.accounts.register(&open(&ada())).await.unwrap();
 
     app.clock
         .advance(verification_policy().ttl - TimeDelta::seconds(1));
 
-    assert!(app.accounts.verify_email(token.expose()).await.is_ok());
-    assert!(app.sessions.authorize(&ada()).await.is_ok());
+    assert!(
+        app.accounts
+            .verify_email(token.expose(), &browser())
+            .await
+            .is_ok()
+    );
+    assert!(app.sessions.authorize(&ada(), &browser()).await.is_ok());
 }
 
 #[tokio::test]
 async fn registering_an_email_again_in_another_case_or_spacing_is_email_taken() {
     let app = app();
-    app.accounts.register(&ada()).await.unwrap();
+    app.accounts.register(&open(&ada())).await.unwrap();
 
     for spelling in [
         "ada@example.com",
@@ -323,7 +368,7 @@ async fn registering_an_email_again_in_another_case_or_spacing_is_email_taken() 
     ] {
         let again = app
             .accounts
-            .register(&credentials(spelling, WRONG_PASSWORD))
+            .register(&open(&credentials(spelling, WRONG_PASSWORD)))
             .await;
         assert!(is_email_taken(&again), "{spelling:?}: {again:?}");
     }
@@ -365,7 +410,7 @@ async fn twenty_concurrent_registrations_of_one_email_give_exactly_one_ok() {
                 " ADA@Example.com"
             };
             let credentials = credentials(email, PASSWORD);
-            tokio::spawn(async move { accounts.register(&credentials).await })
+            tokio::spawn(async move { accounts.register(&open(&credentials)).await })
         })
         .collect();
     let mut results = Vec::new();
@@ -381,10 +426,10 @@ async fn twenty_concurrent_registrations_of_one_email_give_exactly_one_ok() {
     );
     // The one account is usable through the winner's token.
     app.accounts
-        .verify_email(winners[0].expose())
+        .verify_email(winners[0].expose(), &browser())
         .await
         .unwrap();
-    assert!(app.sessions.authorize(&ada()).await.is_ok());
+    assert!(app.sessions.authorize(&ada(), &browser()).await.is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -422,4 +467,140 @@ async fn eight_concurrent_refreshes_of_one_token_give_one_ok_and_end_the_session
             &app.sessions.refresh(&won.refresh_token).await
         ));
     }
+}
+
+#[tokio::test]
+async fn invite_only_registration_through_a_console_invitation_then_a_disable_ends_the_session() {
+    let app = app_with(RegistrationMode::Invite);
+    let bob = credentials("bob@example.com", PASSWORD);
+
+    // Without an invitation, or with a made-up one, nobody registers.
+    for invite in [None, Some("0".repeat(64))] {
+        let refused = app
+            .accounts
+            .register(&Registration {
+                credentials: ada(),
+                invite,
+            })
+            .await;
+        assert!(
+            matches!(refused, Err(DomainError::Refused(Refusal::InviteInvalid))),
+            "{refused:?}"
+        );
+    }
+
+    // The server's console hands out a one-use invitation.
+    let issued = app
+        .admin
+        .create_invite(
+            Operator::Console,
+            InviteUses::new(1).unwrap(),
+            InviteLifetime::from_seconds(3600).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(issued.invite.created_by, None);
+    let listed = app.admin.invites(Operator::Console).await.unwrap();
+    assert_eq!(listed, vec![issued.invite.clone()]);
+
+    // Ada registers with it, verifies and is logged in.
+    let verification = app
+        .accounts
+        .register(&Registration {
+            credentials: ada(),
+            invite: Some(issued.token.expose().to_owned()),
+        })
+        .await
+        .unwrap();
+    let tokens = app
+        .accounts
+        .verify_email(verification.expose(), &browser())
+        .await
+        .unwrap();
+    let me = app
+        .sessions
+        .authenticate(&tokens.access_token)
+        .await
+        .unwrap();
+    let devices = app.sessions.of_user(me.user_id).await.unwrap();
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0].id, me.session_id);
+    assert_eq!(devices[0].user_agent, browser().user_agent);
+
+    // The invitation is used up: Bob cannot register with it too.
+    let used_up = app
+        .accounts
+        .register(&Registration {
+            credentials: bob.clone(),
+            invite: Some(issued.token.expose().to_owned()),
+        })
+        .await;
+    assert!(
+        matches!(used_up, Err(DomainError::Refused(Refusal::InviteInvalid))),
+        "{used_up:?}"
+    );
+    assert!(
+        app.admin
+            .invites(Operator::Console)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The console disables Ada: her session ends, and she cannot log in.
+    let disabled = app
+        .admin
+        .disable(Operator::Console, &UserRef::Email(ada().email))
+        .await
+        .unwrap();
+    assert!(disabled.disabled_at.is_some());
+    assert!(is_unauthorized(
+        &app.sessions.authenticate(&tokens.access_token).await
+    ));
+    assert!(is_unauthorized(
+        &app.sessions.refresh(&tokens.refresh_token).await
+    ));
+    assert!(is_unauthorized(
+        &app.sessions.authorize(&ada(), &browser()).await
+    ));
+    assert!(app.sessions.of_user(me.user_id).await.unwrap().is_empty());
+
+    // Enabled again, she logs in anew; the ended session stays ended.
+    app.admin
+        .enable(Operator::Console, &UserRef::Id(me.user_id))
+        .await
+        .unwrap();
+    let again = app.sessions.authorize(&ada(), &browser()).await.unwrap();
+    assert!(app.access_works(&again).await);
+    assert!(!app.access_works(&tokens).await);
+}
+
+#[tokio::test]
+async fn a_stale_unverified_registration_no_longer_blocks_its_email() {
+    let app = app();
+    let abandoned = app.accounts.register(&open(&ada())).await.unwrap();
+
+    // Still fresh: the email is taken.
+    app.clock
+        .advance(verification_policy().ttl - TimeDelta::seconds(1));
+    assert!(is_email_taken(&app.accounts.register(&open(&ada())).await));
+
+    // Its verification time is over: a new registration replaces it.
+    app.clock.advance(TimeDelta::seconds(1));
+    let fresh = app.accounts.register(&open(&ada())).await.unwrap();
+    assert!(is_unauthorized(
+        &app.accounts
+            .verify_email(abandoned.expose(), &browser())
+            .await
+    ));
+    let tokens = app
+        .accounts
+        .verify_email(fresh.expose(), &browser())
+        .await
+        .unwrap();
+    assert!(app.access_works(&tokens).await);
+
+    // Once verified, it blocks the email for good.
+    app.clock.advance(verification_policy().ttl * 10);
+    assert!(is_email_taken(&app.accounts.register(&open(&ada())).await));
 }

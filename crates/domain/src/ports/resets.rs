@@ -3,9 +3,9 @@ use async_trait::async_trait;
 use super::StoreError;
 use crate::recovery::PasswordReset;
 use crate::token::TokenHash;
-use crate::user::UserId;
 
-/// Where pending password resets live, keyed by token hash.
+/// Where pending password resets live, keyed by token hash. A new password
+/// voids them all ([`UserRepository::set_password_hash`](super::UserRepository::set_password_hash)).
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait PasswordResetStore: Send + Sync {
@@ -17,8 +17,4 @@ pub trait PasswordResetStore: Send + Sync {
     /// not. Atomic: of concurrent calls with one hash, at most one gets it,
     /// which is what makes a token single-use.
     async fn take(&self, token_hash: &TokenHash) -> Result<Option<PasswordReset>, StoreError>;
-
-    /// Removes every pending reset of `user` (once one is used, or the
-    /// password changed, the others must not work either).
-    async fn clear(&self, user: UserId) -> Result<(), StoreError>;
 }

@@ -93,7 +93,9 @@ pub trait UserRepository: Send + Sync {
         name: &DisplayName,
     ) -> Result<Option<User>, StoreError>;
 
-    /// Replaces the password hash; `None` if the account does not exist.
+    /// Replaces the password hash and, in the same step, removes every
+    /// pending password reset of the account (a reset link must not outlive
+    /// the password it was sent for); `None` if the account does not exist.
     async fn set_password_hash(
         &self,
         id: UserId,

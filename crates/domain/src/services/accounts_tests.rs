@@ -8,10 +8,12 @@ use mockall::predicate::{always, eq};
 use super::*;
 use crate::ports::{
     ManualClock, MockPasswordHasher, MockSessionRepository, MockTokenIssuer, MockUserRepository,
-    MockVerificationStore,
+    MockVerificationStore, StoreError,
 };
-use crate::session::{LoginSession, SessionPolicy, TokenClaims, TokenKind};
-use crate::user::{Email, PasswordDigest, PasswordHash};
+use crate::room::RoomId;
+use crate::services::fakes::RecordingFanOut;
+use crate::session::{LoginSession, SessionPolicy, TokenClaims, TokenKind, UserAgent};
+use crate::user::{Email, InstanceRole, PasswordDigest, PasswordHash};
 
 /// Where every test's clock starts (whole seconds, so token times are exact).
 fn t0() -> DateTime<Utc> {
@@ -25,6 +27,11 @@ fn policy() -> VerificationPolicy {
     }
 }
 
+/// Before this instant an unverified registration no longer blocks its email.
+fn stale_before() -> DateTime<Utc> {
+    t0() - policy().ttl
+}
+
 fn credentials() -> Credentials {
     Credentials {
         email: Email::parse(" Ada@Example.com ").unwrap(),
@@ -32,11 +39,41 @@ fn credentials() -> Credentials {
     }
 }
 
+fn registration() -> Registration {
+    Registration {
+        credentials: credentials(),
+        invite: None,
+    }
+}
+
+/// The invitation token a registrant presents.
+const INVITE: &str = "the-invite-token";
+
+fn invited() -> Registration {
+    Registration {
+        invite: Some(INVITE.to_owned()),
+        ..registration()
+    }
+}
+
 fn stored_hash() -> PasswordHash {
     PasswordHash::new("$2b$04$stored-hash".into())
 }
 
-fn existing_user() -> User {
+fn new_hash() -> PasswordHash {
+    PasswordHash::new("$2b$04$new-hash".into())
+}
+
+fn current_password() -> PasswordDigest {
+    PasswordDigest::parse(&"cd".repeat(32)).unwrap()
+}
+
+fn new_password() -> PasswordDigest {
+    PasswordDigest::parse(&"ef".repeat(32)).unwrap()
+}
+
+/// An unverified account of ada@example.com registered at `created_at`.
+fn registered_at(created_at: DateTime<Utc>) -> User {
     let email = Email::parse("ada@example.com").unwrap();
     User {
         id: UserId::new(),
@@ -44,7 +81,21 @@ fn existing_user() -> User {
         email,
         password_hash: stored_hash(),
         email_verified_at: None,
-        created_at: t0() - TimeDelta::days(1),
+        created_at,
+        role: InstanceRole::Member,
+        disabled_at: None,
+        deleted_at: None,
+    }
+}
+
+fn existing_user() -> User {
+    registered_at(t0() - TimeDelta::days(1))
+}
+
+fn verified_user() -> User {
+    User {
+        email_verified_at: Some(t0() - TimeDelta::days(1)),
+        ..existing_user()
     }
 }
 
@@ -65,9 +116,13 @@ struct Fixture {
     users: MockUserRepository,
     verifications: MockVerificationStore,
     hasher: MockPasswordHasher,
+    /// The user store of the session service (read again by `Sessions::start`).
+    session_users: MockUserRepository,
     session_store: MockSessionRepository,
     tokens: MockTokenIssuer,
     clock: Arc<ManualClock>,
+    fanout: Arc<RecordingFanOut>,
+    mode: RegistrationMode,
 }
 
 impl Fixture {
@@ -76,9 +131,19 @@ impl Fixture {
             users: MockUserRepository::new(),
             verifications: MockVerificationStore::new(),
             hasher: MockPasswordHasher::new(),
+            session_users: MockUserRepository::new(),
             session_store: MockSessionRepository::new(),
             tokens: MockTokenIssuer::new(),
             clock: Arc::new(ManualClock::new(t0())),
+            fanout: Arc::new(RecordingFanOut::default()),
+            mode: RegistrationMode::Open,
+        }
+    }
+
+    fn with_mode(mode: RegistrationMode) -> Self {
+        Self {
+            mode,
+            ..Self::new()
         }
     }
 
@@ -88,17 +153,66 @@ impl Fixture {
         self.tokens.expect_sign().never();
     }
 
+    /// States that nothing may be stored by a registration: no account
+    /// looked up, no password hashed, nothing registered.
+    fn expect_no_registration_work(&mut self) {
+        self.users.expect_by_email().never();
+        self.hasher.expect_hash().never();
+        self.users.expect_register().never();
+        self.verifications.expect_insert().never();
+        self.expect_no_session();
+    }
+
+    /// The registration store answers `outcome` once, recording what it was given.
+    fn registers(&mut self, outcome: Registered) -> Arc<Mutex<Option<RegisterCall>>> {
+        let call = Arc::new(Mutex::new(None));
+        let sink = call.clone();
+        self.users.expect_register().times(1).returning(
+            move |user: &User, verification: &EmailVerification, invite, stale_before, now| {
+                *sink.lock().unwrap() = Some(RegisterCall {
+                    user: user.clone(),
+                    verification: verification.clone(),
+                    invite,
+                    stale_before,
+                    now,
+                });
+                Ok(outcome)
+            },
+        );
+        call
+    }
+
+    /// The account `user` exists (for the password checks of change and delete).
+    fn owns(&mut self, user: &User) {
+        let stored = user.clone();
+        self.users
+            .expect_by_id()
+            .with(eq(user.id))
+            .times(1)
+            .returning(move |_| Ok(Some(stored.clone())));
+    }
+
+    /// The hasher says whether `password` matches the stored hash, once.
+    fn password_matches(&mut self, password: PasswordDigest, matches: bool) {
+        self.hasher
+            .expect_verify()
+            .with(eq(password), eq(stored_hash()))
+            .times(1)
+            .returning(move |_, _| Ok(matches));
+    }
+
     fn build(self) -> Accounts {
-        // The session service's own user store and hasher are never used by
-        // `Sessions::start`: mocks without expectations fail on any call.
+        // The session service's hasher is never used by `Sessions::start` or
+        // `Sessions::end_all`: a mock without expectations fails on any call.
         let sessions = Sessions::new(
-            Arc::new(MockUserRepository::new()),
+            Arc::new(self.session_users),
             Arc::new(self.session_store),
             Arc::new(MockPasswordHasher::new()),
             Arc::new(self.tokens),
             self.clock.clone(),
             SessionPolicy::default(),
-        );
+        )
+        .with_fanout(self.fanout.clone());
         Accounts::new(
             Arc::new(self.users),
             Arc::new(self.verifications),
@@ -107,13 +221,41 @@ impl Fixture {
             sessions,
             policy(),
         )
+        .with_registration(self.mode)
+        .with_fanout(self.fanout)
     }
+}
+
+/// What one call of [`UserRepository::register`] was given.
+struct RegisterCall {
+    user: User,
+    verification: EmailVerification,
+    invite: Option<TokenHash>,
+    stale_before: DateTime<Utc>,
+    now: DateTime<Utc>,
+}
+
+fn assert_refused<T: std::fmt::Debug>(result: Result<T, DomainError>, refusal: Refusal) {
+    assert!(
+        matches!(&result, Err(DomainError::Refused(got)) if *got == refusal),
+        "expected {refusal:?}, got {result:?}"
+    );
+}
+
+fn assert_email_taken<T: std::fmt::Debug>(result: Result<T, DomainError>) {
+    assert!(
+        matches!(
+            result,
+            Err(DomainError::Conflict(ConflictError::EmailTaken))
+        ),
+        "{result:?}"
+    );
 }
 
 // ---------------------------------------------------------------- register
 
 #[tokio::test]
-async fn register_stores_an_unverified_user_and_a_verification_of_the_returned_token() {
+async fn register_stores_an_unverified_user_and_a_verification_of_the_returned_token_in_one_call() {
     let mut fx = Fixture::new();
     let creds = credentials();
     fx.users
@@ -126,82 +268,187 @@ async fn register_stores_an_unverified_user_and_a_verification_of_the_returned_t
         .with(eq(creds.password.clone()))
         .times(1)
         .returning(|_| Ok(stored_hash()));
-    let inserted_user = Arc::new(Mutex::new(None));
-    let sink = inserted_user.clone();
-    fx.users
-        .expect_insert()
-        .times(1)
-        .returning(move |user: &User| {
-            *sink.lock().unwrap() = Some(user.clone());
-            Ok(())
-        });
-    let inserted_verification = Arc::new(Mutex::new(None));
-    let sink = inserted_verification.clone();
-    fx.verifications
-        .expect_insert()
-        .times(1)
-        .returning(move |verification: &EmailVerification| {
-            *sink.lock().unwrap() = Some(verification.clone());
-            Ok(())
-        });
+    let call = fx.registers(Registered::Created);
+    // The verification is part of the atomic registration, never a second write.
+    fx.verifications.expect_insert().never();
+    fx.users.expect_insert().never();
     fx.expect_no_session();
 
-    let token = fx.build().register(&creds).await.unwrap();
+    let token = fx.build().register(&registration()).await.unwrap();
 
-    let user = inserted_user.lock().unwrap().clone().unwrap();
+    let call = call.lock().unwrap().take().unwrap();
+    let user = call.user;
     assert_eq!(user.email.as_str(), "ada@example.com");
     assert_eq!(user.display_name.as_str(), "ada");
     assert_eq!(user.password_hash, stored_hash());
     assert_eq!(user.email_verified_at, None);
     assert!(!user.is_verified());
     assert_eq!(user.created_at, t0());
+    assert_eq!(user.role, InstanceRole::Member);
+    assert_eq!(user.disabled_at, None);
+    assert_eq!(user.deleted_at, None);
 
-    let verification = inserted_verification.lock().unwrap().clone().unwrap();
+    let verification = call.verification;
     assert_eq!(verification.token_hash, TokenHash::of(token.expose()));
     assert_eq!(verification.user_id, user.id);
     assert_eq!(verification.expires_at, t0() + policy().ttl);
+
+    assert_eq!(call.invite, None);
+    assert_eq!(call.stale_before, stale_before());
+    assert_eq!(call.now, t0());
 }
 
 #[tokio::test]
-async fn register_with_a_taken_email_is_email_taken_and_never_hashes_or_writes() {
+async fn register_on_an_open_instance_ignores_an_invitation_it_does_not_need() {
+    let mut fx = Fixture::new();
+    fx.users.expect_by_email().returning(|_| Ok(None));
+    fx.hasher.expect_hash().returning(|_| Ok(stored_hash()));
+    let call = fx.registers(Registered::Created);
+
+    fx.build().register(&invited()).await.unwrap();
+
+    assert_eq!(call.lock().unwrap().take().unwrap().invite, None);
+}
+
+#[tokio::test]
+async fn register_on_a_closed_instance_is_refused_before_any_lookup_hash_or_write() {
+    for registration in [registration(), invited()] {
+        let mut fx = Fixture::with_mode(RegistrationMode::Closed);
+        fx.expect_no_registration_work();
+
+        assert_refused(
+            fx.build().register(&registration).await,
+            Refusal::RegistrationClosed,
+        );
+    }
+}
+
+#[tokio::test]
+async fn register_on_an_invite_only_instance_without_an_invitation_is_refused_before_any_work() {
+    let mut fx = Fixture::with_mode(RegistrationMode::Invite);
+    fx.expect_no_registration_work();
+
+    assert_refused(
+        fx.build().register(&registration()).await,
+        Refusal::InviteInvalid,
+    );
+}
+
+#[tokio::test]
+async fn register_with_an_invitation_hands_the_store_only_the_hash_of_its_token() {
+    let mut fx = Fixture::with_mode(RegistrationMode::Invite);
+    fx.users.expect_by_email().times(1).returning(|_| Ok(None));
+    fx.hasher
+        .expect_hash()
+        .times(1)
+        .returning(|_| Ok(stored_hash()));
+    let call = fx.registers(Registered::Created);
+    fx.expect_no_session();
+
+    let token = fx.build().register(&invited()).await.unwrap();
+
+    let call = call.lock().unwrap().take().unwrap();
+    assert_eq!(call.invite, Some(TokenHash::of(INVITE)));
+    assert_ne!(call.invite, Some(TokenHash::of(token.expose())));
+    assert_eq!(call.now, t0());
+}
+
+#[tokio::test]
+async fn register_with_an_invitation_the_store_refuses_is_invite_invalid() {
+    let mut fx = Fixture::with_mode(RegistrationMode::Invite);
+    fx.users.expect_by_email().returning(|_| Ok(None));
+    fx.hasher.expect_hash().returning(|_| Ok(stored_hash()));
+    fx.registers(Registered::InviteRefused);
+    fx.expect_no_session();
+
+    assert_refused(
+        fx.build().register(&invited()).await,
+        Refusal::InviteInvalid,
+    );
+}
+
+#[tokio::test]
+async fn register_with_a_verified_email_is_email_taken_and_never_hashes_or_writes() {
     let mut fx = Fixture::new();
     fx.users
         .expect_by_email()
         .times(1)
-        .returning(|_| Ok(Some(existing_user())));
+        .returning(|_| Ok(Some(verified_user())));
     fx.hasher.expect_hash().never();
-    fx.users.expect_insert().never();
-    fx.verifications.expect_insert().never();
+    fx.users.expect_register().never();
 
-    let result = fx.build().register(&credentials()).await;
-
-    assert!(matches!(
-        result,
-        Err(DomainError::Conflict(ConflictError::EmailTaken))
-    ));
+    assert_email_taken(fx.build().register(&registration()).await);
 }
 
 #[tokio::test]
-async fn register_turns_a_duplicate_from_insert_into_email_taken_and_stores_no_verification() {
-    // The early lookup saw nothing, but a concurrent registration won the insert.
+async fn register_with_a_verified_email_registered_long_ago_is_still_email_taken() {
+    let mut fx = Fixture::new();
+    let old = User {
+        email_verified_at: Some(t0() - TimeDelta::days(300)),
+        ..registered_at(t0() - TimeDelta::days(365))
+    };
+    fx.users
+        .expect_by_email()
+        .times(1)
+        .returning(move |_| Ok(Some(old.clone())));
+    fx.hasher.expect_hash().never();
+    fx.users.expect_register().never();
+
+    assert_email_taken(fx.build().register(&registration()).await);
+}
+
+#[tokio::test]
+async fn register_over_a_fresh_unverified_registration_is_email_taken_before_hashing() {
+    let mut fx = Fixture::new();
+    // Its verification token is still usable for another minute.
+    let fresh = registered_at(stale_before() + TimeDelta::minutes(1));
+    fx.users
+        .expect_by_email()
+        .times(1)
+        .returning(move |_| Ok(Some(fresh.clone())));
+    fx.hasher.expect_hash().never();
+    fx.users.expect_register().never();
+
+    assert_email_taken(fx.build().register(&registration()).await);
+}
+
+#[tokio::test]
+async fn register_over_a_stale_unverified_registration_goes_on_to_the_store() {
+    // At `stale_before` exactly, the old verification token has just expired.
+    for created_at in [stale_before(), stale_before() - TimeDelta::days(3)] {
+        let mut fx = Fixture::new();
+        let stale = registered_at(created_at);
+        fx.users
+            .expect_by_email()
+            .times(1)
+            .returning(move |_| Ok(Some(stale.clone())));
+        fx.hasher
+            .expect_hash()
+            .times(1)
+            .returning(|_| Ok(stored_hash()));
+        let call = fx.registers(Registered::Created);
+
+        let token = fx.build().register(&registration()).await.unwrap();
+
+        let call = call.lock().unwrap().take().unwrap();
+        assert_eq!(call.stale_before, stale_before(), "{created_at}");
+        assert_eq!(call.verification.token_hash, token.hash());
+    }
+}
+
+#[tokio::test]
+async fn register_turns_email_taken_from_the_store_into_email_taken() {
+    // The early lookup saw nothing, but a concurrent registration won.
     let mut fx = Fixture::new();
     fx.users.expect_by_email().returning(|_| Ok(None));
     fx.hasher
         .expect_hash()
         .times(1)
         .returning(|_| Ok(stored_hash()));
-    fx.users
-        .expect_insert()
-        .times(1)
-        .returning(|_| Err(StoreError::Duplicate));
-    fx.verifications.expect_insert().never();
+    fx.registers(Registered::EmailTaken);
+    fx.expect_no_session();
 
-    let result = fx.build().register(&credentials()).await;
-
-    assert!(matches!(
-        result,
-        Err(DomainError::Conflict(ConflictError::EmailTaken))
-    ));
+    assert_email_taken(fx.build().register(&registration()).await);
 }
 
 #[tokio::test]
@@ -212,9 +459,9 @@ async fn register_when_the_lookup_store_is_unavailable_is_unavailable_and_hashes
         .times(1)
         .returning(|_| Err(unavailable()));
     fx.hasher.expect_hash().never();
-    fx.users.expect_insert().never();
+    fx.users.expect_register().never();
 
-    let result = fx.build().register(&credentials()).await;
+    let result = fx.build().register(&registration()).await;
 
     assert!(
         matches!(&result, Err(DomainError::Unavailable(detail)) if detail == "connection refused"),
@@ -223,17 +470,16 @@ async fn register_when_the_lookup_store_is_unavailable_is_unavailable_and_hashes
 }
 
 #[tokio::test]
-async fn register_when_the_insert_is_unavailable_is_unavailable_not_email_taken() {
+async fn register_when_the_registration_store_is_unavailable_is_unavailable_not_email_taken() {
     let mut fx = Fixture::new();
     fx.users.expect_by_email().returning(|_| Ok(None));
     fx.hasher.expect_hash().returning(|_| Ok(stored_hash()));
     fx.users
-        .expect_insert()
+        .expect_register()
         .times(1)
-        .returning(|_| Err(unavailable()));
-    fx.verifications.expect_insert().never();
+        .returning(|_, _, _, _, _| Err(unavailable()));
 
-    let result = fx.build().register(&credentials()).await;
+    let result = fx.build().register(&registration()).await;
 
     assert!(
         matches!(result, Err(DomainError::Unavailable(_))),
@@ -242,17 +488,16 @@ async fn register_when_the_insert_is_unavailable_is_unavailable_not_email_taken(
 }
 
 #[tokio::test]
-async fn register_when_the_insert_fails_otherwise_is_internal() {
+async fn register_when_the_registration_store_fails_otherwise_is_internal() {
     let mut fx = Fixture::new();
     fx.users.expect_by_email().returning(|_| Ok(None));
     fx.hasher.expect_hash().returning(|_| Ok(stored_hash()));
     fx.users
-        .expect_insert()
+        .expect_register()
         .times(1)
-        .returning(|_| Err(StoreError::Failure("corrupt row".into())));
-    fx.verifications.expect_insert().never();
+        .returning(|_, _, _, _, _| Err(StoreError::Failure("corrupt row".into())));
 
-    let result = fx.build().register(&credentials()).await;
+    let result = fx.build().register(&registration()).await;
 
     assert!(
         matches!(result, Err(DomainError::Internal(_))),
@@ -261,39 +506,20 @@ async fn register_when_the_insert_fails_otherwise_is_internal() {
 }
 
 #[tokio::test]
-async fn register_when_hashing_fails_is_internal_and_inserts_nothing() {
+async fn register_when_hashing_fails_is_internal_and_registers_nothing() {
     let mut fx = Fixture::new();
     fx.users.expect_by_email().returning(|_| Ok(None));
     fx.hasher
         .expect_hash()
         .times(1)
         .returning(|_| Err(crate::ports::HashError("worker gone".into())));
-    fx.users.expect_insert().never();
+    fx.users.expect_register().never();
     fx.verifications.expect_insert().never();
 
-    let result = fx.build().register(&credentials()).await;
+    let result = fx.build().register(&registration()).await;
 
     assert!(
         matches!(result, Err(DomainError::Internal(_))),
-        "{result:?}"
-    );
-}
-
-#[tokio::test]
-async fn register_when_the_verification_store_is_unavailable_is_unavailable() {
-    let mut fx = Fixture::new();
-    fx.users.expect_by_email().returning(|_| Ok(None));
-    fx.hasher.expect_hash().returning(|_| Ok(stored_hash()));
-    fx.users.expect_insert().times(1).returning(|_| Ok(()));
-    fx.verifications
-        .expect_insert()
-        .times(1)
-        .returning(|_| Err(unavailable()));
-
-    let result = fx.build().register(&credentials()).await;
-
-    assert!(
-        matches!(result, Err(DomainError::Unavailable(_))),
         "{result:?}"
     );
 }
@@ -305,6 +531,30 @@ fn pending(user_id: UserId, expires_at: DateTime<Utc>) -> EmailVerification {
         token_hash: TokenHash::of("the-token"),
         user_id,
         expires_at,
+    }
+}
+
+/// A login from a browser that names itself.
+fn browser() -> LoginContext {
+    LoginContext {
+        user_agent: UserAgent::from_header("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"),
+    }
+}
+
+impl Fixture {
+    /// The session service's re-read after storing a session finds `user_id`
+    /// verified and enabled, once.
+    fn still_enabled(&mut self, user_id: UserId) {
+        self.session_users
+            .expect_by_id()
+            .with(eq(user_id))
+            .times(1)
+            .returning(move |_| {
+                Ok(Some(User {
+                    id: user_id,
+                    ..verified_user()
+                }))
+            });
     }
 }
 
@@ -342,12 +592,22 @@ async fn verify_email_marks_the_user_verified_now_and_starts_a_session_for_them(
             *sink.lock().unwrap() = Some(session.clone());
             Ok(())
         });
+    fx.still_enabled(user_id);
+    fx.session_store.expect_revoke().never();
 
-    let tokens = fx.build().verify_email("the-token").await.unwrap();
+    let tokens = fx
+        .build()
+        .verify_email("the-token", &browser())
+        .await
+        .unwrap();
 
     let session = created.lock().unwrap().clone().unwrap();
     assert_eq!(session.user_id, user_id);
     assert_eq!(session.revoked_at, None);
+    assert_eq!(session.user_agent, browser().user_agent);
+    assert!(session.user_agent.is_some());
+    assert_eq!(session.created_at, now);
+    assert_eq!(session.last_used_at, now);
     assert_eq!(
         session.refresh_token_hash,
         TokenHash::of(&tokens.refresh_token)
@@ -373,7 +633,7 @@ async fn verify_email_with_an_unknown_or_used_token_is_unauthorized_and_marks_no
     fx.users.expect_mark_verified().never();
     fx.expect_no_session();
 
-    let result = fx.build().verify_email("never-issued").await;
+    let result = fx.build().verify_email("never-issued", &browser()).await;
 
     assert!(
         matches!(result, Err(DomainError::Unauthorized)),
@@ -394,7 +654,7 @@ async fn verify_email_with_an_expired_verification_is_unauthorized_and_never_sta
     // A verification expires at exactly `expires_at`.
     fx.clock.advance(policy().ttl);
 
-    let result = fx.build().verify_email("the-token").await;
+    let result = fx.build().verify_email("the-token", &browser()).await;
 
     assert!(
         matches!(result, Err(DomainError::Unauthorized)),
@@ -421,9 +681,70 @@ async fn verify_email_just_before_expiry_still_verifies() {
         .expect_create()
         .times(1)
         .returning(|_| Ok(()));
+    fx.still_enabled(user_id);
     fx.clock.advance(policy().ttl - TimeDelta::microseconds(1));
 
-    assert!(fx.build().verify_email("the-token").await.is_ok());
+    assert!(
+        fx.build()
+            .verify_email("the-token", &LoginContext::default())
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn verify_email_of_an_account_disabled_meanwhile_revokes_the_new_session_and_is_unauthorized()
+{
+    let mut fx = Fixture::new();
+    let user_id = UserId::new();
+    fx.verifications
+        .expect_take()
+        .returning(move |_| Ok(Some(pending(user_id, t0() + policy().ttl))));
+    fx.users
+        .expect_mark_verified()
+        .times(1)
+        .returning(|_, _| Ok(true));
+    fx.tokens
+        .expect_sign()
+        .returning(|claims| Ok(fake_signature(claims)));
+    let created = Arc::new(Mutex::new(None));
+    let sink = created.clone();
+    fx.session_store
+        .expect_create()
+        .times(1)
+        .returning(move |session: &LoginSession| {
+            *sink.lock().unwrap() = Some(session.id);
+            Ok(())
+        });
+    fx.session_users
+        .expect_by_id()
+        .times(1)
+        .returning(move |_| {
+            Ok(Some(User {
+                id: user_id,
+                disabled_at: Some(t0()),
+                ..verified_user()
+            }))
+        });
+    let revoked = Arc::new(Mutex::new(None));
+    let sink = revoked.clone();
+    fx.session_store
+        .expect_revoke()
+        .with(always(), eq(t0()))
+        .times(1)
+        .returning(move |id, _| {
+            *sink.lock().unwrap() = Some(id);
+            Ok(())
+        });
+
+    let result = fx.build().verify_email("the-token", &browser()).await;
+
+    assert!(
+        matches!(result, Err(DomainError::Unauthorized)),
+        "{result:?}"
+    );
+    let created = created.lock().unwrap().unwrap();
+    assert_eq!(*revoked.lock().unwrap(), Some(created));
 }
 
 #[tokio::test]
@@ -439,7 +760,7 @@ async fn verify_email_for_an_account_that_no_longer_exists_is_unauthorized_and_s
         .returning(|_, _| Ok(false));
     fx.expect_no_session();
 
-    let result = fx.build().verify_email("the-token").await;
+    let result = fx.build().verify_email("the-token", &browser()).await;
 
     assert!(
         matches!(result, Err(DomainError::Unauthorized)),
@@ -457,7 +778,7 @@ async fn verify_email_when_the_verification_store_is_unavailable_is_unavailable(
     fx.users.expect_mark_verified().never();
     fx.expect_no_session();
 
-    let result = fx.build().verify_email("the-token").await;
+    let result = fx.build().verify_email("the-token", &browser()).await;
 
     assert!(
         matches!(result, Err(DomainError::Unavailable(_))),
@@ -478,7 +799,7 @@ async fn verify_email_when_marking_is_unavailable_is_unavailable_and_starts_no_s
         .returning(|_, _| Err(unavailable()));
     fx.expect_no_session();
 
-    let result = fx.build().verify_email("the-token").await;
+    let result = fx.build().verify_email("the-token", &browser()).await;
 
     assert!(
         matches!(result, Err(DomainError::Unavailable(_))),
@@ -586,6 +907,228 @@ async fn rename_when_the_store_is_unavailable_is_unavailable() {
 
     assert!(
         matches!(result, Err(DomainError::Unavailable(_))),
+        "{result:?}"
+    );
+}
+
+// --------------------------------------------------------- change_password
+
+fn change() -> PasswordChange {
+    PasswordChange {
+        current: current_password(),
+        new: new_password(),
+    }
+}
+
+#[tokio::test]
+async fn change_password_with_a_wrong_current_password_is_refused_and_stores_nothing() {
+    let mut fx = Fixture::new();
+    let user = verified_user();
+    fx.owns(&user);
+    fx.password_matches(current_password(), false);
+    fx.hasher.expect_hash().never();
+    fx.users.expect_set_password_hash().never();
+    fx.session_store.expect_revoke_all().never();
+
+    let result = fx
+        .build()
+        .change_password(user.id, SessionId::new(), &change())
+        .await;
+
+    assert_refused(result, Refusal::WrongPassword);
+}
+
+#[tokio::test]
+async fn change_password_stores_the_new_hash_and_ends_every_other_session() {
+    let mut fx = Fixture::new();
+    let user = verified_user();
+    let caller = SessionId::new();
+    let others = vec![SessionId::new(), SessionId::new()];
+    fx.owns(&user);
+    fx.password_matches(current_password(), true);
+    fx.hasher
+        .expect_hash()
+        .with(eq(new_password()))
+        .times(1)
+        .returning(|_| Ok(new_hash()));
+    let changed = User {
+        password_hash: new_hash(),
+        ..user.clone()
+    };
+    fx.users
+        .expect_set_password_hash()
+        .with(eq(user.id), eq(new_hash()))
+        .times(1)
+        .returning(move |_, _| Ok(Some(changed.clone())));
+    let ended = others.clone();
+    fx.session_store
+        .expect_revoke_all()
+        .with(eq(user.id), eq(Some(caller)), eq(t0()))
+        .times(1)
+        .returning(move |_, _, _| Ok(ended.clone()));
+    let fanout = fx.fanout.clone();
+
+    fx.build()
+        .change_password(user.id, caller, &change())
+        .await
+        .unwrap();
+
+    assert_eq!(fanout.ended(), others);
+    assert!(fanout.published().is_empty());
+}
+
+#[tokio::test]
+async fn change_password_of_an_unknown_account_is_unauthorized_and_checks_no_password() {
+    let mut fx = Fixture::new();
+    fx.users.expect_by_id().times(1).returning(|_| Ok(None));
+    fx.hasher.expect_verify().never();
+    fx.hasher.expect_hash().never();
+    fx.users.expect_set_password_hash().never();
+    fx.session_store.expect_revoke_all().never();
+
+    let result = fx
+        .build()
+        .change_password(UserId::new(), SessionId::new(), &change())
+        .await;
+
+    assert!(
+        matches!(result, Err(DomainError::Unauthorized)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn change_password_of_an_account_gone_before_the_write_ends_no_session() {
+    let mut fx = Fixture::new();
+    let user = verified_user();
+    fx.owns(&user);
+    fx.password_matches(current_password(), true);
+    fx.hasher.expect_hash().returning(|_| Ok(new_hash()));
+    fx.users
+        .expect_set_password_hash()
+        .times(1)
+        .returning(|_, _| Ok(None));
+    fx.session_store.expect_revoke_all().never();
+
+    let result = fx
+        .build()
+        .change_password(user.id, SessionId::new(), &change())
+        .await;
+
+    assert!(
+        matches!(result, Err(DomainError::Unauthorized)),
+        "{result:?}"
+    );
+}
+
+// ------------------------------------------------------------------ delete
+
+#[tokio::test]
+async fn delete_with_a_wrong_password_is_refused_and_changes_nothing() {
+    let mut fx = Fixture::new();
+    let user = verified_user();
+    fx.owns(&user);
+    fx.password_matches(current_password(), false);
+    fx.users.expect_anonymise().never();
+    fx.session_store.expect_revoke_all().never();
+    let fanout = fx.fanout.clone();
+
+    let result = fx.build().delete(user.id, &current_password()).await;
+
+    assert_refused(result, Refusal::WrongPassword);
+    assert!(fanout.ended().is_empty() && fanout.published().is_empty());
+}
+
+#[tokio::test]
+async fn delete_of_a_room_owner_is_owner_must_hand_over_and_ends_no_session() {
+    let mut fx = Fixture::new();
+    let user = verified_user();
+    fx.owns(&user);
+    fx.password_matches(current_password(), true);
+    fx.users
+        .expect_anonymise()
+        .with(eq(user.id), always(), always())
+        .times(1)
+        .returning(|_, _, _| Ok(Anonymisation::OwnsRooms));
+    fx.session_store.expect_revoke_all().never();
+    let fanout = fx.fanout.clone();
+
+    let result = fx.build().delete(user.id, &current_password()).await;
+
+    assert!(
+        matches!(
+            result,
+            Err(DomainError::Conflict(ConflictError::OwnerMustHandOver))
+        ),
+        "{result:?}"
+    );
+    assert!(fanout.ended().is_empty() && fanout.published().is_empty());
+}
+
+#[tokio::test]
+async fn delete_anonymises_the_account_ends_all_its_sessions_and_announces_each_room_left() {
+    let mut fx = Fixture::new();
+    let user = verified_user();
+    let rooms = vec![RoomId::new(), RoomId::new(), RoomId::new()];
+    let sessions = vec![SessionId::new(), SessionId::new()];
+    fx.clock.advance(TimeDelta::minutes(7));
+    let now = t0() + TimeDelta::minutes(7);
+    fx.owns(&user);
+    fx.password_matches(current_password(), true);
+    let left = rooms.clone();
+    let anonymised = User {
+        email: Anonymised::of(user.id, now).email,
+        ..user.clone()
+    };
+    fx.users
+        .expect_anonymise()
+        .with(
+            eq(user.id),
+            eq(Anonymised::of(user.id, now)),
+            eq(PasswordHash::new(PasswordHash::UNUSABLE.to_owned())),
+        )
+        .times(1)
+        .returning(move |_, _, _| Ok(Anonymisation::Done(anonymised.clone(), left.clone())));
+    let ended = sessions.clone();
+    fx.session_store
+        .expect_revoke_all()
+        .with(eq(user.id), eq(None), eq(now))
+        .times(1)
+        .returning(move |_, _, _| Ok(ended.clone()));
+    let fanout = fx.fanout.clone();
+
+    fx.build()
+        .delete(user.id, &current_password())
+        .await
+        .unwrap();
+
+    assert_eq!(fanout.ended(), sessions);
+    let announced: Vec<RoomEvent> = rooms
+        .iter()
+        .map(|&room_id| RoomEvent::MemberLeft {
+            room_id,
+            user_id: user.id,
+        })
+        .collect();
+    assert_eq!(fanout.published(), announced);
+}
+
+#[tokio::test]
+async fn delete_of_an_account_gone_before_the_write_is_unauthorized_and_ends_no_session() {
+    let mut fx = Fixture::new();
+    let user = verified_user();
+    fx.owns(&user);
+    fx.password_matches(current_password(), true);
+    fx.users
+        .expect_anonymise()
+        .times(1)
+        .returning(|_, _, _| Ok(Anonymisation::Missing));
+    fx.session_store.expect_revoke_all().never();
+
+    let result = fx.build().delete(user.id, &current_password()).await;
+
+    assert!(
+        matches!(result, Err(DomainError::Unauthorized)),
         "{result:?}"
     );
 }

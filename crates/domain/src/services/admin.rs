@@ -240,3 +240,7 @@ impl Admin {
         user.ok_or(DomainError::NotFound(Missing::User))
     }
 }
+
+#[cfg(test)]
+#[path = "admin_tests.rs"]
+mod tests;

@@ -4,6 +4,8 @@
 mod access;
 mod accounts;
 mod admin;
+#[cfg(test)]
+mod fakes;
 mod messaging;
 mod recovery;
 mod rooms;

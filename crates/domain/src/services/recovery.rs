@@ -165,7 +165,6 @@ impl Recovery {
             .await?
             .ok_or(DomainError::Unauthorized)?;
         self.users.mark_verified(user.id, now).await?;
-        self.resets.clear(user.id).await?;
         self.sessions.end_all(user.id, None).await
     }
 }

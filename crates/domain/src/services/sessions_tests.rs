@@ -11,7 +11,9 @@ use crate::ports::{
     HashError, ManualClock, MockLoginThrottle, MockPasswordHasher, MockSessionRepository,
     MockTokenIssuer, MockUserRepository, StoreError, Throttled, TokenError,
 };
-use crate::user::{DisplayName, PasswordHash, User};
+use crate::services::fakes::RecordingFanOut;
+use crate::session::UserAgent;
+use crate::user::{DisplayName, InstanceRole, PasswordHash, User};
 
 /// Where every test's clock starts (whole seconds, so token times are exact).
 fn t0() -> DateTime<Utc> {
@@ -46,6 +48,24 @@ fn user(verified: bool) -> User {
         password_hash: stored_hash(),
         email_verified_at: verified.then(|| t0() - TimeDelta::hours(1)),
         created_at: t0() - TimeDelta::days(1),
+        role: InstanceRole::Member,
+        disabled_at: None,
+        deleted_at: None,
+    }
+}
+
+/// A verified account an administrator disabled an hour ago.
+fn disabled_user() -> User {
+    User {
+        disabled_at: Some(t0() - TimeDelta::hours(1)),
+        ..user(true)
+    }
+}
+
+/// A login from a browser that names itself.
+fn browser() -> LoginContext {
+    LoginContext {
+        user_agent: UserAgent::from_header("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"),
     }
 }
 
@@ -75,6 +95,8 @@ fn live_session(current: &str) -> LoginSession {
         created_at: t0(),
         expires_at: t0() + policy().refresh_ttl,
         revoked_at: None,
+        last_used_at: t0(),
+        user_agent: None,
     }
 }
 
@@ -94,6 +116,7 @@ struct Fixture {
     hasher: MockPasswordHasher,
     tokens: MockTokenIssuer,
     clock: Arc<ManualClock>,
+    fanout: Arc<RecordingFanOut>,
 }
 
 impl Fixture {
@@ -108,7 +131,18 @@ impl Fixture {
             hasher: MockPasswordHasher::new(),
             tokens: MockTokenIssuer::new(),
             clock: Arc::new(ManualClock::new(start)),
+            fanout: Arc::new(RecordingFanOut::default()),
         }
+    }
+
+    /// The re-read after a session is stored finds `account`, `times` times.
+    fn reread(&mut self, account: &User, times: usize) {
+        let found = account.clone();
+        self.users
+            .expect_by_id()
+            .with(eq(account.id))
+            .times(times)
+            .returning(move |_| Ok(Some(found.clone())));
     }
 
     /// The issuer accepts `token` as a token of `kind` stating `claims`, once.
@@ -139,6 +173,8 @@ impl Fixture {
         self.store.expect_by_id().never();
         self.store.expect_rotate().never();
         self.store.expect_revoke().never();
+        self.store.expect_revoke_all().never();
+        self.store.expect_active_of().never();
     }
 
     fn build(self) -> Sessions {
@@ -150,6 +186,7 @@ impl Fixture {
             self.clock,
             policy(),
         )
+        .with_fanout(self.fanout)
     }
 }
 
@@ -196,8 +233,10 @@ async fn authorize_with_the_right_password_opens_a_session_holding_the_new_refre
             *sink.lock().unwrap() = Some(session.clone());
             Ok(())
         });
+    fx.reread(&account, 1);
+    fx.store.expect_revoke().never();
 
-    let tokens = fx.build().authorize(&creds).await.unwrap();
+    let tokens = fx.build().authorize(&creds, &browser()).await.unwrap();
 
     let session = created.lock().unwrap().clone().unwrap();
     assert_eq!(session.user_id, account.id);
@@ -206,8 +245,11 @@ async fn authorize_with_the_right_password_opens_a_session_holding_the_new_refre
         TokenHash::of(&tokens.refresh_token)
     );
     assert_eq!(session.created_at, t0());
+    assert_eq!(session.last_used_at, t0());
     assert_eq!(session.expires_at, tokens.refresh_token_valid_to);
     assert_eq!(session.revoked_at, None);
+    assert_eq!(session.user_agent, browser().user_agent);
+    assert!(session.user_agent.is_some());
     assert_eq!(tokens.access_token_valid_to, t0() + policy().access_ttl);
     assert_eq!(tokens.refresh_token_valid_to, t0() + policy().refresh_ttl);
     assert_ne!(tokens.access_token, tokens.refresh_token);
@@ -243,7 +285,7 @@ async fn authorize_with_an_unknown_email_still_hashes_once_and_is_unauthorized()
     fx.tokens.expect_sign().never();
     fx.expect_store_untouched();
 
-    assert_unauthorized(fx.build().authorize(&creds).await);
+    assert_unauthorized(fx.build().authorize(&creds, &browser()).await);
 }
 
 #[tokio::test]
@@ -260,26 +302,35 @@ async fn authorize_with_a_wrong_password_is_unauthorized_and_opens_no_session() 
     fx.tokens.expect_sign().never();
     fx.expect_store_untouched();
 
-    assert_unauthorized(fx.build().authorize(&credentials()).await);
+    assert_unauthorized(fx.build().authorize(&credentials(), &browser()).await);
 }
 
 #[tokio::test]
-async fn authorize_of_an_unverified_user_is_unauthorized_even_with_the_right_password() {
-    let mut fx = Fixture::new();
-    fx.users
-        .expect_by_email()
-        .returning(|_| Ok(Some(user(false))));
-    // The password is still checked, so that the answer takes as long as for
-    // a wrong password.
-    fx.hasher
-        .expect_verify()
-        .times(1)
-        .returning(|_, _| Ok(true));
-    fx.hasher.expect_hash().never();
-    fx.tokens.expect_sign().never();
-    fx.expect_store_untouched();
+async fn authorize_of_an_unverified_or_disabled_account_hashes_like_an_unknown_email_and_is_unauthorized()
+ {
+    for account in [user(false), disabled_user()] {
+        let mut fx = Fixture::new();
+        let creds = credentials();
+        let found = account.clone();
+        fx.users
+            .expect_by_email()
+            .with(eq(creds.email.clone()))
+            .times(1)
+            .returning(move |_| Ok(Some(found.clone())));
+        // The same bcrypt work as for an unknown email, and the password is
+        // never checked: a right one must not tell the account's state.
+        fx.hasher
+            .expect_hash()
+            .with(eq(creds.password.clone()))
+            .times(1)
+            .returning(|_| Ok(stored_hash()));
+        fx.hasher.expect_verify().never();
+        fx.users.expect_by_id().never();
+        fx.tokens.expect_sign().never();
+        fx.expect_store_untouched();
 
-    assert_unauthorized(fx.build().authorize(&credentials()).await);
+        assert_unauthorized(fx.build().authorize(&creds, &browser()).await);
+    }
 }
 
 #[tokio::test]
@@ -293,7 +344,7 @@ async fn authorize_when_the_user_store_is_unavailable_is_unavailable_and_hashes_
     fx.hasher.expect_verify().never();
     fx.expect_store_untouched();
 
-    assert_unavailable(fx.build().authorize(&credentials()).await);
+    assert_unavailable(fx.build().authorize(&credentials(), &browser()).await);
 }
 
 #[tokio::test]
@@ -308,7 +359,7 @@ async fn authorize_when_the_hasher_fails_is_internal_not_unauthorized() {
         .returning(|_, _| Err(HashError("malformed hash".into())));
     fx.expect_store_untouched();
 
-    let result = fx.build().authorize(&credentials()).await;
+    let result = fx.build().authorize(&credentials(), &browser()).await;
 
     assert!(
         matches!(result, Err(DomainError::Internal(_))),
@@ -329,7 +380,7 @@ async fn authorize_when_the_session_store_is_unavailable_is_unavailable() {
         .times(1)
         .returning(|_| Err(unavailable()));
 
-    assert_unavailable(fx.build().authorize(&credentials()).await);
+    assert_unavailable(fx.build().authorize(&credentials(), &browser()).await);
 }
 
 // ------------------------------------------------------------------- start
@@ -348,8 +399,22 @@ async fn start_cuts_token_times_to_whole_seconds_and_applies_the_policy_ttls() {
         })
         .times(1)
         .returning(|_| Ok(()));
+    fx.users
+        .expect_by_id()
+        .with(eq(user_id))
+        .times(1)
+        .returning(move |_| {
+            Ok(Some(User {
+                id: user_id,
+                ..user(true)
+            }))
+        });
 
-    let tokens = fx.build().start(user_id).await.unwrap();
+    let tokens = fx
+        .build()
+        .start(user_id, &LoginContext::default())
+        .await
+        .unwrap();
 
     assert_eq!(tokens.access_token_valid_to, t0() + policy().access_ttl);
     assert_eq!(tokens.refresh_token_valid_to, t0() + policy().refresh_ttl);
@@ -375,11 +440,13 @@ async fn start_opens_a_new_session_each_time() {
             sink.lock().unwrap().push(session.id);
             Ok(())
         });
+    let account = user(true);
+    fx.reread(&account, 2);
+    fx.store.expect_revoke().never();
     let sessions = fx.build();
-    let user_id = UserId::new();
 
-    let first = sessions.start(user_id).await.unwrap();
-    let second = sessions.start(user_id).await.unwrap();
+    let first = sessions.start(account.id, &browser()).await.unwrap();
+    let second = sessions.start(account.id, &browser()).await.unwrap();
 
     let ids = ids.lock().unwrap();
     assert_ne!(ids[0], ids[1]);
@@ -393,13 +460,90 @@ async fn start_when_signing_fails_is_internal_and_stores_no_session() {
         .expect_sign()
         .returning(|_| Err(TokenError::Signing("key unusable".into())));
     fx.expect_store_untouched();
+    fx.users.expect_by_id().never();
 
-    let result = fx.build().start(UserId::new()).await;
+    let result = fx
+        .build()
+        .start(UserId::new(), &LoginContext::default())
+        .await;
 
     assert!(
         matches!(result, Err(DomainError::Internal(_))),
         "{result:?}"
     );
+}
+
+#[tokio::test]
+async fn start_for_an_account_disabled_meanwhile_revokes_the_new_session_and_is_unauthorized() {
+    for account in [Some(disabled_user()), None] {
+        let mut fx = Fixture::new();
+        let user_id = account.as_ref().map_or_else(UserId::new, |user| user.id);
+        fx.signs();
+        let created = Arc::new(Mutex::new(None));
+        let sink = created.clone();
+        fx.store
+            .expect_create()
+            .times(1)
+            .returning(move |session: &LoginSession| {
+                *sink.lock().unwrap() = Some(session.id);
+                Ok(())
+            });
+        // Read again after the session is stored: disabled (or gone) by now.
+        let found = account.clone();
+        fx.users
+            .expect_by_id()
+            .with(eq(user_id))
+            .times(1)
+            .returning(move |_| Ok(found.clone()));
+        let revoked = Arc::new(Mutex::new(None));
+        let sink = revoked.clone();
+        fx.store
+            .expect_revoke()
+            .with(always(), eq(t0()))
+            .times(1)
+            .returning(move |id, _| {
+                *sink.lock().unwrap() = Some(id);
+                Ok(())
+            });
+
+        assert_unauthorized(fx.build().start(user_id, &browser()).await);
+
+        let created = created.lock().unwrap().unwrap();
+        assert_eq!(*revoked.lock().unwrap(), Some(created), "{account:?}");
+    }
+}
+
+#[tokio::test]
+async fn authorize_of_an_account_disabled_during_the_login_revokes_the_new_session() {
+    // Enabled when looked up by email, disabled when read again after the
+    // session was stored: a disable that ran in between.
+    let mut fx = Fixture::new();
+    let account = user(true);
+    let found = account.clone();
+    fx.users
+        .expect_by_email()
+        .times(1)
+        .returning(move |_| Ok(Some(found.clone())));
+    fx.hasher
+        .expect_verify()
+        .times(1)
+        .returning(|_, _| Ok(true));
+    fx.signs();
+    fx.store.expect_create().times(1).returning(|_| Ok(()));
+    fx.reread(
+        &User {
+            disabled_at: Some(t0()),
+            ..account.clone()
+        },
+        1,
+    );
+    fx.store
+        .expect_revoke()
+        .with(always(), eq(t0()))
+        .times(1)
+        .returning(|_, _| Ok(()));
+
+    assert_unauthorized(fx.build().authorize(&credentials(), &browser()).await);
 }
 
 // ----------------------------------------------------------------- refresh
@@ -422,6 +566,8 @@ async fn refresh_with_the_current_token_rotates_to_the_hash_and_expiry_of_the_ne
     let signed = fx.signs();
     let rotation = Arc::new(Mutex::new(None));
     let sink = rotation.clone();
+    fx.clock.advance(TimeDelta::minutes(30));
+    let now = t0() + TimeDelta::minutes(30);
     fx.store
         .expect_rotate()
         .with(
@@ -429,15 +575,14 @@ async fn refresh_with_the_current_token_rotates_to_the_hash_and_expiry_of_the_ne
             eq(TokenHash::of(PRESENTED)),
             always(),
             always(),
+            eq(now),
         )
         .times(1)
-        .returning(move |_, _, next: &TokenHash, expires_at| {
+        .returning(move |_, _, next: &TokenHash, expires_at, _| {
             *sink.lock().unwrap() = Some((next.clone(), expires_at));
             Ok(true)
         });
     fx.store.expect_revoke().never();
-    fx.clock.advance(TimeDelta::minutes(30));
-    let now = t0() + TimeDelta::minutes(30);
 
     let tokens = fx.build().refresh(PRESENTED).await.unwrap();
 
@@ -479,8 +624,11 @@ async fn refresh_with_a_reused_token_revokes_the_session_exactly_once() {
     fx.store.expect_rotate().never();
     fx.tokens.expect_sign().never();
     fx.clock.advance(TimeDelta::minutes(1));
+    let fanout = fx.fanout.clone();
 
     assert_unauthorized(fx.build().refresh(PRESENTED).await);
+    // Its live connections are told to close too.
+    assert_eq!(fanout.ended(), vec![session.id]);
 }
 
 #[tokio::test]
@@ -502,7 +650,7 @@ async fn refresh_that_loses_the_rotation_race_revokes_the_session_once_and_is_un
     fx.store
         .expect_rotate()
         .times(1)
-        .returning(|_, _, _, _| Ok(false));
+        .returning(|_, _, _, _, _| Ok(false));
     fx.store
         .expect_revoke()
         .with(eq(session.id), eq(t0()))
@@ -807,8 +955,11 @@ async fn end_revokes_the_session_at_the_current_time() {
         .times(1)
         .returning(|_, _| Ok(()));
     fx.clock.advance(TimeDelta::seconds(42));
+    let fanout = fx.fanout.clone();
 
     fx.build().end(id).await.unwrap();
+
+    assert_eq!(fanout.ended(), vec![id]);
 }
 
 #[tokio::test]
@@ -818,8 +969,10 @@ async fn end_when_the_session_store_is_unavailable_is_unavailable() {
         .expect_revoke()
         .times(1)
         .returning(|_, _| Err(unavailable()));
+    let fanout = fx.fanout.clone();
 
     assert_unavailable(fx.build().end(SessionId::new()).await);
+    assert!(fanout.ended().is_empty());
 }
 
 #[tokio::test]
@@ -839,8 +992,11 @@ async fn end_by_refresh_token_revokes_the_tokens_session_even_after_the_token_ex
         .returning(|_, _| Ok(()));
     fx.store.expect_by_id().never();
     fx.clock.advance(policy().refresh_ttl + TimeDelta::hours(1));
+    let fanout = fx.fanout.clone();
 
     fx.build().end_by_refresh_token(PRESENTED).await.unwrap();
+
+    assert_eq!(fanout.ended(), vec![session.id]);
 }
 
 #[tokio::test]
@@ -896,7 +1052,7 @@ async fn a_throttled_login_is_rate_limited_before_any_lookup_or_hashing() {
     let result = fx
         .build()
         .with_throttle(Arc::new(throttle))
-        .authorize(&creds)
+        .authorize(&creds, &LoginContext::default())
         .await;
 
     assert!(
@@ -922,7 +1078,7 @@ async fn a_wrong_password_is_recorded_as_a_failure_of_that_email() {
         .build()
         .with_throttle(Arc::new(throttle_allowing(&creds, 1)));
 
-    assert_unauthorized(sessions.authorize(&creds).await);
+    assert_unauthorized(sessions.authorize(&creds, &LoginContext::default()).await);
 }
 
 #[tokio::test]
@@ -942,37 +1098,40 @@ async fn an_unknown_email_costs_one_hash_and_one_failure_like_a_wrong_password()
         .build()
         .with_throttle(Arc::new(throttle_allowing(&creds, 1)));
 
-    assert_unauthorized(sessions.authorize(&creds).await);
+    assert_unauthorized(sessions.authorize(&creds, &LoginContext::default()).await);
 }
 
 #[tokio::test]
-async fn an_unverified_account_costs_one_verify_and_one_failure_like_a_wrong_password() {
+async fn an_unverified_account_costs_one_hash_and_one_failure_like_a_wrong_password() {
     let mut fx = Fixture::new();
     let creds = credentials();
     fx.users
         .expect_by_email()
         .returning(|_| Ok(Some(user(false))));
     fx.hasher
-        .expect_verify()
+        .expect_hash()
         .times(1)
-        .returning(|_, _| Ok(true));
-    fx.hasher.expect_hash().never();
+        .returning(|_| Ok(stored_hash()));
+    fx.hasher.expect_verify().never();
     fx.expect_store_untouched();
 
     let sessions = fx
         .build()
         .with_throttle(Arc::new(throttle_allowing(&creds, 1)));
 
-    assert_unauthorized(sessions.authorize(&creds).await);
+    assert_unauthorized(sessions.authorize(&creds, &LoginContext::default()).await);
 }
 
 #[tokio::test]
 async fn a_successful_login_costs_one_attempt_and_no_failure() {
     let mut fx = Fixture::new();
     let creds = credentials();
+    let account = user(true);
+    let found = account.clone();
     fx.users
         .expect_by_email()
-        .returning(|_| Ok(Some(user(true))));
+        .returning(move |_| Ok(Some(found.clone())));
+    fx.reread(&account, 1);
     fx.hasher.expect_verify().returning(|_, _| Ok(true));
     fx.signs();
     fx.store.expect_create().times(1).returning(|_| Ok(()));
@@ -981,7 +1140,12 @@ async fn a_successful_login_costs_one_attempt_and_no_failure() {
         .build()
         .with_throttle(Arc::new(throttle_allowing(&creds, 0)));
 
-    assert!(sessions.authorize(&creds).await.is_ok());
+    assert!(
+        sessions
+            .authorize(&creds, &LoginContext::default())
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -994,5 +1158,136 @@ async fn an_unavailable_store_is_not_charged_as_a_failed_login() {
         .build()
         .with_throttle(Arc::new(throttle_allowing(&creds, 0)));
 
-    assert_unavailable(sessions.authorize(&creds).await);
+    assert_unavailable(sessions.authorize(&creds, &LoginContext::default()).await);
+}
+
+// ------------------------------------------------- the user's own sessions
+
+#[tokio::test]
+async fn of_user_lists_the_active_sessions_the_store_has_at_the_current_time() {
+    let mut fx = Fixture::new();
+    let user_id = UserId::new();
+    let listed = vec![
+        LoginSession {
+            user_id,
+            user_agent: browser().user_agent,
+            ..live_session("one")
+        },
+        LoginSession {
+            user_id,
+            ..live_session("two")
+        },
+    ];
+    let stored = listed.clone();
+    fx.clock.advance(TimeDelta::minutes(3));
+    fx.store
+        .expect_active_of()
+        .with(eq(user_id), eq(t0() + TimeDelta::minutes(3)))
+        .times(1)
+        .returning(move |_, _| Ok(stored.clone()));
+
+    assert_eq!(fx.build().of_user(user_id).await.unwrap(), listed);
+}
+
+#[tokio::test]
+async fn end_own_ends_the_callers_session_and_tells_the_fan_out() {
+    let mut fx = Fixture::new();
+    let session = live_session("any");
+    let stored = session.clone();
+    fx.store
+        .expect_by_id()
+        .with(eq(session.id))
+        .times(1)
+        .returning(move |_| Ok(Some(stored.clone())));
+    fx.store
+        .expect_revoke()
+        .with(eq(session.id), eq(t0()))
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let fanout = fx.fanout.clone();
+
+    fx.build()
+        .end_own(session.user_id, session.id)
+        .await
+        .unwrap();
+
+    assert_eq!(fanout.ended(), vec![session.id]);
+}
+
+#[tokio::test]
+async fn end_own_of_another_users_an_ended_or_an_unknown_session_is_session_not_found() {
+    let someone = UserId::new();
+    let others = LoginSession {
+        user_id: UserId::new(),
+        ..live_session("theirs")
+    };
+    let revoked = LoginSession {
+        user_id: someone,
+        revoked_at: Some(t0() - TimeDelta::minutes(1)),
+        ..live_session("revoked")
+    };
+    let expired = LoginSession {
+        user_id: someone,
+        expires_at: t0(),
+        ..live_session("expired")
+    };
+    for (id, found) in [
+        (others.id, Some(others)),
+        (revoked.id, Some(revoked)),
+        (expired.id, Some(expired)),
+        (SessionId::new(), None),
+    ] {
+        let mut fx = Fixture::new();
+        let stored = found.clone();
+        fx.store
+            .expect_by_id()
+            .with(eq(id))
+            .times(1)
+            .returning(move |_| Ok(stored.clone()));
+        fx.store.expect_revoke().never();
+        let fanout = fx.fanout.clone();
+
+        let result = fx.build().end_own(someone, id).await;
+
+        assert!(
+            matches!(result, Err(DomainError::NotFound(Missing::Session))),
+            "{found:?}: {result:?}"
+        );
+        assert!(fanout.ended().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn end_all_ends_exactly_the_sessions_the_store_revoked_and_tells_the_fan_out_of_each() {
+    for keep in [None, Some(SessionId::new())] {
+        let mut fx = Fixture::new();
+        let user_id = UserId::new();
+        let revoked = vec![SessionId::new(), SessionId::new(), SessionId::new()];
+        let answer = revoked.clone();
+        fx.clock.advance(TimeDelta::seconds(9));
+        fx.store
+            .expect_revoke_all()
+            .with(eq(user_id), eq(keep), eq(t0() + TimeDelta::seconds(9)))
+            .times(1)
+            .returning(move |_, _, _| Ok(answer.clone()));
+        fx.store.expect_revoke().never();
+        let fanout = fx.fanout.clone();
+
+        fx.build().end_all(user_id, keep).await.unwrap();
+
+        assert_eq!(fanout.ended(), revoked);
+    }
+}
+
+#[tokio::test]
+async fn end_all_when_the_store_is_unavailable_is_unavailable_and_tells_nobody() {
+    let mut fx = Fixture::new();
+    fx.store
+        .expect_revoke_all()
+        .times(1)
+        .returning(|_, _, _| Err(unavailable()));
+    let fanout = fx.fanout.clone();
+
+    assert_unavailable(fx.build().end_all(UserId::new(), None).await);
+    assert!(fanout.ended().is_empty());
 }

@@ -238,7 +238,12 @@ impl UserRepository for MemoryUsers {
         id: UserId,
         hash: &PasswordHash,
     ) -> Result<Option<User>, StoreError> {
-        Ok(lock(&self.0.state).update(id, |user| user.password_hash = hash.clone()))
+        let mut state = lock(&self.0.state);
+        let updated = state.update(id, |user| user.password_hash = hash.clone());
+        if updated.is_some() {
+            state.resets.retain(|_, pending| pending.user_id != id);
+        }
+        Ok(updated)
     }
 
     async fn set_role(&self, id: UserId, role: InstanceRole) -> Result<Option<User>, StoreError> {
@@ -334,13 +339,6 @@ impl PasswordResetStore for MemoryResets {
 
     async fn take(&self, token_hash: &TokenHash) -> Result<Option<PasswordReset>, StoreError> {
         Ok(lock(&self.0.state).resets.remove(token_hash))
-    }
-
-    async fn clear(&self, user: UserId) -> Result<(), StoreError> {
-        lock(&self.0.state)
-            .resets
-            .retain(|_, pending| pending.user_id != user);
-        Ok(())
     }
 }
 

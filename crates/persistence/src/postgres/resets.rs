@@ -6,7 +6,6 @@ use diesel_async::RunQueryDsl;
 use p_chat_domain::ports::{PasswordResetStore, StoreError};
 use p_chat_domain::recovery::PasswordReset;
 use p_chat_domain::token::TokenHash;
-use p_chat_domain::user::UserId;
 
 use super::models::ResetRow;
 use super::pool::PgStore;
@@ -41,14 +40,5 @@ impl PasswordResetStore for PgResets {
             .get_result(&mut connection);
         let row = self.0.bounded(async { delete.await.optional() }).await?;
         row.map(PasswordReset::try_from).transpose()
-    }
-
-    async fn clear(&self, user: UserId) -> Result<(), StoreError> {
-        let mut connection = self.0.connection().await?;
-        let delete = diesel::delete(
-            password_resets::table.filter(password_resets::user_id.eq(user.as_uuid())),
-        )
-        .execute(&mut connection);
-        self.0.bounded(delete).await.map(|_| ())
     }
 }

@@ -199,17 +199,27 @@ impl UserRepository for PgUsers {
         row.map(User::try_from).transpose()
     }
 
+    /// One transaction: the new hash, then the account's pending resets gone.
     async fn set_password_hash(
         &self,
         id: UserId,
         hash: &PasswordHash,
     ) -> Result<Option<User>, StoreError> {
+        let uuid = id.as_uuid();
         let mut connection = self.0.connection().await?;
-        let update = diesel::update(users::table.find(id.as_uuid()))
-            .set(users::password_hash.eq(hash.expose()))
-            .returning(UserRow::as_returning())
-            .get_result(&mut connection);
-        let row = self.0.bounded(async { update.await.optional() }).await?;
+        let transaction = connection.transaction::<_, diesel::result::Error, _>(async |conn| {
+            let row = diesel::update(users::table.find(uuid))
+                .set(users::password_hash.eq(hash.expose()))
+                .returning(UserRow::as_returning())
+                .get_result(conn)
+                .await
+                .optional()?;
+            diesel::delete(password_resets::table.filter(password_resets::user_id.eq(uuid)))
+                .execute(conn)
+                .await?;
+            Ok(row)
+        });
+        let row = self.0.bounded(transaction).await?;
         row.map(User::try_from).transpose()
     }
 

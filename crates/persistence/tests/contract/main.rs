@@ -202,7 +202,7 @@ macro_rules! contract_suite {
                 concurrent_takes_admit_exactly_one,
                 take_of_unknown_hash_is_none,
                 take_returns_expired_resets,
-                clear_removes_every_reset_of_one_user_only,
+                a_new_password_voids_every_reset_of_that_user_only,
             ]);
 
             contract_suite!(@cases invites [

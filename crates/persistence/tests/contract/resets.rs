@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use p_chat_domain::ports::StoreError;
 use p_chat_domain::recovery::PasswordReset;
+use p_chat_domain::user::PasswordHash;
 
 use crate::Stores;
 use crate::fixtures::{long_ago, race, registered_user, reset_for, unique_token_hash};
@@ -117,10 +118,10 @@ pub async fn take_returns_expired_resets(stores: Stores) {
     assert_eq!(stores.resets.take(&expired.token_hash).await.unwrap(), None);
 }
 
-/// `clear` removes every pending reset of the user, expired or not, and
-/// only that user's: another user's reset still works. Clearing a user
-/// without resets is not an error.
-pub async fn clear_removes_every_reset_of_one_user_only(stores: Stores) {
+/// A new password (`UserRepository::set_password_hash`) voids every pending
+/// reset of the user, expired or not, and only that user's: another user's
+/// reset still works. A user without resets changes password as usual.
+pub async fn a_new_password_voids_every_reset_of_that_user_only(stores: Stores) {
     let user = registered_user(&stores).await;
     let other_user = registered_user(&stores).await;
     let lonely = registered_user(&stores).await;
@@ -137,11 +138,22 @@ pub async fn clear_removes_every_reset_of_one_user_only(stores: Stores) {
         stores.resets.insert(reset).await.unwrap();
     }
 
-    stores.resets.clear(user.id).await.unwrap();
+    let hash = PasswordHash::new("$2b$04$another-hash".into());
+    stores
+        .users
+        .set_password_hash(user.id, &hash)
+        .await
+        .unwrap()
+        .unwrap();
     for reset in &mine {
         assert_eq!(stores.resets.take(&reset.token_hash).await.unwrap(), None);
     }
-    assert_eq!(stores.resets.clear(lonely.id).await, Ok(()));
+    let changed = stores
+        .users
+        .set_password_hash(lonely.id, &hash)
+        .await
+        .unwrap();
+    assert_eq!(changed.map(|user| user.password_hash), Some(hash));
     assert_eq!(
         stores.resets.take(&theirs.token_hash).await.unwrap(),
         Some(theirs)
