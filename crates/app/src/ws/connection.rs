@@ -16,6 +16,7 @@ use p_chat_domain::room::RoomId;
 use p_chat_domain::services::Principal;
 use tokio::time::{Instant, interval, sleep_until, timeout};
 
+use super::guard;
 use super::protocol::{self, ClientFrame};
 use super::rate::TokenBucket;
 use crate::http::error::ApiError;
@@ -178,10 +179,8 @@ impl Connection {
                     Some(Ok(AggregatedMessage::Pong(_))) => {}
                     Some(Ok(AggregatedMessage::Text(text))) => return Ok(text),
                     Some(Ok(_)) => return Err(End::Close(4001, "authenticate first")),
-                    Some(Err(error)) if too_large(&error) => {
-                        return Err(End::Close(1009, "frame too large"));
-                    }
-                    Some(Err(_)) | None => return Err(End::Gone),
+                    Some(Err(error)) => return Err(stream_failed(&error)),
+                    None => return Err(End::Gone),
                 }
             }
         })
@@ -218,10 +217,7 @@ impl Connection {
     ) -> Outcome {
         let message = match message {
             Some(Ok(message)) => message,
-            Some(Err(error)) if too_large(&error) => {
-                return Err(End::Close(1009, "frame too large"));
-            }
-            Some(Err(_)) => return Err(End::Close(1002, "protocol error")),
+            Some(Err(error)) => return Err(stream_failed(&error)),
             None => return Err(End::Gone),
         };
         self.last_heard = Instant::now();
@@ -434,13 +430,10 @@ impl Connection {
     }
 }
 
-/// Whether `error` means that a frame, or a message assembled from
-/// continuation frames, went over the size limit. actix-ws reports the
-/// latter as an I/O error with this text (the tests pin it).
-fn too_large(error: &ProtocolError) -> bool {
-    match error {
-        ProtocolError::Overflow => true,
-        ProtocolError::Io(io) => io.to_string() == "Exceeded maximum continuation size",
-        _ => false,
+/// How a connection whose client stream failed with `error` ends.
+fn stream_failed(error: &ProtocolError) -> End {
+    match guard::close_for(error) {
+        Some((code, reason)) => End::Close(code, reason),
+        None => End::Gone,
     }
 }

@@ -3,6 +3,7 @@
 //! in [`protocol`], and the in-process fan-out in [`hub`].
 
 mod connection;
+mod guard;
 pub mod hub;
 mod protocol;
 mod rate;
@@ -10,8 +11,12 @@ mod sequencer;
 #[cfg(test)]
 mod test_support;
 
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use futures_core::Stream;
 use p_chat_domain::DomainError;
 
 use crate::config::WsSettings;
@@ -20,6 +25,8 @@ use crate::http::error::ApiError;
 use crate::state::AppState;
 
 /// The largest frame, or message assembled from continuations (64 KiB).
+/// A header declaring more closes the connection 1009 before its payload
+/// is read ([`guard::FrameGuard`]).
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
 /// `GET /ws`: checks the origin, upgrades, and hands the socket to its task.
@@ -32,6 +39,10 @@ pub async fn upgrade(
         return Err(ApiError::from(DomainError::Forbidden).into());
     }
     let token = bearer_token(&request).ok().flatten();
+    let mut guarded =
+        Payload::from(Box::pin(guard::FrameGuard::new(body, MAX_FRAME_BYTES))
+            as Pin<Box<dyn Stream<Item = _>>>);
+    let body = web::Payload::from_request(&request, &mut guarded).await?;
     let (response, session, stream) = actix_ws::handle(&request, body)?;
     let stream = stream
         .max_frame_size(MAX_FRAME_BYTES)

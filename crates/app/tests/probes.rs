@@ -1,0 +1,97 @@
+//! The defects an outside probe found (issue #10), replayed over raw TCP
+//! against a real server: WebSocket frame headers that declare more than
+//! the limit, fragmented messages that grow past it, and request bodies
+//! that the endpoint never reads.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
+mod common;
+
+use std::iter;
+use std::time::Duration;
+
+use common::Backend;
+use common::raw::{self, CONTINUATION, TEXT};
+
+/// What the probe sends: far more than the server may hold.
+const HUGE: u64 = 100 * 1024 * 1024;
+/// The client writes this much at a time...
+const CHUNK: usize = 64 * 1024;
+/// ...this often: at most 16 MiB/s, so sending all of [`HUGE`] takes over
+/// six seconds, far longer than the server may keep reading.
+const PAUSE: Duration = Duration::from_millis(4);
+
+/// Asserts that the server closed the connection 1009 and dropped it while
+/// the client still had most of [`HUGE`] to send.
+fn assert_refused_early(flood: &raw::Flood) {
+    let frames = raw::server_frames(&flood.received);
+    assert_eq!(raw::close_code(&frames), Some(1009), "{frames:?}");
+    assert!(
+        flood.closed_by_server && flood.written_when_closed < HUGE / 2,
+        "the server was still reading after {} of {HUGE} bytes",
+        flood.written_when_closed
+    );
+}
+
+async fn a_header_declaring_over_64_kib_closes_1009_before_the_payload(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
+    // Unauthenticated: the frame stands where the `auth` frame should.
+    let stream = raw::ws_upgrade(&app, None).await;
+    let header = raw::frame_header(true, TEXT, HUGE);
+    let payload = iter::repeat_n(vec![b' '; CHUNK], HUGE as usize / CHUNK);
+    let flood = raw::flood(stream, iter::once(header).chain(payload), PAUSE).await;
+    assert_refused_early(&flood);
+}
+
+async fn fragments_growing_past_64_kib_close_1009_as_they_grow(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
+    let stream = raw::ws_upgrade(&app, None).await;
+    // An unfinished text message, then continuation frames of 64 KiB less
+    // their header (each one under the limit), for as long as it is read.
+    let fragment = vec![b' '; CHUNK - 14];
+    let first = raw::frame(false, TEXT, &fragment);
+    let rest = iter::repeat_n(
+        raw::frame(false, CONTINUATION, &fragment),
+        HUGE as usize / CHUNK,
+    );
+    let flood = raw::flood(stream, iter::once(first).chain(rest), PAUSE).await;
+    assert_refused_early(&flood);
+}
+
+/// The server's frames, until it ends the connection, after `frames` were
+/// sent on a fresh connection authenticated with `token`.
+async fn answer_to(app: &common::TestApp, token: &str, frames: Vec<Vec<u8>>) -> Vec<(u8, Vec<u8>)> {
+    let stream = raw::ws_upgrade(app, Some(token)).await;
+    let flood = raw::flood(stream, frames.into_iter(), Duration::ZERO).await;
+    raw::server_frames(&flood.received)
+}
+
+async fn text_that_is_not_utf8_closes_1007(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
+    let token = app.user("ann@example.com").await.token;
+    // "ab" then a lone continuation byte: not UTF-8.
+    let bad = [b'a', b'b', 0x80];
+    let frames = answer_to(&app, &token, vec![raw::frame(true, TEXT, &bad)]).await;
+    assert_eq!(raw::close_code(&frames), Some(1007), "{frames:?}");
+    // The same split over fragments: judged once assembled.
+    let fragments = vec![
+        raw::frame(false, TEXT, &bad[..2]),
+        raw::frame(true, CONTINUATION, &bad[2..]),
+    ];
+    let frames = answer_to(&app, &token, fragments).await;
+    assert_eq!(raw::close_code(&frames), Some(1007), "{frames:?}");
+    // Other framing errors stay 1002: a continuation with nothing to continue.
+    let frames = answer_to(&app, &token, vec![raw::frame(true, CONTINUATION, b"x")]).await;
+    assert_eq!(raw::close_code(&frames), Some(1002), "{frames:?}");
+}
+
+on_both_stores!(
+    a_header_declaring_over_64_kib_closes_1009_before_the_payload,
+    fragments_growing_past_64_kib_close_1009_as_they_grow,
+    text_that_is_not_utf8_closes_1007,
+);
