@@ -90,8 +90,73 @@ async fn text_that_is_not_utf8_closes_1007(backend: Backend) {
     assert_eq!(raw::close_code(&frames), Some(1002), "{frames:?}");
 }
 
-on_both_stores!(
-    a_header_declaring_over_64_kib_closes_1009_before_the_payload,
-    fragments_growing_past_64_kib_close_1009_as_they_grow,
-    text_that_is_not_utf8_closes_1007,
-);
+mod websocket {
+    use super::*;
+
+    on_both_stores!(
+        a_header_declaring_over_64_kib_closes_1009_before_the_payload,
+        fragments_growing_past_64_kib_close_1009_as_they_grow,
+        text_that_is_not_utf8_closes_1007,
+    );
+}
+
+/// `GET /ready` (which reads no body) with a chunked body of `size`
+/// bytes in chunks of `chunk`, terminated or not.
+fn ready_with_chunked_body(size: usize, chunk: usize, terminated: bool) -> Vec<Vec<u8>> {
+    let head = b"GET /ready HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let mut writes = vec![head.to_vec()];
+    for _ in 0..size / chunk {
+        let mut write = format!("{chunk:x}\r\n").into_bytes();
+        write.extend(vec![b'a'; chunk]);
+        write.extend(b"\r\n");
+        writes.push(write);
+    }
+    if terminated {
+        writes.push(b"0\r\n\r\n".to_vec());
+    }
+    writes
+}
+
+async fn an_unread_request_body_does_not_keep_the_connection_open(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
+    const BODY: usize = 256 * 1024;
+    let shapes = [
+        // The probe: one chunk, all at once (open forever on PostgreSQL,
+        // whose `/ready` waits for the database while the body arrives).
+        (
+            "one chunk at once",
+            ready_with_chunked_body(BODY, BODY, true),
+            Duration::ZERO,
+        ),
+        (
+            "never terminated",
+            ready_with_chunked_body(BODY, BODY, false),
+            Duration::ZERO,
+        ),
+        (
+            "small chunks",
+            ready_with_chunked_body(BODY, 1024, true),
+            Duration::ZERO,
+        ),
+        // A body that trickles in for far longer than the server lingers.
+        (
+            "trickling",
+            ready_with_chunked_body(100 * BODY, 1024, true),
+            Duration::from_millis(20),
+        ),
+    ];
+    for (shape, writes, pause) in shapes {
+        let stream = raw::connect(&app).await;
+        let flood = raw::flood(stream, writes.into_iter(), pause).await;
+        let answer = String::from_utf8_lossy(&flood.received);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{shape}: {answer}");
+        assert!(
+            flood.ended,
+            "{shape}: the connection stayed open after {answer}"
+        );
+    }
+}
+
+on_both_stores!(an_unread_request_body_does_not_keep_the_connection_open);

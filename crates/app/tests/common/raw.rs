@@ -133,6 +133,9 @@ pub struct Flood {
     /// Whether the server ended the connection (EOF or reset) before the
     /// client had written everything it meant to.
     pub closed_by_server: bool,
+    /// Whether the server ended the connection at all (rather than staying
+    /// silent for [`PATIENCE`]).
+    pub ended: bool,
     /// Everything the server sent.
     pub received: Vec<u8>,
 }
@@ -178,6 +181,7 @@ pub async fn flood(
     Flood {
         written_when_closed,
         closed_by_server,
+        ended,
         received,
     }
 }
