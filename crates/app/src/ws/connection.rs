@@ -11,7 +11,7 @@ use chrono::Utc;
 use p_chat_domain::DomainError;
 use p_chat_domain::events::RoomEvent;
 use p_chat_domain::message::{ClientMsgId, HistoryQuery, Message, MessageBody, PageLimit, Seq};
-use p_chat_domain::ports::{Delivery, Subscriber};
+use p_chat_domain::ports::{Delivery, Subscriber, Subscription};
 use p_chat_domain::room::RoomId;
 use p_chat_domain::services::Principal;
 use tokio::time::{Instant, interval, sleep_until, timeout};
@@ -143,7 +143,7 @@ impl Connection {
                     Box::pin(self.on_delivery(&mut live, delivery)).await?;
                 }
                 message = self.stream.recv() => {
-                    Box::pin(self.on_message(&mut live, message)).await?;
+                    Box::pin(self.on_message(&mut live, subscription.as_mut(), message)).await?;
                 }
                 _ = heartbeat.tick() => {
                     if self.last_heard.elapsed() > self.state.ws.idle_timeout {
@@ -213,6 +213,7 @@ impl Connection {
     async fn on_message(
         &mut self,
         live: &mut Live,
+        subscription: &mut dyn Subscription,
         message: Option<Result<AggregatedMessage, ProtocolError>>,
     ) -> Outcome {
         let message = match message {
@@ -229,7 +230,7 @@ impl Connection {
         }
         match message {
             AggregatedMessage::Text(text) => match protocol::parse(&text) {
-                Ok(frame) => self.on_frame(live, frame).await,
+                Ok(frame) => self.on_frame(live, subscription, frame).await,
                 Err(error) => {
                     let frame =
                         protocol::error(error.code, &error.message, error.reference.as_deref());
@@ -252,18 +253,16 @@ impl Connection {
         }
     }
 
-    async fn on_frame(&mut self, live: &mut Live, frame: ClientFrame) -> Outcome {
+    async fn on_frame(
+        &mut self,
+        live: &mut Live,
+        subscription: &mut dyn Subscription,
+        frame: ClientFrame,
+    ) -> Outcome {
         let user = live.principal.user_id;
         match frame {
             ClientFrame::Ping => self.send(protocol::pong()).await,
-            ClientFrame::Auth { token } => match self.state.sessions.authenticate(&token).await {
-                Ok(principal) if principal.user_id == user => {
-                    live.principal = principal;
-                    self.send(protocol::ready(user, principal.expires_at)).await
-                }
-                Ok(_) => self.send_error(&DomainError::Forbidden, None).await,
-                Err(error) => self.send_error(&error, None).await,
-            },
+            ClientFrame::Auth { token } => self.reauthenticate(live, subscription, &token).await,
             ClientFrame::Send {
                 room_id,
                 body,
@@ -312,6 +311,34 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// `auth` on an open connection: a token of the same user replaces the
+    /// one the connection holds, and the connection moves to that token's
+    /// session (ending the session it authenticated with before no longer
+    /// closes it; ending the new one does).
+    async fn reauthenticate(
+        &mut self,
+        live: &mut Live,
+        subscription: &mut dyn Subscription,
+        token: &str,
+    ) -> Outcome {
+        let user = live.principal.user_id;
+        let principal = match self.state.sessions.authenticate(token).await {
+            Ok(principal) if principal.user_id == user => principal,
+            Ok(_) => return self.send_error(&DomainError::Forbidden, None).await,
+            Err(error) => return self.send_error(&error, None).await,
+        };
+        if principal.session_id != live.principal.session_id {
+            subscription.rebind(principal.session_id);
+            // The session may have ended between the check and the rebind,
+            // unseen by the fan-out: check once more now that it would see it.
+            if let Err(error) = self.state.sessions.authenticate(token).await {
+                return Err(unauthenticated(error));
+            }
+        }
+        live.principal = principal;
+        self.send(protocol::ready(user, principal.expires_at)).await
     }
 
     /// Replays a room after `after_seq`, then `synced`. Live events that
