@@ -9,6 +9,9 @@ mod common;
 use std::iter;
 use std::time::Duration;
 
+use serde_json::{Value, json};
+
+use actix_web::http::StatusCode;
 use common::Backend;
 use common::raw::{self, CONTINUATION, TEXT};
 
@@ -100,6 +103,97 @@ mod websocket {
     );
 }
 
+async fn nul_and_control_characters_in_text_are_400_not_500(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
+    let ann = app.user("ann@example.com").await;
+    let token = ann.token.as_str();
+    // The probe.
+    for q in ["%00", "a%00b", "%1B%5B31m", "a%0Ab"] {
+        let reply = app.get(&format!("/rooms/public?q={q}"), Some(token)).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "q={q}: {reply:?}");
+        assert_eq!(reply.error_code(), "invalid_query", "q={q}");
+    }
+    let fine = app.get("/rooms/public?q=%20gen%20", Some(token)).await;
+    assert_eq!(fine.status, StatusCode::OK, "{fine:?}");
+
+    let create = |body: Value| app.call("POST", "/rooms", token, Some(body));
+    let reply = create(json!({ "name": "a\u{0}b" })).await;
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (StatusCode::BAD_REQUEST, "invalid_name")
+    );
+    let reply = create(json!({ "name": "ok", "topic": "a\u{0}b" })).await;
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (StatusCode::BAD_REQUEST, "invalid_topic")
+    );
+    let room = app.create_room(&ann, json!({ "name": "ok" })).await;
+    let room = room["id"].as_str().unwrap();
+    let reply = app
+        .call(
+            "PATCH",
+            &format!("/rooms/{room}"),
+            token,
+            Some(json!({ "topic": "\u{0}" })),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (StatusCode::BAD_REQUEST, "invalid_topic")
+    );
+    let messages = format!("/rooms/{room}/messages");
+    for (body, code) in [
+        (json!({ "body": "a\u{0}b" }), "invalid_body"),
+        (json!({ "body": "a\u{1b}b" }), "invalid_body"),
+        (
+            json!({ "body": "ok", "client_msg_id": "a\u{0}" }),
+            "invalid_client_msg_id",
+        ),
+    ] {
+        let reply = app.call("POST", &messages, token, Some(body.clone())).await;
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (StatusCode::BAD_REQUEST, code),
+            "{body}"
+        );
+    }
+    let reply = app
+        .call(
+            "POST",
+            &messages,
+            token,
+            Some(json!({ "body": "two\nlines\tand a tab" })),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{reply:?}");
+    let reply = app
+        .call(
+            "PATCH",
+            "/users/me",
+            token,
+            Some(json!({ "display_name": "a\u{0}" })),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (StatusCode::BAD_REQUEST, "invalid_display_name")
+    );
+    let reply = app
+        .post(
+            "/session/register",
+            json!({ "email": "a\u{0}@example.com", "password": common::digest("pw") }),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (StatusCode::BAD_REQUEST, "invalid_email")
+    );
+}
+
+on_both_stores!(nul_and_control_characters_in_text_are_400_not_500);
+
 /// `GET /ready` (which reads no body) with a chunked body of `size`
 /// bytes in chunks of `chunk`, terminated or not.
 fn ready_with_chunked_body(size: usize, chunk: usize, terminated: bool) -> Vec<Vec<u8>> {
@@ -159,4 +253,8 @@ async fn an_unread_request_body_does_not_keep_the_connection_open(backend: Backe
     }
 }
 
-on_both_stores!(an_unread_request_body_does_not_keep_the_connection_open);
+mod unread_body {
+    use super::*;
+
+    on_both_stores!(an_unread_request_body_does_not_keep_the_connection_open);
+}
