@@ -257,6 +257,8 @@ async fn logout_without_valid_credentials_is_401(backend: Backend) {
         &app.send("POST", "/session/logout", Some(&tokens.refresh), None, "")
             .await,
     );
+    // No bearer token and no body at all.
+    assert_bare_401(&app.send("POST", "/session/logout", None, None, "").await);
     assert_eq!(app.refresh(&tokens.refresh).await.status, StatusCode::OK);
 }
 
