@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod limits;
+pub mod lingering;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -1,6 +1,7 @@
 //! Building and running the HTTP server.
 
 use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -10,6 +11,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::http;
+use crate::lingering::hold_payload_until_response_ends;
 use crate::state::{AppState, StateError};
 use crate::telemetry::log_request;
 
@@ -39,6 +41,17 @@ pub struct Application {
 
 /// How long shutdown waits for open connections and requests to finish.
 const DRAIN_TIMEOUT_SECONDS: u64 = 10;
+/// How long a new connection may take to send its first request head
+/// before it is answered 408 and closed (a slowloris bound).
+const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an idle keep-alive connection stays open between requests.
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
+/// After a response whose request body was not read (or after a WebSocket
+/// closes), how long the server keeps reading and discarding what the
+/// client still sends before it closes the connection. Together with
+/// [`hold_payload_until_response_ends`] this bounds every connection's
+/// life after its last response.
+const LINGER_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl Application {
     /// Builds the services (migrating the database, if any) and binds the
@@ -59,7 +72,11 @@ impl Application {
                 .app_data(data.clone())
                 .configure(http::configure)
                 .wrap(from_fn(log_request))
+                .wrap(from_fn(hold_payload_until_response_ends))
         })
+        .client_request_timeout(REQUEST_HEAD_TIMEOUT)
+        .keep_alive(KEEP_ALIVE)
+        .client_disconnect_timeout(LINGER_TIMEOUT)
         // Signals are handled in `run_until_stopped`, which first tells
         // WebSocket connections to close with 1001.
         .disable_signals()

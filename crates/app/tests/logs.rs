@@ -90,3 +90,46 @@ async fn sigterm_stops_the_server_cleanly() {
         .expect("exit after SIGTERM");
     assert!(exit.success(), "{exit:?}\n{}", server.log());
 }
+
+#[actix_web::test]
+async fn malformed_requests_are_logged_as_one_warning_not_an_error_each() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = ServerProcess::start(&[("PORT", "0"), ("BCRYPT_COST", "4")]);
+    let app = TestApp::connect(&server.base);
+    assert_eq!(app.get("/health", None).await.status, StatusCode::OK);
+    for _ in 0..20 {
+        let mut stream = common::raw::connect(&app).await;
+        stream
+            .write_all(b"NOT HTTP AT ALL\r\n\x01\x02\r\n\r\n")
+            .await
+            .unwrap();
+        // The server answers 400 and closes.
+        let mut answer = Vec::new();
+        let _ =
+            actix_web::rt::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+                .await;
+        assert!(
+            String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 400"),
+            "{answer:?}"
+        );
+    }
+    let mut log = server.log();
+    for _ in 0..50 {
+        if log.contains("malformed HTTP request") {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        log = server.log();
+    }
+    let warnings = log
+        .lines()
+        .filter(|line| line.contains("malformed HTTP request"))
+        .collect::<Vec<_>>();
+    assert_eq!(warnings.len(), 1, "one line for 20 bad requests: {log}");
+    assert!(warnings[0].contains("WARN"), "{log}");
+    assert!(
+        !log.lines().any(|line| line.contains("ERROR")),
+        "no ERROR line: {log}"
+    );
+}

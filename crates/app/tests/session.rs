@@ -257,6 +257,8 @@ async fn logout_without_valid_credentials_is_401(backend: Backend) {
         &app.send("POST", "/session/logout", Some(&tokens.refresh), None, "")
             .await,
     );
+    // No bearer token and no body at all.
+    assert_bare_401(&app.send("POST", "/session/logout", None, None, "").await);
     assert_eq!(app.refresh(&tokens.refresh).await.status, StatusCode::OK);
 }
 
@@ -359,6 +361,62 @@ async fn expired_tampered_unsigned_foreign_and_hs512_tokens_are_refused(backend:
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{what}");
         assert!(reply.headers.contains_key("www-authenticate"), "{what}");
     }
+}
+
+async fn tokens_not_yet_valid_with_critical_headers_or_too_long_lived_are_refused(
+    backend: Backend,
+) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
+    let tokens = app.logged_in_user("ray@example.com", "pw").await;
+    let genuine = claims_of(&tokens.access);
+    let typ = jsonwebtoken::decode_header(&tokens.access)
+        .unwrap()
+        .typ
+        .unwrap();
+    let now = Utc::now().timestamp();
+    let sign = |claims: &Value| forge(claims, Algorithm::HS256, &typ, SECRET.as_bytes());
+
+    let mut not_yet = genuine.clone();
+    not_yet["nbf"] = json!(now + 60);
+    let mut year_long = genuine.clone();
+    year_long["iat"] = json!(now);
+    year_long["nbf"] = json!(now);
+    year_long["exp"] = json!(now + 365 * 24 * 3600);
+    let mut header = Header::new(Algorithm::HS256);
+    header.typ = Some(typ.clone());
+    header.crit = Some(vec!["exp".to_owned()]);
+    let critical = jsonwebtoken::encode(
+        &header,
+        &genuine,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+
+    let refused = [
+        ("nbf in the future", sign(&not_yet)),
+        ("a year-long lifetime", sign(&year_long)),
+        ("an unknown crit header", critical),
+    ];
+    for (what, token) in refused {
+        let reply = app.get("/users/me", Some(&token)).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{what}");
+    }
+    // A year-long refresh token is refused too.
+    let mut refresh = claims_of(&tokens.refresh);
+    let refresh_typ = jsonwebtoken::decode_header(&tokens.refresh)
+        .unwrap()
+        .typ
+        .unwrap();
+    refresh["exp"] = json!(refresh["iat"].as_i64().unwrap() + 365 * 24 * 3600);
+    let forged = forge(&refresh, Algorithm::HS256, &refresh_typ, SECRET.as_bytes());
+    assert_bare_401(&app.refresh(&forged).await);
+    // The control: the genuine tokens still work.
+    assert_eq!(
+        app.get("/users/me", Some(&sign(&genuine))).await.status,
+        StatusCode::OK
+    );
 }
 
 async fn an_expired_refresh_token_is_refused(backend: Backend) {
@@ -500,5 +558,6 @@ on_both_stores!(
     an_access_token_is_never_a_refresh_token,
     expired_tampered_unsigned_foreign_and_hs512_tokens_are_refused,
     an_expired_refresh_token_is_refused,
+    tokens_not_yet_valid_with_critical_headers_or_too_long_lived_are_refused,
     the_profile_can_be_read_and_renamed,
 );

@@ -367,6 +367,35 @@ async fn revoking_the_session_closes_its_connections_4001(backend: Backend) {
     second.expect_close(4001).await;
 }
 
+async fn a_connection_belongs_to_the_session_of_the_token_it_holds(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
+    let lee = app.user("lee@example.com").await;
+    // Both connect with session S1's token; one re-authenticates with a
+    // token of the same user's session S2.
+    let mut moved = connected(&app, &lee).await;
+    let mut stayed = connected(&app, &lee).await;
+    let second = common::Tokens::from(&app.authorize("lee@example.com", "pw").await);
+    moved.send_auth(&second.access).await;
+    moved.expect_type("ready").await;
+
+    // Ending S1 closes the connection still on S1, not the one now on S2.
+    let logout = app
+        .send("POST", "/session/logout", Some(&lee.token), None, "")
+        .await;
+    assert_eq!(logout.status, StatusCode::OK, "{logout:?}");
+    stayed.expect_close(4001).await;
+    moved.ping_pong().await;
+
+    // Ending S2 closes it.
+    let logout = app
+        .send("POST", "/session/logout", Some(&second.access), None, "")
+        .await;
+    assert_eq!(logout.status, StatusCode::OK, "{logout:?}");
+    moved.expect_close(4001).await;
+}
+
 async fn a_connection_is_closed_4001_when_its_token_expires(backend: Backend) {
     let Some(app) = backend.spawn(&[]).await else {
         return;
@@ -1199,6 +1228,7 @@ on_both_stores!(
     bad_tokens_on_the_upgrade_request_are_refused,
     bad_tokens_in_the_auth_frame_close_4001,
     revoking_the_session_closes_its_connections_4001,
+    a_connection_belongs_to_the_session_of_the_token_it_holds,
     a_connection_is_closed_4001_when_its_token_expires,
     re_authenticating_before_expiry_keeps_the_connection,
     re_authenticating_as_someone_else_or_with_a_bad_token_is_an_error,

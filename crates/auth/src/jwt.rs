@@ -38,8 +38,9 @@ struct Claims {
 ///
 /// Verification pins the algorithm to HS256 (so `none`, HS512 or asymmetric
 /// algorithms are refused), requires every registered claim, checks issuer,
-/// audience, header `typ` and `scope` against the expected kind, and leaves
-/// expiry to the domain's clock.
+/// audience, header `typ` and `scope` against the expected kind, refuses
+/// any `crit` header, and leaves time (`exp`, `nbf`, the lifetime) to the
+/// domain's clock and session policy.
 pub struct JwtIssuer {
     encoding: EncodingKey,
     decoding: DecodingKey,
@@ -82,7 +83,7 @@ impl TokenIssuer for JwtIssuer {
             aud: ISSUER.to_owned(),
             scope: scope.to_owned(),
             iat: claims.issued_at.timestamp(),
-            nbf: claims.issued_at.timestamp(),
+            nbf: claims.not_before.timestamp(),
             exp: claims.expires_at.timestamp(),
         };
         encode(&header, &payload, &self.encoding)
@@ -96,6 +97,11 @@ impl TokenIssuer for JwtIssuer {
         if data.header.typ.as_deref() != Some(typ) || data.claims.scope != scope {
             return Err(TokenError::Rejected(format!("not a {expected:?} token")));
         }
+        // RFC 7515 4.1.11: extensions named in `crit` must be understood,
+        // and this server understands none.
+        if data.header.crit.is_some() {
+            return Err(TokenError::Rejected("critical header extension".to_owned()));
+        }
         let claims = data.claims;
         Ok(TokenClaims {
             kind: expected,
@@ -103,6 +109,7 @@ impl TokenIssuer for JwtIssuer {
             session_id: SessionId::from_uuid(claims.sid),
             token_id: claims.jti,
             issued_at: timestamp(claims.iat)?,
+            not_before: timestamp(claims.nbf)?,
             expires_at: timestamp(claims.exp)?,
         })
     }
@@ -240,6 +247,39 @@ mod tests {
             assert!(
                 issuer.verify(TokenKind::Access, garbage).is_err(),
                 "{garbage:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn nbf_is_handed_to_the_domain_as_it_is() {
+        let mut original = claims(TokenKind::Access);
+        original.not_before = original.issued_at + TimeDelta::seconds(30);
+        let issuer = JwtIssuer::new(SECRET);
+        let token = issuer.sign(&original).unwrap();
+        let verified = issuer.verify(TokenKind::Access, &token).unwrap();
+        assert_eq!(verified.not_before, original.not_before);
+        assert!(verified.is_expired_at(original.issued_at + TimeDelta::seconds(29)));
+    }
+
+    #[test]
+    fn a_critical_header_extension_is_refused() {
+        let original = claims(TokenKind::Access);
+        for crit in [vec!["exp".to_owned()], vec!["b64".to_owned()], Vec::new()] {
+            let mut header = Header::new(Algorithm::HS256);
+            header.typ = Some("at+jwt".into());
+            header.crit = Some(crit.clone());
+            let token = encode(
+                &header,
+                &payload(&original, "chat"),
+                &EncodingKey::from_secret(SECRET),
+            )
+            .unwrap();
+            assert!(
+                JwtIssuer::new(SECRET)
+                    .verify(TokenKind::Access, &token)
+                    .is_err(),
+                "crit {crit:?}"
             );
         }
     }

@@ -73,6 +73,9 @@ pub enum ValidationError {
     /// A topic over 1000 characters, or with control characters.
     #[error("topic must be at most 1000 characters")]
     Topic,
+    /// A room search text over 100 characters, or with control characters.
+    #[error("q must be at most 100 characters without control characters")]
+    RoomSearch,
     /// Not a visibility the caller may choose.
     #[error("visibility must be \"public\" or \"private\"")]
     Visibility,
@@ -120,6 +123,7 @@ impl ValidationError {
             Self::DisplayName => "invalid_display_name",
             Self::RoomName => "invalid_name",
             Self::Topic => "invalid_topic",
+            Self::RoomSearch => "invalid_query",
             Self::Visibility => "invalid_visibility",
             Self::Role => "invalid_role",
             Self::MessageBody => "invalid_body",

@@ -47,7 +47,8 @@ crate::id::uuid_id! {
     MessageId
 }
 
-/// A message's text: 1 to 4000 Unicode characters after trimming.
+/// A message's text: 1 to 4000 Unicode characters after trimming, with line
+/// breaks and tabs but no other control characters (no NUL, no escapes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageBody(String);
 
@@ -59,7 +60,12 @@ impl MessageBody {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let trimmed = raw.trim();
         let length = trimmed.chars().count();
-        if length == 0 || length > Self::MAX_CHARS || trimmed.contains('\u{0}') {
+        if length == 0
+            || length > Self::MAX_CHARS
+            || trimmed
+                .chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
             return Err(ValidationError::MessageBody);
         }
         Ok(Self(trimmed.to_owned()))
@@ -220,6 +226,18 @@ mod tests {
         assert!(MessageBody::parse(&"é".repeat(4000)).is_ok());
         for raw in ["", " \n\t ", &"x".repeat(4001), "nul\u{0}"] {
             assert_eq!(MessageBody::parse(raw), Err(ValidationError::MessageBody));
+        }
+    }
+
+    #[test]
+    fn bodies_keep_line_breaks_and_tabs_but_no_other_control_character() {
+        assert_eq!(MessageBody::parse("a\r\n\tb").unwrap().as_str(), "a\r\n\tb");
+        for bad in ["a\u{0}b", "\u{0}", "a\u{1b}[31mb", "a\u{7f}", "a\u{85}b"] {
+            assert_eq!(
+                MessageBody::parse(bad),
+                Err(ValidationError::MessageBody),
+                "{bad:?}"
+            );
         }
     }
 

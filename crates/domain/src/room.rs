@@ -112,6 +112,29 @@ impl Topic {
     }
 }
 
+/// What public rooms are searched by (`GET /rooms/public?q=`): a text the
+/// name contains, trimmed, at most as long as a name, and without control
+/// characters (a NUL, for one, is not text a store can compare). Empty
+/// matches every public room.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomSearch(String);
+
+impl RoomSearch {
+    /// Trims and checks a search text.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let trimmed = raw.trim();
+        if trimmed.chars().count() > RoomName::MAX_CHARS || trimmed.chars().any(char::is_control) {
+            return Err(ValidationError::RoomSearch);
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    /// The text searched for.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Room {
@@ -231,6 +254,26 @@ mod tests {
                 "{raw:?}"
             );
         }
+    }
+
+    #[test]
+    fn room_searches_are_trimmed_bounded_and_plain_text() {
+        assert_eq!(RoomSearch::parse("  gen ").unwrap().as_str(), "gen");
+        assert_eq!(RoomSearch::parse("").unwrap(), RoomSearch::default());
+        assert!(RoomSearch::parse(&"é".repeat(100)).is_ok());
+        for bad in ["\u{0}", "a\u{0}b", "a\nb", "a\u{1b}b", &"é".repeat(101)] {
+            assert_eq!(
+                RoomSearch::parse(bad),
+                Err(ValidationError::RoomSearch),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_and_topics_refuse_nul() {
+        assert_eq!(RoomName::parse("a\u{0}b"), Err(ValidationError::RoomName));
+        assert_eq!(Topic::parse("a\u{0}b"), Err(ValidationError::Topic));
     }
 
     #[test]

@@ -29,6 +29,31 @@ pub struct SessionPolicy {
     pub refresh_ttl: TimeDelta,
 }
 
+impl SessionPolicy {
+    /// How much longer than its kind's TTL a presented token may have been
+    /// issued for: clock rounding to whole seconds, nothing more.
+    pub const LIFETIME_SLACK: TimeDelta = TimeDelta::seconds(2);
+
+    /// The lifetime this policy gives tokens of `kind`.
+    pub fn ttl(&self, kind: TokenKind) -> TimeDelta {
+        match kind {
+            TokenKind::Access => self.access_ttl,
+            TokenKind::Refresh => self.refresh_ttl,
+        }
+    }
+
+    /// Whether a presented token's claims may be honoured at `now`: inside
+    /// their validity window ([`TokenClaims::is_expired_at`]) and not issued
+    /// for longer than this policy issues tokens of their kind (plus
+    /// [`Self::LIFETIME_SLACK`]). A token that claims a longer life was not
+    /// minted under this policy, whatever its signature says. Shortening a
+    /// TTL therefore also refuses the longer tokens issued before.
+    pub fn admits(&self, claims: &TokenClaims, now: DateTime<Utc>) -> bool {
+        !claims.is_expired_at(now)
+            && claims.expires_at - claims.issued_at <= self.ttl(claims.kind) + Self::LIFETIME_SLACK
+    }
+}
+
 impl Default for SessionPolicy {
     fn default() -> Self {
         Self {
@@ -59,8 +84,11 @@ pub struct TokenClaims {
     pub session_id: SessionId,
     /// A unique id for this one token (`jti`), so no two tokens are equal.
     pub token_id: Uuid,
-    /// When the token was minted (`iat`, `nbf`), in whole seconds.
+    /// When the token was minted (`iat`), in whole seconds.
     pub issued_at: DateTime<Utc>,
+    /// When the token starts being valid (`nbf`, RFC 7519 4.1.5), in whole
+    /// seconds; minted tokens start at once (`issued_at`).
+    pub not_before: DateTime<Utc>,
     /// When the token stops being valid (`exp`), in whole seconds.
     pub expires_at: DateTime<Utc>,
 }
@@ -83,13 +111,15 @@ impl TokenClaims {
             session_id,
             token_id: Uuid::new_v4(),
             issued_at,
+            not_before: issued_at,
             expires_at: issued_at + ttl,
         }
     }
 
-    /// Whether the token is past its `exp` (or not yet valid) at `now`.
+    /// Whether the token is outside its validity window at `now`: at or past
+    /// its `exp`, before its `nbf`, or issued in the future.
     pub fn is_expired_at(&self, now: DateTime<Utc>) -> bool {
-        now >= self.expires_at || now < self.issued_at
+        now >= self.expires_at || now < self.issued_at || now < self.not_before
     }
 }
 
@@ -251,6 +281,49 @@ mod tests {
         assert!(!claims.is_expired_at(at(59)));
         assert!(claims.is_expired_at(at(60)));
         assert!(claims.is_expired_at(at(-1)));
+    }
+
+    #[test]
+    fn claims_are_not_valid_before_their_nbf() {
+        let mut claims = TokenClaims::mint(
+            TokenKind::Access,
+            UserId::new(),
+            SessionId::new(),
+            at(0),
+            TimeDelta::seconds(60),
+        );
+        assert_eq!(claims.not_before, at(0));
+        claims.not_before = at(30);
+        assert!(claims.is_expired_at(at(29)));
+        assert!(!claims.is_expired_at(at(30)));
+    }
+
+    #[test]
+    fn the_policy_refuses_tokens_issued_for_longer_than_their_kind_lives() {
+        let policy = SessionPolicy::default();
+        for kind in [TokenKind::Access, TokenKind::Refresh] {
+            let ttl = policy.ttl(kind);
+            let mint = |lifetime| {
+                TokenClaims::mint(kind, UserId::new(), SessionId::new(), at(0), lifetime)
+            };
+            assert!(policy.admits(&mint(ttl), at(1)), "{kind:?}");
+            assert!(
+                policy.admits(&mint(ttl + SessionPolicy::LIFETIME_SLACK), at(1)),
+                "{kind:?}: the slack"
+            );
+            assert!(
+                !policy.admits(
+                    &mint(ttl + SessionPolicy::LIFETIME_SLACK + TimeDelta::seconds(1)),
+                    at(1)
+                ),
+                "{kind:?}: past the slack"
+            );
+            assert!(
+                !policy.admits(&mint(TimeDelta::days(365)), at(1)),
+                "{kind:?}"
+            );
+            assert!(!policy.admits(&mint(ttl), at(0) + ttl), "{kind:?}: expired");
+        }
     }
 
     #[test]

@@ -29,6 +29,7 @@ impl Email {
             .without_display_text()
             .without_domain_literal();
         if normalized.chars().count() > Self::MAX_LEN
+            || normalized.chars().any(invisible)
             || EmailAddress::parse_with_options(&normalized, options).is_err()
         {
             return Err(ValidationError::Email);
@@ -50,6 +51,26 @@ impl Email {
     pub fn local_part(&self) -> &str {
         self.0.split('@').next().unwrap_or_default()
     }
+}
+
+/// Whether `c` is a control or format character: nothing an address is
+/// written with, and some (bidirectional overrides and isolates, zero-width
+/// characters) make one address look like another in a list.
+fn invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+        )
 }
 
 impl fmt::Display for Email {
@@ -314,6 +335,26 @@ mod tests {
         ] {
             assert_eq!(Email::parse(raw), Err(ValidationError::Email), "{raw:?}");
         }
+    }
+
+    #[test]
+    fn emails_with_control_or_format_characters_are_refused() {
+        let bidi = ('\u{202A}'..='\u{202E}').chain('\u{2066}'..='\u{2069}');
+        let others = [
+            '\u{0}', '\u{7}', '\u{200B}', '\u{200D}', '\u{FEFF}', '\u{AD}',
+        ];
+        for c in bidi.chain(others) {
+            for raw in [
+                format!("ali{c}ce@example.com"),
+                format!("alice@exa{c}mple.com"),
+            ] {
+                assert_eq!(Email::parse(&raw), Err(ValidationError::Email), "{raw:?}");
+            }
+        }
+        assert!(
+            Email::parse("zoë@example.com").is_ok(),
+            "letters stay allowed"
+        );
     }
 
     #[test]

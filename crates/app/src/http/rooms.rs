@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use p_chat_domain::DomainError;
 use p_chat_domain::error::ValidationError;
 use p_chat_domain::message::PageLimit;
-use p_chat_domain::room::{Role, RoomId, RoomName, Topic, Visibility};
+use p_chat_domain::room::{Role, RoomId, RoomName, RoomSearch, Topic, Visibility};
 use p_chat_domain::services::{NewRoom, RoomChanges, UserRef};
 use p_chat_domain::user::{Email, UserId};
 use serde::{Deserialize, Deserializer};
@@ -124,12 +124,11 @@ pub async fn search_public(
         .map(PageLimit::new)
         .transpose()
         .map_err(DomainError::from)?;
+    let search =
+        RoomSearch::parse(query.q.as_deref().unwrap_or_default()).map_err(DomainError::from)?;
     let rooms = state
         .rooms
-        .search_public(
-            query.q.as_deref().unwrap_or_default(),
-            limit.unwrap_or_default(),
-        )
+        .search_public(&search, limit.unwrap_or_default())
         .await?;
     Ok(envelope::ok(list::<_, RoomView>(rooms)))
 }

@@ -1,7 +1,7 @@
 //! `/session/*`: the seed's register, verify, authorize, refresh and logout.
 //! Authentication failures here answer `401 {}` (the seed's contract).
 
-use actix_web::http::header;
+use actix_web::http::header::{self, CONTENT_TYPE};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use p_chat_domain::services::{Credentials, Registration};
@@ -169,7 +169,8 @@ pub async fn refresh(
 }
 
 /// `POST /session/logout`: ends the login session named by the bearer access
-/// token or, without one, by the `refresh_token` in the body.
+/// token or, without one, by the `refresh_token` in the body. Neither (no
+/// bearer and no body at all) is a failed authentication like any other.
 pub async fn logout(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -186,6 +187,9 @@ pub async fn logout(
                 .end(principal.session_id)
                 .await
                 .map_err(ApiError::from)?;
+        }
+        None if request.headers().get(CONTENT_TYPE).is_none() => {
+            return Err(ApiError::SessionRejected.into());
         }
         None => {
             let body =

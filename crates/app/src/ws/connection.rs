@@ -11,12 +11,13 @@ use chrono::Utc;
 use p_chat_domain::DomainError;
 use p_chat_domain::events::RoomEvent;
 use p_chat_domain::message::{ClientMsgId, HistoryQuery, Message, MessageBody, PageLimit, Seq};
-use p_chat_domain::ports::{Delivery, Subscriber};
+use p_chat_domain::ports::{Delivery, Subscriber, Subscription};
 use p_chat_domain::room::RoomId;
 use p_chat_domain::services::Principal;
 use tokio::time::{Instant, interval, sleep_until, timeout};
 
 use super::admission::{Admission, CLOSE_TOO_MANY_CONNECTIONS};
+use super::guard;
 use super::protocol::{self, ClientFrame};
 use super::rate::TokenBucket;
 use crate::http::error::ApiError;
@@ -150,7 +151,7 @@ impl Connection {
                     Box::pin(self.on_delivery(&mut live, delivery)).await?;
                 }
                 message = self.stream.recv() => {
-                    Box::pin(self.on_message(&mut live, message)).await?;
+                    Box::pin(self.on_message(&mut live, subscription.as_mut(), message)).await?;
                 }
                 _ = heartbeat.tick() => {
                     if self.last_heard.elapsed() > self.state.ws.idle_timeout {
@@ -186,10 +187,8 @@ impl Connection {
                     Some(Ok(AggregatedMessage::Pong(_))) => {}
                     Some(Ok(AggregatedMessage::Text(text))) => return Ok(text),
                     Some(Ok(_)) => return Err(End::Close(4001, "authenticate first")),
-                    Some(Err(error)) if too_large(&error) => {
-                        return Err(End::Close(1009, "frame too large"));
-                    }
-                    Some(Err(_)) | None => return Err(End::Gone),
+                    Some(Err(error)) => return Err(stream_failed(&error)),
+                    None => return Err(End::Gone),
                 }
             }
         })
@@ -222,14 +221,12 @@ impl Connection {
     async fn on_message(
         &mut self,
         live: &mut Live,
+        subscription: &mut dyn Subscription,
         message: Option<Result<AggregatedMessage, ProtocolError>>,
     ) -> Outcome {
         let message = match message {
             Some(Ok(message)) => message,
-            Some(Err(error)) if too_large(&error) => {
-                return Err(End::Close(1009, "frame too large"));
-            }
-            Some(Err(_)) => return Err(End::Close(1002, "protocol error")),
+            Some(Err(error)) => return Err(stream_failed(&error)),
             None => return Err(End::Gone),
         };
         self.last_heard = Instant::now();
@@ -241,7 +238,7 @@ impl Connection {
         }
         match message {
             AggregatedMessage::Text(text) => match protocol::parse(&text) {
-                Ok(frame) => self.on_frame(live, frame).await,
+                Ok(frame) => self.on_frame(live, subscription, frame).await,
                 Err(error) => {
                     let frame =
                         protocol::error(error.code, &error.message, error.reference.as_deref());
@@ -264,18 +261,16 @@ impl Connection {
         }
     }
 
-    async fn on_frame(&mut self, live: &mut Live, frame: ClientFrame) -> Outcome {
+    async fn on_frame(
+        &mut self,
+        live: &mut Live,
+        subscription: &mut dyn Subscription,
+        frame: ClientFrame,
+    ) -> Outcome {
         let user = live.principal.user_id;
         match frame {
             ClientFrame::Ping => self.send(protocol::pong()).await,
-            ClientFrame::Auth { token } => match self.state.sessions.authenticate(&token).await {
-                Ok(principal) if principal.user_id == user => {
-                    live.principal = principal;
-                    self.send(protocol::ready(user, principal.expires_at)).await
-                }
-                Ok(_) => self.send_error(&DomainError::Forbidden, None).await,
-                Err(error) => self.send_error(&error, None).await,
-            },
+            ClientFrame::Auth { token } => self.reauthenticate(live, subscription, &token).await,
             ClientFrame::Send {
                 room_id,
                 body,
@@ -325,6 +320,34 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// `auth` on an open connection: a token of the same user replaces the
+    /// one the connection holds, and the connection moves to that token's
+    /// session (ending the session it authenticated with before no longer
+    /// closes it; ending the new one does).
+    async fn reauthenticate(
+        &mut self,
+        live: &mut Live,
+        subscription: &mut dyn Subscription,
+        token: &str,
+    ) -> Outcome {
+        let user = live.principal.user_id;
+        let principal = match self.state.sessions.authenticate(token).await {
+            Ok(principal) if principal.user_id == user => principal,
+            Ok(_) => return self.send_error(&DomainError::Forbidden, None).await,
+            Err(error) => return self.send_error(&error, None).await,
+        };
+        if principal.session_id != live.principal.session_id {
+            subscription.rebind(principal.session_id);
+            // The session may have ended between the check and the rebind,
+            // unseen by the fan-out: check once more now that it would see it.
+            if let Err(error) = self.state.sessions.authenticate(token).await {
+                return Err(unauthenticated(error));
+            }
+        }
+        live.principal = principal;
+        self.send(protocol::ready(user, principal.expires_at)).await
     }
 
     /// Replays a room after `after_seq`, then `synced`. Live events that
@@ -443,13 +466,10 @@ impl Connection {
     }
 }
 
-/// Whether `error` means that a frame, or a message assembled from
-/// continuation frames, went over the size limit. actix-ws reports the
-/// latter as an I/O error with this text (the tests pin it).
-fn too_large(error: &ProtocolError) -> bool {
-    match error {
-        ProtocolError::Overflow => true,
-        ProtocolError::Io(io) => io.to_string() == "Exceeded maximum continuation size",
-        _ => false,
+/// How a connection whose client stream failed with `error` ends.
+fn stream_failed(error: &ProtocolError) -> End {
+    match guard::close_for(error) {
+        Some((code, reason)) => End::Close(code, reason),
+        None => End::Gone,
     }
 }

@@ -195,6 +195,24 @@ impl Routes {
         }
     }
 
+    /// Moves a connection from its session's set to `session`'s.
+    fn rebind(&mut self, id: ConnId, session: SessionId) {
+        let Some(connection) = self.connections.get_mut(&id) else {
+            return;
+        };
+        let before = std::mem::replace(&mut connection.session, session);
+        if before == session {
+            return;
+        }
+        if let Some(ids) = self.sessions.get_mut(&before) {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.sessions.remove(&before);
+            }
+        }
+        self.sessions.entry(session).or_default().insert(id);
+    }
+
     /// Removes a connection and tells it why, in that order of visibility:
     /// flag first, then the queue closes as the connection is dropped.
     fn expel(&mut self, id: ConnId, why: impl Fn(&Flags) -> &AtomicBool) {
@@ -322,6 +340,10 @@ impl Subscription for HubSubscription {
             }
         }
     }
+
+    fn rebind(&mut self, session: SessionId) {
+        lock(&self.routes).rebind(self.id, session);
+    }
 }
 
 impl Drop for HubSubscription {
@@ -338,6 +360,41 @@ mod tests {
 
     use super::super::test_support::message;
     use super::*;
+
+    /// Whether `subscription` is told its session ended within a short wait.
+    async fn session_ended(subscription: &mut Box<dyn Subscription>) -> bool {
+        matches!(
+            timeout(HOLD, subscription.next()).await,
+            Ok(Some(Delivery::SessionEnded))
+        )
+    }
+
+    #[tokio::test]
+    async fn a_rebound_connection_ends_with_its_new_session_only() {
+        let hub = Hub::default();
+        let (first, second) = (SessionId::new(), SessionId::new());
+        let subscriber = |session_id| Subscriber {
+            user_id: UserId::new(),
+            session_id,
+            rooms: Vec::new(),
+        };
+        let mut moved = hub.subscribe(subscriber(first), 16);
+        let mut stayed = hub.subscribe(subscriber(first), 16);
+        moved.rebind(second);
+        moved.rebind(second);
+        hub.end_session(first).await;
+        assert!(
+            session_ended(&mut stayed).await,
+            "the other connection of S1"
+        );
+        assert!(
+            !session_ended(&mut moved).await,
+            "ended with its old session"
+        );
+        hub.end_session(second).await;
+        assert!(session_ended(&mut moved).await, "outlived its new session");
+        assert!(lock(&hub.routes).sessions.is_empty(), "routes left behind");
+    }
 
     /// A connection of a new user subscribed to `room`.
     fn connection(hub: &Hub, room: RoomId) -> Box<dyn Subscription> {

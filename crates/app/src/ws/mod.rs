@@ -4,6 +4,7 @@
 
 pub mod admission;
 mod connection;
+mod guard;
 pub mod hub;
 mod protocol;
 mod rate;
@@ -11,8 +12,12 @@ mod sequencer;
 #[cfg(test)]
 mod test_support;
 
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use futures_core::Stream;
 use p_chat_domain::DomainError;
 
 use self::admission::Admission;
@@ -23,6 +28,8 @@ use crate::http::error::ApiError;
 use crate::state::AppState;
 
 /// The largest frame, or message assembled from continuations (64 KiB).
+/// A header declaring more closes the connection 1009 before its payload
+/// is read ([`guard::FrameGuard`]).
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
 /// `GET /ws`: checks the origin and the limits, upgrades, and hands the
@@ -50,6 +57,10 @@ pub async fn upgrade(
         // Authenticates later (or is refused 4001 by its task).
         None => admission.hold_unauthenticated(ip)?,
     }
+    let mut guarded =
+        Payload::from(Box::pin(guard::FrameGuard::new(body, MAX_FRAME_BYTES))
+            as Pin<Box<dyn Stream<Item = _>>>);
+    let body = web::Payload::from_request(&request, &mut guarded).await?;
     let (response, session, stream) = actix_ws::handle(&request, body)?;
     let stream = stream
         .max_frame_size(MAX_FRAME_BYTES)

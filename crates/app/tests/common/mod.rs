@@ -4,6 +4,7 @@
 
 pub mod process;
 pub mod proxy;
+pub mod raw;
 pub mod ws;
 
 use std::collections::HashMap;

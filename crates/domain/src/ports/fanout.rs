@@ -24,6 +24,18 @@ pub enum Delivery {
 pub trait Subscription: Send {
     /// The next delivery; `None` once the fan-out is gone.
     async fn next(&mut self) -> Option<Delivery>;
+
+    /// Moves the connection to another login session of the same user, as
+    /// when it re-authenticates with that session's token: a connection
+    /// belongs to the session of the token it currently holds. From the
+    /// return on, [`FanOut::end_session`] of `session` ends it with
+    /// [`Delivery::SessionEnded`], and ending the session it belonged to
+    /// before no longer does. Rebinding to its current session changes
+    /// nothing; on a subscription already ended it has no effect.
+    ///
+    /// The caller checks that `session` is alive again after the rebind, so
+    /// a session ended in between cannot be missed.
+    fn rebind(&mut self, session: SessionId);
 }
 
 /// Who a new subscription is for.
@@ -71,6 +83,8 @@ impl Subscription for Silence {
     async fn next(&mut self) -> Option<Delivery> {
         None
     }
+
+    fn rebind(&mut self, _session: SessionId) {}
 }
 
 #[async_trait]

@@ -10,7 +10,7 @@ use crate::message::{PageLimit, Seq};
 use crate::permissions::{Action, can_kick};
 use crate::ports::{Clock, FanOut, RoomDetails, StoreError, UserRepository};
 use crate::room::{
-    DirectPair, Member, Membership, Role, Room, RoomId, RoomName, Topic, Visibility,
+    DirectPair, Member, Membership, Role, Room, RoomId, RoomName, RoomSearch, Topic, Visibility,
 };
 use crate::services::access::RoomAccess;
 use crate::user::{Email, User, UserId};
@@ -110,13 +110,13 @@ impl Rooms {
     /// Public rooms whose name contains `query` (case-insensitive).
     pub async fn search_public(
         &self,
-        query: &str,
+        query: &RoomSearch,
         limit: PageLimit,
     ) -> Result<Vec<Room>, DomainError> {
         Ok(self
             .access
             .rooms
-            .search_public(query.trim(), limit.get())
+            .search_public(query.as_str(), limit.get())
             .await?)
     }
 

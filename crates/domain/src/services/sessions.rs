@@ -169,7 +169,7 @@ impl Sessions {
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenSet, DomainError> {
         let now = self.clock.now();
         let claims = self.tokens.verify(TokenKind::Refresh, refresh_token)?;
-        if claims.is_expired_at(now) {
+        if !self.policy.admits(&claims, now) {
             return Err(DomainError::Unauthorized);
         }
         let session = self
@@ -207,7 +207,7 @@ impl Sessions {
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal, DomainError> {
         let now = self.clock.now();
         let claims = self.tokens.verify(TokenKind::Access, access_token)?;
-        if claims.is_expired_at(now) {
+        if !self.policy.admits(&claims, now) {
             return Err(DomainError::Unauthorized);
         }
         let session = self.sessions.by_id(claims.session_id).await?;

@@ -1291,3 +1291,37 @@ async fn end_all_when_the_store_is_unavailable_is_unavailable_and_tells_nobody()
     assert_unavailable(fx.build().end_all(UserId::new(), None).await);
     assert!(fanout.ended().is_empty());
 }
+
+#[tokio::test]
+async fn authenticate_refuses_a_token_not_yet_valid_or_issued_for_too_long() {
+    let session = live_session("any");
+    let minted = claims_for(TokenKind::Access, &session);
+    let not_yet = TokenClaims {
+        not_before: t0() + TimeDelta::seconds(30),
+        ..minted.clone()
+    };
+    let too_long = TokenClaims {
+        expires_at: t0() + TimeDelta::days(365),
+        ..minted
+    };
+    for claims in [not_yet, too_long] {
+        let mut fx = Fixture::new();
+        fx.presents(TokenKind::Access, ACCESS, claims);
+        // The claims alone are refused.
+        fx.expect_store_untouched();
+        assert_unauthorized(fx.build().authenticate(ACCESS).await);
+    }
+}
+
+#[tokio::test]
+async fn refresh_refuses_a_token_issued_for_longer_than_the_refresh_ttl() {
+    let mut fx = Fixture::new();
+    let session = live_session("any");
+    let claims = TokenClaims {
+        expires_at: t0() + TimeDelta::days(365),
+        ..claims_for(TokenKind::Refresh, &session)
+    };
+    fx.presents(TokenKind::Refresh, PRESENTED, claims);
+    fx.expect_store_untouched();
+    assert_unauthorized(fx.build().refresh(PRESENTED).await);
+}
