@@ -127,6 +127,13 @@ impl Connection {
             },
             self.state.ws.queue_capacity,
         );
+        // A session ended between the authentication and the subscription
+        // told nobody this connection would hear of: look again.
+        self.state
+            .sessions
+            .confirm(&principal)
+            .await
+            .map_err(unauthenticated)?;
         // Read again now that events are flowing: anything newer than these
         // seqs reaches this connection live; older ones are for `sync`.
         let cursors = self.member_rooms(&principal).await?;

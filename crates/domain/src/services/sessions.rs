@@ -223,6 +223,20 @@ impl Sessions {
         }
     }
 
+    /// Checks again that `principal`'s session is live: for a connection
+    /// that subscribed to the fan-out after authenticating, so that a session
+    /// ended in between (whose end it did not hear of) is still caught.
+    #[tracing::instrument(skip_all, fields(session_id = %principal.session_id))]
+    pub async fn confirm(&self, principal: &Principal) -> Result<(), DomainError> {
+        let now = self.clock.now();
+        match self.sessions.by_id(principal.session_id).await? {
+            Some(session) if session.is_active_at(now) && session.user_id == principal.user_id => {
+                Ok(())
+            }
+            _ => Err(DomainError::Unauthorized),
+        }
+    }
+
     /// Ends a login session (logout with an access token).
     pub async fn end(&self, session_id: SessionId) -> Result<(), DomainError> {
         self.sessions.revoke(session_id, self.clock.now()).await?;

@@ -1325,3 +1325,36 @@ async fn refresh_refuses_a_token_issued_for_longer_than_the_refresh_ttl() {
     fx.expect_store_untouched();
     assert_unauthorized(fx.build().refresh(PRESENTED).await);
 }
+
+#[tokio::test]
+async fn confirm_accepts_a_live_session_and_refuses_an_ended_or_foreign_one() {
+    let live = live_session("live");
+    let principal = Principal {
+        user_id: live.user_id,
+        session_id: live.id,
+        expires_at: t0() + TimeDelta::minutes(15),
+    };
+    let revoked = LoginSession {
+        revoked_at: Some(t0()),
+        ..live.clone()
+    };
+    let foreign = LoginSession {
+        user_id: UserId::new(),
+        ..live.clone()
+    };
+    for (stored, accepted) in [
+        (Some(live), true),
+        (Some(revoked), false),
+        (Some(foreign), false),
+        (None, false),
+    ] {
+        let mut fx = Fixture::new();
+        fx.store
+            .expect_by_id()
+            .with(eq(principal.session_id))
+            .times(1)
+            .returning(move |_| Ok(stored.clone()));
+        let result = fx.build().confirm(&principal).await;
+        assert_eq!(result.is_ok(), accepted, "{result:?}");
+    }
+}
