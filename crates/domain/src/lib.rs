@@ -7,7 +7,7 @@
 //! adapters, or with the ones in `p-chat-persistence` and `p-chat-auth`.
 //!
 //! - [`user`], [`session`], [`verification`], [`token`], [`room`],
-//!   [`message`]: the values, parsed on construction (a value that exists
+//!   [`message`], [`mail`]: the values, parsed on construction (a value that exists
 //!   is valid).
 //! - [`permissions`]: who may do what in a room.
 //! - [`ports`]: what the use cases need from the outside world.
@@ -57,7 +57,11 @@
 //!         "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8",
 //!     )?,
 //! };
-//! let verification = accounts.register(&credentials).await?;
+//! // Without a mailer the token comes back to the caller (the seed's behaviour).
+//! let verification = accounts
+//!     .register(&credentials)
+//!     .await?
+//!     .ok_or("a mailer would have mailed the token")?;
 //! accounts.verify_email(verification.expose()).await?;
 //!
 //! let tokens = sessions.authorize(&credentials).await?;
@@ -71,6 +75,7 @@
 pub mod error;
 pub mod events;
 mod id;
+pub mod mail;
 pub mod message;
 pub mod permissions;
 pub mod ports;

@@ -8,6 +8,7 @@
 
 mod clock;
 mod fanout;
+mod mailer;
 mod memberships;
 mod messages;
 mod password_hasher;
@@ -19,6 +20,7 @@ mod verifications;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use fanout::{Delivery, FanOut, NoFanOut, Subscriber, Subscription};
+pub use mailer::{Mailer, NoMailer};
 pub use memberships::MembershipRepository;
 pub use messages::MessageRepository;
 pub use password_hasher::{HashError, PasswordHasher};
@@ -30,7 +32,7 @@ pub use verifications::VerificationStore;
 
 #[cfg(test)]
 pub use {
-    memberships::MockMembershipRepository, messages::MockMessageRepository,
+    mailer::MockMailer, memberships::MockMembershipRepository, messages::MockMessageRepository,
     password_hasher::MockPasswordHasher, rooms::MockRoomRepository,
     sessions::MockSessionRepository, token_issuer::MockTokenIssuer, users::MockUserRepository,
     verifications::MockVerificationStore,

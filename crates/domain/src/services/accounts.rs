@@ -3,7 +3,10 @@
 use std::sync::Arc;
 
 use crate::error::{ConflictError, DomainError};
-use crate::ports::{Clock, PasswordHasher, StoreError, UserRepository, VerificationStore};
+use crate::mail::{Mail, MailContent};
+use crate::ports::{
+    Clock, Mailer, NoMailer, PasswordHasher, StoreError, UserRepository, VerificationStore,
+};
 use crate::services::sessions::{Credentials, Sessions};
 use crate::session::TokenSet;
 use crate::token::{OpaqueToken, TokenHash};
@@ -19,6 +22,7 @@ pub struct Accounts {
     clock: Arc<dyn Clock>,
     sessions: Sessions,
     policy: VerificationPolicy,
+    mailer: Arc<dyn Mailer>,
 }
 
 impl Accounts {
@@ -39,13 +43,27 @@ impl Accounts {
             clock,
             sessions,
             policy,
+            mailer: Arc::new(NoMailer),
         }
     }
 
-    /// Creates an unverified account and returns its one-time verification
-    /// token (to be mailed to the user). An email already registered, in any
-    /// case or spacing, is [`ConflictError::EmailTaken`].
-    pub async fn register(&self, credentials: &Credentials) -> Result<OpaqueToken, DomainError> {
+    /// Mails verification links through `mailer` (without one, registration
+    /// hands the token to its caller).
+    pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = mailer;
+        self
+    }
+
+    /// Creates an unverified account and mails its one-time verification
+    /// link once it is stored. The token is returned only when the mailer
+    /// does not deliver ([`Mailer::delivers`]): then the caller must hand it
+    /// over itself, and verification proves nothing about the address. An
+    /// email already registered, in any case or spacing, is
+    /// [`ConflictError::EmailTaken`].
+    pub async fn register(
+        &self,
+        credentials: &Credentials,
+    ) -> Result<Option<OpaqueToken>, DomainError> {
         // A cheap early answer for the common duplicate; the insert below is
         // what actually enforces uniqueness, also under races.
         if self.users.by_email(&credentials.email).await?.is_some() {
@@ -76,7 +94,14 @@ impl Accounts {
                 expires_at: now + self.policy.ttl,
             })
             .await?;
-        Ok(token)
+        self.mailer.send(Mail::new(
+            user.email,
+            MailContent::Verification {
+                token: token.clone(),
+                valid_for: self.policy.ttl,
+            },
+        ));
+        Ok((!self.mailer.delivers()).then_some(token))
     }
 
     /// Redeems a verification token: marks the email verified and logs the

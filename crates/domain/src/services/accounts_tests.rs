@@ -3,11 +3,13 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use mockall::Sequence;
 use mockall::predicate::{always, eq};
 
 use super::*;
+use crate::mail::MailContent;
 use crate::ports::{
-    ManualClock, MockPasswordHasher, MockSessionRepository, MockTokenIssuer, MockUserRepository,
+    ManualClock, MockMailer, MockPasswordHasher, MockSessionRepository, MockTokenIssuer, MockUserRepository,
     MockVerificationStore,
 };
 use crate::session::{LoginSession, SessionPolicy, TokenClaims, TokenKind};
@@ -68,6 +70,8 @@ struct Fixture {
     session_store: MockSessionRepository,
     tokens: MockTokenIssuer,
     clock: Arc<ManualClock>,
+    /// `None`: the service keeps its default mailer (none configured).
+    mailer: Option<MockMailer>,
 }
 
 impl Fixture {
@@ -79,7 +83,30 @@ impl Fixture {
             session_store: MockSessionRepository::new(),
             tokens: MockTokenIssuer::new(),
             clock: Arc::new(ManualClock::new(t0())),
+            mailer: None,
         }
+    }
+
+    /// Installs a mock mailer that says whether it `delivers`, and returns it
+    /// for the test's own expectations on `send`.
+    fn mailer(&mut self, delivers: bool) -> &mut MockMailer {
+        let mailer = self.mailer.insert(MockMailer::new());
+        mailer.expect_delivers().return_const(delivers);
+        mailer
+    }
+
+    /// Lets registration reach the point where it mails (nothing taken,
+    /// every write succeeds), with `sequence` ordering the verification's
+    /// insert, if given.
+    fn registration_succeeds(&mut self, sequence: Option<&mut Sequence>) {
+        self.users.expect_by_email().returning(|_| Ok(None));
+        self.hasher.expect_hash().returning(|_| Ok(stored_hash()));
+        self.users.expect_insert().returning(|_| Ok(()));
+        let insert = self.verifications.expect_insert().times(1);
+        if let Some(sequence) = sequence {
+            insert.in_sequence(sequence);
+        }
+        insert.returning(|_| Ok(()));
     }
 
     /// States that no login session may be opened (no token signed, no session stored).
@@ -89,6 +116,7 @@ impl Fixture {
     }
 
     fn build(self) -> Accounts {
+        let mailer = self.mailer;
         // The session service's own user store and hasher are never used by
         // `Sessions::start`: mocks without expectations fail on any call.
         let sessions = Sessions::new(
@@ -99,14 +127,18 @@ impl Fixture {
             self.clock.clone(),
             SessionPolicy::default(),
         );
-        Accounts::new(
+        let accounts = Accounts::new(
             Arc::new(self.users),
             Arc::new(self.verifications),
             Arc::new(self.hasher),
             self.clock,
             sessions,
             policy(),
-        )
+        );
+        match mailer {
+            Some(mailer) => accounts.with_mailer(Arc::new(mailer)),
+            None => accounts,
+        }
     }
 }
 
@@ -146,7 +178,12 @@ async fn register_stores_an_unverified_user_and_a_verification_of_the_returned_t
         });
     fx.expect_no_session();
 
-    let token = fx.build().register(&creds).await.unwrap();
+    let token = fx
+        .build()
+        .register(&creds)
+        .await
+        .unwrap()
+        .expect("without a mailer the token is returned");
 
     let user = inserted_user.lock().unwrap().clone().unwrap();
     assert_eq!(user.email.as_str(), "ada@example.com");
@@ -296,6 +333,112 @@ async fn register_when_the_verification_store_is_unavailable_is_unavailable() {
         matches!(result, Err(DomainError::Unavailable(_))),
         "{result:?}"
     );
+}
+
+// --------------------------------------------------------- register: mail
+
+/// The verification token and lifetime of a mail that must be a verification.
+fn verification_of(mail: &Mail) -> (OpaqueToken, TimeDelta) {
+    match &mail.content {
+        MailContent::Verification { token, valid_for } => (token.clone(), *valid_for),
+        other => panic!("expected a verification mail, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn register_with_a_delivering_mailer_mails_the_stored_token_and_returns_none() {
+    let mut fx = Fixture::new();
+    let stored = Arc::new(Mutex::new(None));
+    let sink = stored.clone();
+    fx.users.expect_by_email().returning(|_| Ok(None));
+    fx.hasher.expect_hash().returning(|_| Ok(stored_hash()));
+    fx.users.expect_insert().returning(|_| Ok(()));
+    fx.verifications
+        .expect_insert()
+        .times(1)
+        .returning(move |verification: &EmailVerification| {
+            *sink.lock().unwrap() = Some(verification.token_hash.clone());
+            Ok(())
+        });
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let sink = sent.clone();
+    fx.mailer(true)
+        .expect_send()
+        .times(1)
+        .returning(move |mail| sink.lock().unwrap().push(mail));
+
+    let returned = fx.build().register(&credentials()).await.unwrap();
+
+    assert!(returned.is_none(), "a mailed token is not handed back");
+    let sent = sent.lock().unwrap();
+    let mail = &sent[0];
+    assert_eq!(mail.to.as_str(), "ada@example.com");
+    let (token, valid_for) = verification_of(mail);
+    assert_eq!(Some(token.hash()), *stored.lock().unwrap());
+    assert_eq!(valid_for, policy().ttl);
+}
+
+#[tokio::test]
+async fn register_with_a_mailer_that_does_not_deliver_returns_the_mailed_token() {
+    let mut fx = Fixture::new();
+    fx.registration_succeeds(None);
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let sink = sent.clone();
+    fx.mailer(false)
+        .expect_send()
+        .times(1)
+        .returning(move |mail| sink.lock().unwrap().push(mail));
+
+    let returned = fx.build().register(&credentials()).await.unwrap();
+
+    let (mailed, _) = verification_of(&sent.lock().unwrap()[0]);
+    assert_eq!(returned, Some(mailed));
+}
+
+#[tokio::test]
+async fn register_mails_only_after_the_verification_is_stored() {
+    let mut fx = Fixture::new();
+    let mut sequence = Sequence::new();
+    fx.registration_succeeds(Some(&mut sequence));
+    fx.mailer(true)
+        .expect_send()
+        .times(1)
+        .in_sequence(&mut sequence)
+        .return_const(());
+
+    assert!(fx.build().register(&credentials()).await.is_ok());
+}
+
+#[tokio::test]
+async fn register_that_fails_to_store_the_verification_mails_nothing() {
+    let mut fx = Fixture::new();
+    fx.users.expect_by_email().returning(|_| Ok(None));
+    fx.hasher.expect_hash().returning(|_| Ok(stored_hash()));
+    fx.users.expect_insert().returning(|_| Ok(()));
+    fx.verifications
+        .expect_insert()
+        .returning(|_| Err(unavailable()));
+    fx.mailer(true).expect_send().never();
+
+    let result = fx.build().register(&credentials()).await;
+
+    assert!(matches!(result, Err(DomainError::Unavailable(_))), "{result:?}");
+}
+
+#[tokio::test]
+async fn register_with_a_taken_email_mails_nothing() {
+    let mut fx = Fixture::new();
+    fx.users
+        .expect_by_email()
+        .returning(|_| Ok(Some(existing_user())));
+    fx.mailer(true).expect_send().never();
+
+    let result = fx.build().register(&credentials()).await;
+
+    assert!(matches!(
+        result,
+        Err(DomainError::Conflict(ConflictError::EmailTaken))
+    ));
 }
 
 // ------------------------------------------------------------ verify_email
