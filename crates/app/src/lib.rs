@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod http;
+pub mod mail;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::http;
+use crate::mail::Outbox;
 use crate::state::{AppState, StateError};
 use crate::telemetry::log_request;
 
@@ -34,10 +35,14 @@ pub struct Application {
     server: Server,
     address: SocketAddr,
     shutdown: watch::Sender<bool>,
+    outbox: Outbox,
 }
 
 /// How long shutdown waits for open connections and requests to finish.
 const DRAIN_TIMEOUT_SECONDS: u64 = 10;
+
+/// How long shutdown then waits for queued mail to go out.
+const MAIL_DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Application {
     /// Builds the services (migrating the database, if any) and binds the
@@ -52,6 +57,7 @@ impl Application {
         };
         let listener = TcpListener::bind(requested).map_err(bind_error)?;
         let address = listener.local_addr().map_err(bind_error)?;
+        let outbox = state.outbox.clone();
         let data = web::Data::new(state);
         let server = HttpServer::new(move || {
             App::new()
@@ -71,6 +77,7 @@ impl Application {
             server,
             address,
             shutdown,
+            outbox,
         })
     }
 
@@ -82,7 +89,8 @@ impl Application {
     /// Serves until the process is told to stop (SIGINT or SIGTERM). Then it
     /// stops accepting connections, lets in-flight requests and WebSocket
     /// sends finish (their acks go out), closes every WebSocket with 1001,
-    /// and returns within a bounded time.
+    /// gives queued mail a few seconds to go out, and returns within a
+    /// bounded time.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let server = actix_web::rt::spawn(self.server);
@@ -90,6 +98,7 @@ impl Application {
         tracing::info!("shutting down: draining requests and closing connections");
         let _ = self.shutdown.send(true);
         handle.stop(true).await;
+        self.outbox.drain(MAIL_DRAIN_TIMEOUT).await;
         server.await.map_err(std::io::Error::other)?
     }
 }

@@ -18,6 +18,7 @@ use p_chat_persistence::postgres::{
 use tokio::sync::watch;
 
 use crate::config::{Config, JwtSecret, Storage, WsSettings};
+use crate::mail::{MailSetupError, Outbox};
 use crate::ws::hub::Hub;
 
 /// The services handlers call, cheap to clone (all `Arc`s inside).
@@ -39,6 +40,8 @@ pub struct AppState {
     pub ws: WsSettings,
     /// Becomes `true` when the server is shutting down.
     pub shutdown: watch::Receiver<bool>,
+    /// Mail waiting for delivery, drained at shutdown.
+    pub outbox: Outbox,
 }
 
 /// The dependency whose health decides whether the server is ready.
@@ -72,6 +75,9 @@ pub enum StateError {
     /// The PostgreSQL pool could not be built.
     #[error(transparent)]
     Pool(#[from] PoolSetupError),
+    /// The SMTP transport could not be set up.
+    #[error(transparent)]
+    Mail(#[from] MailSetupError),
 }
 
 /// The storage ports, from whichever store is configured.
@@ -108,6 +114,7 @@ impl AppState {
             config.session,
         )
         .with_fanout(fanout.clone());
+        let (mailer, outbox) = crate::mail::start(config.mail.as_ref())?;
         let accounts = Accounts::new(
             stores.users.clone(),
             stores.verifications,
@@ -115,7 +122,8 @@ impl AppState {
             clock.clone(),
             sessions.clone(),
             config.verification,
-        );
+        )
+        .with_mailer(mailer);
         let access = RoomAccess::new(stores.rooms, stores.memberships);
         Ok(Self {
             accounts,
@@ -126,6 +134,7 @@ impl AppState {
             fanout,
             ws: config.ws.clone(),
             shutdown,
+            outbox,
         })
     }
 }

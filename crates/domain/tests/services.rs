@@ -101,7 +101,12 @@ fn is_email_taken<T>(result: &Result<T, DomainError>) -> bool {
 impl App {
     /// Registers and verifies `credentials`, returning the verification's tokens.
     async fn verified(&self, credentials: &Credentials) -> TokenSet {
-        let token = self.accounts.register(credentials).await.unwrap().expect(NO_MAILER);
+        let token = self
+            .accounts
+            .register(credentials)
+            .await
+            .unwrap()
+            .expect(NO_MAILER);
         self.accounts.verify_email(token.expose()).await.unwrap()
     }
 
@@ -118,7 +123,12 @@ async fn full_flow_register_verify_login_rotate_detect_reuse_and_log_out() {
     let app = app();
 
     // Register: the account exists but cannot log in yet.
-    let verification = app.accounts.register(&ada()).await.unwrap().expect(NO_MAILER);
+    let verification = app
+        .accounts
+        .register(&ada())
+        .await
+        .unwrap()
+        .expect(NO_MAILER);
     assert!(is_unauthorized(&app.sessions.authorize(&ada()).await));
 
     // Verify: logs in (session A) and unlocks password login.
@@ -269,7 +279,12 @@ async fn refresh_tokens_expire_after_the_refresh_ttl() {
 #[tokio::test]
 async fn a_verification_token_works_only_once() {
     let app = app();
-    let token = app.accounts.register(&ada()).await.unwrap().expect(NO_MAILER);
+    let token = app
+        .accounts
+        .register(&ada())
+        .await
+        .unwrap()
+        .expect(NO_MAILER);
 
     let first = app.accounts.verify_email(token.expose()).await;
     let second = app.accounts.verify_email(token.expose()).await;
@@ -291,7 +306,12 @@ async fn an_unknown_verification_token_is_unauthorized() {
 #[tokio::test]
 async fn a_verification_token_expires_after_the_policy_ttl() {
     let app = app();
-    let token = app.accounts.register(&ada()).await.unwrap().expect(NO_MAILER);
+    let token = app
+        .accounts
+        .register(&ada())
+        .await
+        .unwrap()
+        .expect(NO_MAILER);
 
     app.clock.advance(verification_policy().ttl);
 
@@ -305,7 +325,12 @@ async fn a_verification_token_expires_after_the_policy_ttl() {
 #[tokio::test]
 async fn a_verification_token_still_works_just_before_the_policy_ttl() {
     let app = app();
-    let token = app.accounts.register(&ada()).await.unwrap().expect(NO_MAILER);
+    let token = app
+        .accounts
+        .register(&ada())
+        .await
+        .unwrap()
+        .expect(NO_MAILER);
 
     app.clock
         .advance(verification_policy().ttl - TimeDelta::seconds(1));

@@ -9,8 +9,8 @@ use mockall::predicate::{always, eq};
 use super::*;
 use crate::mail::MailContent;
 use crate::ports::{
-    ManualClock, MockMailer, MockPasswordHasher, MockSessionRepository, MockTokenIssuer, MockUserRepository,
-    MockVerificationStore,
+    ManualClock, MockMailer, MockPasswordHasher, MockSessionRepository, MockTokenIssuer,
+    MockUserRepository, MockVerificationStore,
 };
 use crate::session::{LoginSession, SessionPolicy, TokenClaims, TokenKind};
 use crate::user::{Email, PasswordDigest, PasswordHash};
@@ -422,7 +422,10 @@ async fn register_that_fails_to_store_the_verification_mails_nothing() {
 
     let result = fx.build().register(&credentials()).await;
 
-    assert!(matches!(result, Err(DomainError::Unavailable(_))), "{result:?}");
+    assert!(
+        matches!(result, Err(DomainError::Unavailable(_))),
+        "{result:?}"
+    );
 }
 
 #[tokio::test]
