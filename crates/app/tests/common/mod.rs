@@ -4,6 +4,7 @@
 
 pub mod process;
 pub mod proxy;
+pub mod smtp;
 pub mod ws;
 
 use std::collections::HashMap;
