@@ -8,6 +8,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::TimeDelta;
+use lettre::message::Mailbox;
+use lettre::transport::smtp::client::TlsParameters;
+use lettre::{AsyncSmtpTransport, Tokio1Executor};
 use p_chat_domain::recovery::ResetPolicy;
 use p_chat_domain::registration::RegistrationMode;
 use p_chat_domain::session::SessionPolicy;
@@ -50,6 +53,16 @@ pub enum ConfigError {
         /// The variable's name.
         var: &'static str,
         /// Why it is needed.
+        why: &'static str,
+    },
+    /// Two variables that exclude each other are both set.
+    #[error("{var} cannot be combined with {with}: {why}")]
+    Conflict {
+        /// The variable that must go.
+        var: &'static str,
+        /// The one it conflicts with.
+        with: &'static str,
+        /// How to resolve it.
         why: &'static str,
     },
     /// `JWT_SECRET` is too weak to protect persistent accounts.
@@ -247,6 +260,10 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// The abuse limits.
     pub limits: LimitSettings,
+    /// `SMTP_*` and `PUBLIC_URL`: outgoing mail; `None` when neither
+    /// `SMTP_URL` nor `SMTP_HOST` is set (registration then returns the
+    /// verification token, as the seed does).
+    pub mail: Option<MailSettings>,
 }
 
 impl Config {
@@ -306,6 +323,7 @@ impl Config {
             ws: ws(&vars)?,
             trusted_proxies: trusted_proxies(&vars)?,
             limits: limits(&vars)?,
+            mail: mail(&vars)?,
         })
     }
 }
@@ -489,6 +507,272 @@ fn postgres(vars: &Vars, host: String) -> Result<PgConfig, ConfigError> {
             "a whole number of seconds from 1 to 300",
             5,
         )?)),
+    })
+}
+
+/// Outgoing mail: which SMTP server, as whom, and where links point.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// `SMTP_URL`, or `SMTP_HOST` and its companions.
+    pub server: SmtpServer,
+    /// `SMTP_FROM`: the sender of every mail (`p-chat <noreply@example.org>`).
+    pub from: Mailbox,
+    /// `PUBLIC_URL`: where users reach this server; the base of mailed links.
+    pub public_url: PublicUrl,
+}
+
+/// How to reach the SMTP server. Debug output never shows the password.
+#[derive(Clone)]
+pub enum SmtpServer {
+    /// `SMTP_URL` in lettre's form (`smtps://user:pass@host:465`,
+    /// `smtp://host:587?tls=required`), checked by lettre at start-up.
+    Url(url::Url),
+    /// `SMTP_HOST`, `SMTP_PORT`, `SMTP_TLS`, `SMTP_USERNAME`, `SMTP_PASSWORD`.
+    Host {
+        /// `SMTP_HOST`.
+        host: String,
+        /// `SMTP_PORT` (default by `SMTP_TLS`: 587, 465 or 25).
+        port: u16,
+        /// `SMTP_TLS`.
+        tls: SmtpTls,
+        /// `SMTP_USERNAME` and `SMTP_PASSWORD`, set together or not at all.
+        credentials: Option<(String, SmtpPassword)>,
+    },
+}
+
+impl std::fmt::Debug for SmtpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Url(url) => f.debug_tuple("Url").field(&redacted(url)).finish(),
+            Self::Host {
+                host,
+                port,
+                tls,
+                credentials,
+            } => f
+                .debug_struct("Host")
+                .field("host", host)
+                .field("port", port)
+                .field("tls", tls)
+                .field("username", &credentials.as_ref().map(|(user, _)| user))
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// `SMTP_PASSWORD`: only [`SmtpPassword::expose`] shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpPassword(String);
+
+impl SmtpPassword {
+    /// The password, for the SMTP login.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SmtpPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SmtpPassword(<redacted>)")
+    }
+}
+
+/// `SMTP_TLS`: how the connection to `SMTP_HOST` is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// `starttls` (default): plain connect, then STARTTLS, required.
+    StartTls,
+    /// `tls`: TLS from the first byte (SMTPS).
+    Tls,
+    /// `none`: no encryption at all; only for a test server on localhost.
+    None,
+}
+
+impl SmtpTls {
+    /// The usual port of each mode: submission (587), submissions (465), SMTP (25).
+    fn default_port(self) -> u16 {
+        match self {
+            Self::StartTls => 587,
+            Self::Tls => 465,
+            Self::None => 25,
+        }
+    }
+}
+
+impl FromStr for SmtpTls {
+    type Err = ();
+
+    fn from_str(value: &str) -> Result<Self, ()> {
+        match value.to_ascii_lowercase().as_str() {
+            "starttls" => Ok(Self::StartTls),
+            "tls" => Ok(Self::Tls),
+            "none" => Ok(Self::None),
+            _ => Err(()),
+        }
+    }
+}
+
+/// `PUBLIC_URL`: an http(s) URL without query, fragment or credentials,
+/// its path ending in `/`, so that `?verifyToken=...` can be put on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl(url::Url);
+
+impl PublicUrl {
+    /// Parses and normalises (a missing trailing `/` is added).
+    pub fn parse(raw: &str) -> Option<Self> {
+        let mut url = url::Url::parse(raw.trim()).ok()?;
+        let acceptable = matches!(url.scheme(), "http" | "https")
+            && url.host_str().is_some_and(|host| !host.is_empty())
+            && url.query().is_none()
+            && url.fragment().is_none()
+            && url.username().is_empty()
+            && url.password().is_none();
+        if !acceptable {
+            return None;
+        }
+        if !url.path().ends_with('/') {
+            let path = format!("{}/", url.path());
+            url.set_path(&path);
+        }
+        Some(Self(url))
+    }
+
+    /// The server's host name, as this server names itself to the SMTP server.
+    pub fn host(&self) -> &str {
+        self.0.host_str().unwrap_or_default()
+    }
+
+    /// This URL with one query parameter: a link the web client handles.
+    pub fn with_query(&self, name: &str, value: &str) -> url::Url {
+        let mut url = self.0.clone();
+        url.query_pairs_mut().append_pair(name, value);
+        url
+    }
+
+    /// The URL as text.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+/// `url` with its password replaced, for Debug output and error messages.
+fn redacted(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("<redacted>"));
+    }
+    shown.to_string()
+}
+
+/// Why mail needs `SMTP_FROM` and `PUBLIC_URL`.
+const MAIL_CONFIGURED: &str = "SMTP_URL or SMTP_HOST is set, so p-chat sends mail";
+
+/// The `SMTP_HOST` family, which `SMTP_URL` replaces as a whole.
+const SMTP_PARTS: [&str; 5] = [
+    "SMTP_HOST",
+    "SMTP_PORT",
+    "SMTP_TLS",
+    "SMTP_USERNAME",
+    "SMTP_PASSWORD",
+];
+
+/// The mail settings, or `None` when no SMTP server is configured.
+fn mail(vars: &Vars) -> Result<Option<MailSettings>, ConfigError> {
+    let server = match (vars.get("SMTP_URL"), vars.get("SMTP_HOST")) {
+        (None, None) => return Ok(None),
+        (Some(raw), _) => {
+            if let Some(part) = SMTP_PARTS.into_iter().find(|var| vars.get(var).is_some()) {
+                return Err(ConfigError::Conflict {
+                    var: part,
+                    with: "SMTP_URL",
+                    why: "SMTP_URL names the whole server; set one or the other",
+                });
+            }
+            smtp_url(&raw)?
+        }
+        (None, Some(host)) => smtp_host(vars, host)?,
+    };
+    let required = |var: &'static str| {
+        vars.get(var).ok_or(ConfigError::Missing {
+            var,
+            why: MAIL_CONFIGURED,
+        })
+    };
+    let from = required("SMTP_FROM")?;
+    let from = from.trim().parse().map_err(|_| ConfigError::Invalid {
+        var: "SMTP_FROM",
+        value: from,
+        expected: "a mailbox: noreply@example.org or \"p-chat <noreply@example.org>\"",
+    })?;
+    let public_url = required("PUBLIC_URL")?;
+    let public_url = PublicUrl::parse(&public_url).ok_or(ConfigError::Invalid {
+        var: "PUBLIC_URL",
+        value: public_url,
+        expected: "an http(s) URL without query or credentials, e.g. https://chat.example.org",
+    })?;
+    Ok(Some(MailSettings {
+        server,
+        from,
+        public_url,
+    }))
+}
+
+/// `SMTP_URL`, checked by the parser lettre will use. Its value is never
+/// echoed whole: it may hold a password.
+fn smtp_url(raw: &str) -> Result<SmtpServer, ConfigError> {
+    let parsed = url::Url::parse(raw.trim()).ok();
+    let invalid = || ConfigError::Invalid {
+        var: "SMTP_URL",
+        value: parsed.as_ref().map_or_else(
+            || "<not shown: it may hold a password>".to_owned(),
+            redacted,
+        ),
+        expected: "lettre's URL form: smtps://user:password@host:465 or \
+                   smtp://user:password@host:587?tls=required",
+    };
+    let url = parsed.clone().ok_or_else(invalid)?;
+    AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str()).map_err(|_| invalid())?;
+    Ok(SmtpServer::Url(url))
+}
+
+/// `SMTP_HOST` and its companions.
+fn smtp_host(vars: &Vars, host: String) -> Result<SmtpServer, ConfigError> {
+    let host = host.trim().to_owned();
+    let tls: SmtpTls = vars.parse("SMTP_TLS", "starttls, tls or none", Some(SmtpTls::StartTls))?;
+    if tls != SmtpTls::None && TlsParameters::new(host.clone()).is_err() {
+        return Err(ConfigError::Invalid {
+            var: "SMTP_HOST",
+            value: host,
+            expected: "a host name or IP address the server's TLS certificate can be checked against",
+        });
+    }
+    let port = vars.parse(
+        "SMTP_PORT",
+        "a TCP port number (1-65535)",
+        Some(tls.default_port()),
+    )?;
+    if port == 0 {
+        return Err(ConfigError::Invalid {
+            var: "SMTP_PORT",
+            value: port.to_string(),
+            expected: "a TCP port number (1-65535)",
+        });
+    }
+    let missing = |var| ConfigError::Missing {
+        var,
+        why: "SMTP_USERNAME and SMTP_PASSWORD go together",
+    };
+    let credentials = match (vars.get("SMTP_USERNAME"), vars.get("SMTP_PASSWORD")) {
+        (Some(user), Some(password)) => Some((user, SmtpPassword(password))),
+        (None, None) => None,
+        (Some(_), None) => return Err(missing("SMTP_PASSWORD")),
+        (None, Some(_)) => return Err(missing("SMTP_USERNAME")),
+    };
+    Ok(SmtpServer::Host {
+        host,
+        port,
+        tls,
+        credentials,
     })
 }
 
@@ -728,5 +1012,222 @@ mod tests {
         let mut vars = db.to_vec();
         vars.push(("JWT_SECRET", STRONG));
         assert!(load(&vars).is_ok());
+    }
+
+    /// The variables of a server that mails through `SMTP_HOST`.
+    const MAIL: [(&str, &str); 3] = [
+        ("SMTP_HOST", "smtp.example.org"),
+        ("SMTP_FROM", "p-chat <noreply@example.org>"),
+        ("PUBLIC_URL", "https://chat.example.org"),
+    ];
+
+    fn with_mail(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        let mut vars = MAIL.to_vec();
+        vars.extend_from_slice(extra);
+        vars
+    }
+
+    #[test]
+    fn without_smtp_no_mail_is_sent() {
+        let config = load(&[
+            ("SMTP_FROM", "noreply@example.org"),
+            ("PUBLIC_URL", "https://chat.example.org"),
+        ])
+        .unwrap();
+        assert!(config.mail.is_none());
+    }
+
+    #[test]
+    fn smtp_host_defaults_to_starttls_on_the_submission_port() {
+        let mail = load(&MAIL).unwrap().mail.unwrap();
+        let SmtpServer::Host {
+            host,
+            port,
+            tls,
+            credentials,
+        } = mail.server
+        else {
+            panic!("expected SMTP_HOST");
+        };
+        assert_eq!(
+            (host.as_str(), port, tls),
+            ("smtp.example.org", 587, SmtpTls::StartTls)
+        );
+        assert!(credentials.is_none());
+        assert_eq!(mail.from.email.to_string(), "noreply@example.org");
+        assert_eq!(mail.from.name.as_deref(), Some("p-chat"));
+        assert_eq!(mail.public_url.as_str(), "https://chat.example.org/");
+    }
+
+    #[test]
+    fn every_smtp_variable_is_read() {
+        for (tls, expected, default_port) in [
+            ("TLS", SmtpTls::Tls, 465),
+            ("starttls", SmtpTls::StartTls, 587),
+            ("none", SmtpTls::None, 25),
+        ] {
+            let mail = load(&with_mail(&[("SMTP_TLS", tls)]))
+                .unwrap()
+                .mail
+                .unwrap();
+            assert!(
+                matches!(mail.server, SmtpServer::Host { tls, port, .. } if tls == expected && port == default_port),
+                "{tls}"
+            );
+        }
+        let mail = load(&with_mail(&[
+            ("SMTP_PORT", "2525"),
+            ("SMTP_USERNAME", "chat"),
+            ("SMTP_PASSWORD", "pw"),
+        ]))
+        .unwrap()
+        .mail
+        .unwrap();
+        let SmtpServer::Host {
+            port, credentials, ..
+        } = mail.server
+        else {
+            panic!("expected SMTP_HOST");
+        };
+        assert_eq!(port, 2525);
+        let (user, password) = credentials.unwrap();
+        assert_eq!((user.as_str(), password.expose()), ("chat", "pw"));
+    }
+
+    #[test]
+    fn smtp_url_is_taken_in_lettres_form() {
+        for url in [
+            "smtps://user:pass@smtp.example.org:465",
+            "smtp://smtp.example.org:587?tls=required",
+            "smtp://127.0.0.1:2525",
+        ] {
+            let config = load(&[
+                ("SMTP_URL", url),
+                ("SMTP_FROM", "noreply@example.org"),
+                ("PUBLIC_URL", "http://localhost:8080"),
+            ])
+            .unwrap();
+            assert!(
+                matches!(config.mail.unwrap().server, SmtpServer::Url(_)),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_mail_value_names_its_variable() {
+        for (var, value) in [
+            ("SMTP_TLS", "ssl"),
+            ("SMTP_PORT", "0"),
+            ("SMTP_PORT", "smtp"),
+            ("SMTP_FROM", "not a mailbox"),
+            (
+                "SMTP_FROM",
+                "noreply@example.org\r\nBcc: victim@example.org",
+            ),
+            ("PUBLIC_URL", "chat.example.org"),
+            ("PUBLIC_URL", "ftp://chat.example.org"),
+            ("PUBLIC_URL", "https://chat.example.org/?x=1"),
+            ("PUBLIC_URL", "https://chat.example.org/#top"),
+            ("PUBLIC_URL", "https://user:pw@chat.example.org"),
+        ] {
+            let mut vars = with_mail(&[]);
+            vars.retain(|(key, _)| *key != var);
+            vars.push((var, value));
+            let message = load(&vars).unwrap_err().to_string();
+            assert!(message.contains(var), "{var}={value}: {message}");
+        }
+        for url in ["smtpx://host", "smtp://host?tls=sometimes", "not a url"] {
+            let message = load(&[
+                ("SMTP_URL", url),
+                ("SMTP_FROM", "noreply@example.org"),
+                ("PUBLIC_URL", "https://chat.example.org"),
+            ])
+            .unwrap_err()
+            .to_string();
+            assert!(message.contains("SMTP_URL"), "{url}: {message}");
+        }
+    }
+
+    #[test]
+    fn mail_needs_a_sender_and_a_public_url() {
+        for var in ["SMTP_FROM", "PUBLIC_URL"] {
+            let mut vars = with_mail(&[]);
+            vars.retain(|(key, _)| *key != var);
+            let error = load(&vars).unwrap_err();
+            assert!(
+                matches!(error, ConfigError::Missing { var: missing, .. } if missing == var),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn smtp_credentials_go_together() {
+        let error = load(&with_mail(&[("SMTP_USERNAME", "chat")])).unwrap_err();
+        assert!(error.to_string().contains("SMTP_PASSWORD"), "{error}");
+        let error = load(&with_mail(&[("SMTP_PASSWORD", "pw")])).unwrap_err();
+        assert!(error.to_string().contains("SMTP_USERNAME"), "{error}");
+    }
+
+    #[test]
+    fn smtp_url_excludes_the_host_variables() {
+        let error = load(&with_mail(&[("SMTP_URL", "smtp://127.0.0.1:25")])).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ConfigError::Conflict {
+                    var: "SMTP_HOST",
+                    with: "SMTP_URL",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_smtp_password_never_shows_in_debug_output_or_errors() {
+        let password = "do-not-print-the-smtp-password";
+        let config = load(&with_mail(&[
+            ("SMTP_USERNAME", "chat"),
+            ("SMTP_PASSWORD", password),
+        ]))
+        .unwrap();
+        assert!(!format!("{config:?}").contains(password));
+        let url = format!("smtps://chat:{password}@smtp.example.org");
+        let vars = [
+            ("SMTP_URL", url.as_str()),
+            ("SMTP_FROM", "noreply@example.org"),
+            ("PUBLIC_URL", "https://chat.example.org"),
+        ];
+        let config = load(&vars).unwrap();
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains(password) && shown.contains("smtp.example.org"),
+            "{shown}"
+        );
+        // A URL lettre refuses is named, but not echoed with its password.
+        let bad = format!("smtp://chat:{password}@smtp.example.org?tls=sometimes");
+        let error = load(&[("SMTP_URL", bad.as_str()), vars[1], vars[2]]).unwrap_err();
+        assert!(!error.to_string().contains(password), "{error}");
+        // Neither does a conflict with SMTP_PASSWORD.
+        let error = load(&[vars[0], vars[1], vars[2], ("SMTP_PASSWORD", password)]).unwrap_err();
+        assert!(!error.to_string().contains(password), "{error}");
+    }
+
+    #[test]
+    fn a_public_url_is_normalised_to_end_in_a_slash() {
+        let root = PublicUrl::parse("https://chat.example.org").unwrap();
+        assert_eq!(
+            root.with_query("verifyToken", "abc").as_str(),
+            "https://chat.example.org/?verifyToken=abc"
+        );
+        let prefixed = PublicUrl::parse(" https://example.org/chat ").unwrap();
+        assert_eq!(
+            prefixed.with_query("resetToken", "abc").as_str(),
+            "https://example.org/chat/?resetToken=abc"
+        );
+        assert_eq!(prefixed.host(), "example.org");
     }
 }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod http;
 pub mod limits;
 pub mod lingering;
+pub mod mail;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

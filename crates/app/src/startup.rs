@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::http;
 use crate::lingering::hold_payload_until_response_ends;
+use crate::mail::Outbox;
 use crate::state::{AppState, StateError};
 use crate::telemetry::log_request;
 
@@ -37,6 +38,7 @@ pub struct Application {
     address: SocketAddr,
     shutdown: watch::Sender<bool>,
     state: AppState,
+    outbox: Outbox,
 }
 
 /// How long shutdown waits for open connections and requests to finish.
@@ -53,6 +55,9 @@ const KEEP_ALIVE: Duration = Duration::from_secs(5);
 /// life after its last response.
 const LINGER_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How long shutdown then waits for queued mail to go out.
+const MAIL_DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Application {
     /// Builds the services (migrating the database, if any) and binds the
     /// listening socket. Nothing is served until [`Application::run_until_stopped`].
@@ -66,6 +71,7 @@ impl Application {
         };
         let listener = TcpListener::bind(requested).map_err(bind_error)?;
         let address = listener.local_addr().map_err(bind_error)?;
+        let outbox = state.outbox.clone();
         let data = web::Data::new(state.clone());
         let server = HttpServer::new(move || {
             App::new()
@@ -90,6 +96,7 @@ impl Application {
             address,
             shutdown,
             state,
+            outbox,
         })
     }
 
@@ -107,7 +114,8 @@ impl Application {
     /// Serves until the process is told to stop (SIGINT or SIGTERM). Then it
     /// stops accepting connections, lets in-flight requests and WebSocket
     /// sends finish (their acks go out), closes every WebSocket with 1001,
-    /// and returns within a bounded time.
+    /// gives queued mail a few seconds to go out, and returns within a
+    /// bounded time.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let server = actix_web::rt::spawn(self.server);
@@ -115,6 +123,7 @@ impl Application {
         tracing::info!("shutting down: draining requests and closing connections");
         let _ = self.shutdown.send(true);
         handle.stop(true).await;
+        self.outbox.drain(MAIL_DRAIN_TIMEOUT).await;
         server.await.map_err(std::io::Error::other)?
     }
 }

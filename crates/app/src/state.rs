@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use p_chat_auth::{BcryptHasher, InvalidCost, JwtIssuer};
 use p_chat_domain::ports::{
-    Clock, FanOut, InviteStore, Mailer, MembershipRepository, MessageRepository, NoMailer,
-    PasswordHasher, PasswordResetStore, RoomRepository, SessionRepository, StoreError, SystemClock,
-    UserRepository, VerificationStore,
+    Clock, FanOut, InviteStore, MembershipRepository, MessageRepository, PasswordHasher,
+    PasswordResetStore, RoomRepository, SessionRepository, StoreError, SystemClock, UserRepository,
+    VerificationStore,
 };
 use p_chat_domain::services::{
     Accounts, Admin, Messaging, Recovery, RecoveryPorts, RoomAccess, Rooms, Sessions,
@@ -23,6 +23,7 @@ use tokio::sync::watch;
 use crate::config::{Config, JwtSecret, Storage, WsSettings};
 use crate::http::client_ip::TrustedProxies;
 use crate::limits::Limits;
+use crate::mail::{MailSetupError, Outbox};
 use crate::ws::hub::Hub;
 
 /// The services handlers call, cheap to clone (all `Arc`s inside).
@@ -52,6 +53,8 @@ pub struct AppState {
     pub trusted_proxies: TrustedProxies,
     /// The abuse limits (rates and connection caps).
     pub limits: Arc<Limits>,
+    /// Mail waiting for delivery, drained at shutdown.
+    pub outbox: Outbox,
 }
 
 /// The dependency whose health decides whether the server is ready.
@@ -85,6 +88,9 @@ pub enum StateError {
     /// The PostgreSQL pool could not be built.
     #[error(transparent)]
     Pool(#[from] PoolSetupError),
+    /// The SMTP transport could not be set up.
+    #[error(transparent)]
+    Mail(#[from] MailSetupError),
 }
 
 /// The storage ports, from whichever store is configured.
@@ -126,14 +132,14 @@ impl AppState {
         )
         .with_fanout(fanout.clone())
         .with_throttle(limits.login_account.clone());
-        let mailer: Arc<dyn Mailer> = Arc::new(NoMailer);
+        let (mailer, outbox) = crate::mail::start(config.mail.as_ref())?;
         let recovery = Recovery::new(RecoveryPorts {
             users: stores.users.clone(),
             verifications: stores.verifications.clone(),
             resets: stores.resets,
             hasher: hasher.clone(),
             clock: clock.clone(),
-            mailer,
+            mailer: mailer.clone(),
             sessions: sessions.clone(),
             verification: config.verification,
             reset: config.reset,
@@ -147,7 +153,8 @@ impl AppState {
             config.verification,
         )
         .with_registration(config.registration)
-        .with_fanout(fanout.clone());
+        .with_fanout(fanout.clone())
+        .with_mailer(mailer);
         let admin = Admin::new(
             stores.users.clone(),
             stores.invites,
@@ -169,6 +176,7 @@ impl AppState {
             shutdown,
             trusted_proxies: config.trusted_proxies.clone(),
             limits,
+            outbox,
         })
     }
 }

@@ -317,7 +317,7 @@ formHandler(ui.registerForm, async () => {
   }
   ui.registerForm.reset();
   clearError();
-  // p-chat sends no email yet: the register answer carries the verification
+  // Without SMTP, the register answer carries the verification
   // token, and verifying it logs the user in. A server that mails the token
   // instead (its link opens this page with `?verifyToken=`) answers without it.
   if (!registered?.VerificationToken) {

@@ -7,8 +7,8 @@
 //! adapters, or with the ones in `p-chat-persistence` and `p-chat-auth`.
 //!
 //! - [`user`], [`session`], [`verification`], [`registration`], [`recovery`],
-//!   [`token`], [`room`], [`message`]: the values, parsed on construction (a
-//!   value that exists is valid).
+//!   [`token`], [`room`], [`message`], [`mail`]: the values, parsed on
+//!   construction (a value that exists is valid).
 //! - [`permissions`]: who may do what in a room.
 //! - [`ports`]: what the use cases need from the outside world.
 //! - [`services`]: the use cases ([`services::Accounts`], [`services::Sessions`],
@@ -62,7 +62,11 @@
 //!     credentials: credentials.clone(),
 //!     invite: None,
 //! };
-//! let verification = accounts.register(&registration).await?;
+//! // Without a mailer the token comes back to the caller (the seed's behaviour).
+//! let verification = accounts
+//!     .register(&registration)
+//!     .await?
+//!     .ok_or("a mailer would have mailed the token")?;
 //! let context = LoginContext::default();
 //! accounts.verify_email(verification.expose(), &context).await?;
 //!

@@ -27,6 +27,9 @@ const PASSWORD: &str = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef72
 /// SHA-256 of "wrong".
 const WRONG_PASSWORD: &str = "8810ad581e59f2bc3928b261707a71308f7e139eb04820366dc4d5c18d980225";
 
+/// Why a registration here returns its token: no mailer is configured.
+const NO_MAILER: &str = "without a mailer the token is returned";
+
 fn session_policy() -> SessionPolicy {
     SessionPolicy {
         access_ttl: TimeDelta::minutes(15),
@@ -131,7 +134,12 @@ fn is_email_taken<T>(result: &Result<T, DomainError>) -> bool {
 impl App {
     /// Registers and verifies `credentials`, returning the verification's tokens.
     async fn verified(&self, credentials: &Credentials) -> TokenSet {
-        let token = self.accounts.register(&open(credentials)).await.unwrap();
+        let token = self
+            .accounts
+            .register(&open(credentials))
+            .await
+            .unwrap()
+            .expect(NO_MAILER);
         self.accounts
             .verify_email(token.expose(), &browser())
             .await
@@ -151,7 +159,12 @@ async fn full_flow_register_verify_login_rotate_detect_reuse_and_log_out() {
     let app = app();
 
     // Register: the account exists but cannot log in yet.
-    let verification = app.accounts.register(&open(&ada())).await.unwrap();
+    let verification = app
+        .accounts
+        .register(&open(&ada()))
+        .await
+        .unwrap()
+        .expect(NO_MAILER);
     assert!(is_unauthorized(
         &app.sessions.authorize(&ada(), &browser()).await
     ));
@@ -304,7 +317,12 @@ async fn refresh_tokens_expire_after_the_refresh_ttl() {
 #[tokio::test]
 async fn a_verification_token_works_only_once() {
     let app = app();
-    let token = app.accounts.register(&open(&ada())).await.unwrap();
+    let token = app
+        .accounts
+        .register(&open(&ada()))
+        .await
+        .unwrap()
+        .expect(NO_MAILER);
 
     let first = app.accounts.verify_email(token.expose(), &browser()).await;
     let second = app.accounts.verify_email(token.expose(), &browser()).await;
@@ -326,7 +344,12 @@ async fn an_unknown_verification_token_is_unauthorized() {
 #[tokio::test]
 async fn a_verification_token_expires_after_the_policy_ttl() {
     let app = app();
-    let token = app.accounts.register(&open(&ada())).await.unwrap();
+    let token = app
+        .accounts
+        .register(&open(&ada()))
+        .await
+        .unwrap()
+        .expect(NO_MAILER);
 
     app.clock.advance(verification_policy().ttl);
 
@@ -342,7 +365,12 @@ async fn a_verification_token_expires_after_the_policy_ttl() {
 #[tokio::test]
 async fn a_verification_token_still_works_just_before_the_policy_ttl() {
     let app = app();
-    let token = app.accounts.register(&open(&ada())).await.unwrap();
+    let token = app
+        .accounts
+        .register(&open(&ada()))
+        .await
+        .unwrap()
+        .expect(NO_MAILER);
 
     app.clock
         .advance(verification_policy().ttl - TimeDelta::seconds(1));
@@ -418,7 +446,11 @@ async fn twenty_concurrent_registrations_of_one_email_give_exactly_one_ok() {
         results.push(handle.await.unwrap());
     }
 
-    let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let winners: Vec<_> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .map(|token| token.as_ref().expect(NO_MAILER))
+        .collect();
     assert_eq!(winners.len(), 1, "{results:?}");
     assert!(
         results.iter().filter(|r| r.is_err()).all(is_email_taken),
@@ -511,7 +543,8 @@ async fn invite_only_registration_through_a_console_invitation_then_a_disable_en
             invite: Some(issued.token.expose().to_owned()),
         })
         .await
-        .unwrap();
+        .unwrap()
+        .expect(NO_MAILER);
     let tokens = app
         .accounts
         .verify_email(verification.expose(), &browser())
@@ -578,7 +611,12 @@ async fn invite_only_registration_through_a_console_invitation_then_a_disable_en
 #[tokio::test]
 async fn a_stale_unverified_registration_no_longer_blocks_its_email() {
     let app = app();
-    let abandoned = app.accounts.register(&open(&ada())).await.unwrap();
+    let abandoned = app
+        .accounts
+        .register(&open(&ada()))
+        .await
+        .unwrap()
+        .expect(NO_MAILER);
 
     // Still fresh: the email is taken.
     app.clock
@@ -587,7 +625,12 @@ async fn a_stale_unverified_registration_no_longer_blocks_its_email() {
 
     // Its verification time is over: a new registration replaces it.
     app.clock.advance(TimeDelta::seconds(1));
-    let fresh = app.accounts.register(&open(&ada())).await.unwrap();
+    let fresh = app
+        .accounts
+        .register(&open(&ada()))
+        .await
+        .unwrap()
+        .expect(NO_MAILER);
     assert!(is_unauthorized(
         &app.accounts
             .verify_email(abandoned.expose(), &browser())

@@ -5,6 +5,7 @@
 pub mod process;
 pub mod proxy;
 pub mod raw;
+pub mod smtp;
 pub mod ws;
 
 use std::collections::HashMap;

@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use crate::error::{ConflictError, DomainError, Refusal};
 use crate::events::RoomEvent;
+use crate::mail::{Mail, MailContent};
 use crate::ports::{
-    Anonymisation, Clock, FanOut, NoFanOut, PasswordHasher, Registered, UserRepository,
-    VerificationStore,
+    Anonymisation, Clock, FanOut, Mailer, NoFanOut, NoMailer, PasswordHasher, Registered,
+    UserRepository, VerificationStore,
 };
 use crate::registration::RegistrationMode;
 use crate::services::sessions::{Credentials, Sessions};
@@ -46,6 +47,7 @@ pub struct Accounts {
     policy: VerificationPolicy,
     mode: RegistrationMode,
     fanout: Arc<dyn FanOut>,
+    mailer: Arc<dyn Mailer>,
 }
 
 impl Accounts {
@@ -69,7 +71,15 @@ impl Accounts {
             policy,
             mode: RegistrationMode::Open,
             fanout: Arc::new(NoFanOut),
+            mailer: Arc::new(NoMailer),
         }
+    }
+
+    /// Mails verification links through `mailer` (without one, registration
+    /// hands the token to its caller).
+    pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = mailer;
+        self
     }
 
     /// Sets who may register (`REGISTRATION`).
@@ -84,15 +94,21 @@ impl Accounts {
         self
     }
 
-    /// Creates an unverified account and its one-time verification token
-    /// (to be mailed to the user), in one atomic store operation. An email
+    /// Creates an unverified account and its one-time verification token in
+    /// one atomic store operation, then mails the verification link. The
+    /// token is returned only when the mailer does not deliver
+    /// ([`Mailer::delivers`]): then the caller must hand it over itself, and
+    /// verification proves nothing about the address. An email
     /// already registered, in any case or spacing, is
     /// [`ConflictError::EmailTaken`], unless that registration was never
     /// verified and its verification time is over: then it is replaced. On a
     /// closed instance, or an invite-only one without a valid invitation,
     /// registration is refused.
     #[tracing::instrument(skip_all, fields(email_domain = registration.credentials.email.domain()))]
-    pub async fn register(&self, registration: &Registration) -> Result<OpaqueToken, DomainError> {
+    pub async fn register(
+        &self,
+        registration: &Registration,
+    ) -> Result<Option<OpaqueToken>, DomainError> {
         let invite = match (self.mode, &registration.invite) {
             (RegistrationMode::Closed, _) => return Err(Refusal::RegistrationClosed.into()),
             (RegistrationMode::Invite, None) => return Err(Refusal::InviteInvalid.into()),
@@ -122,10 +138,18 @@ impl Accounts {
             .register(&user, &verification, invite, stale_before, now)
             .await?
         {
-            Registered::Created => Ok(token),
-            Registered::EmailTaken => Err(ConflictError::EmailTaken.into()),
-            Registered::InviteRefused => Err(Refusal::InviteInvalid.into()),
+            Registered::Created => {}
+            Registered::EmailTaken => return Err(ConflictError::EmailTaken.into()),
+            Registered::InviteRefused => return Err(Refusal::InviteInvalid.into()),
         }
+        self.mailer.send(Mail::new(
+            user.email,
+            MailContent::Verification {
+                token: token.clone(),
+                valid_for: self.policy.ttl,
+            },
+        ));
+        Ok((!self.mailer.delivers()).then_some(token))
     }
 
     /// Redeems a verification token: marks the email verified and logs the

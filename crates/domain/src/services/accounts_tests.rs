@@ -3,12 +3,14 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use mockall::Sequence;
 use mockall::predicate::{always, eq};
 
 use super::*;
+use crate::mail::MailContent;
 use crate::ports::{
-    ManualClock, MockPasswordHasher, MockSessionRepository, MockTokenIssuer, MockUserRepository,
-    MockVerificationStore, StoreError,
+    ManualClock, MockMailer, MockPasswordHasher, MockSessionRepository, MockTokenIssuer,
+    MockUserRepository, MockVerificationStore, StoreError,
 };
 use crate::room::RoomId;
 use crate::services::fakes::RecordingFanOut;
@@ -123,6 +125,8 @@ struct Fixture {
     clock: Arc<ManualClock>,
     fanout: Arc<RecordingFanOut>,
     mode: RegistrationMode,
+    /// `None`: the service keeps its default mailer (none configured).
+    mailer: Option<MockMailer>,
 }
 
 impl Fixture {
@@ -137,6 +141,7 @@ impl Fixture {
             clock: Arc::new(ManualClock::new(t0())),
             fanout: Arc::new(RecordingFanOut::default()),
             mode: RegistrationMode::Open,
+            mailer: None,
         }
     }
 
@@ -145,6 +150,14 @@ impl Fixture {
             mode,
             ..Self::new()
         }
+    }
+
+    /// Installs a mock mailer that says whether it `delivers`, and returns it
+    /// for the test's own expectations on `send`.
+    fn mailer(&mut self, delivers: bool) -> &mut MockMailer {
+        let mailer = self.mailer.insert(MockMailer::new());
+        mailer.expect_delivers().return_const(delivers);
+        mailer
     }
 
     /// States that no login session may be opened (no token signed, no session stored).
@@ -202,6 +215,7 @@ impl Fixture {
     }
 
     fn build(self) -> Accounts {
+        let mailer = self.mailer;
         // The session service's hasher is never used by `Sessions::start` or
         // `Sessions::end_all`: a mock without expectations fails on any call.
         let sessions = Sessions::new(
@@ -213,7 +227,7 @@ impl Fixture {
             SessionPolicy::default(),
         )
         .with_fanout(self.fanout.clone());
-        Accounts::new(
+        let accounts = Accounts::new(
             Arc::new(self.users),
             Arc::new(self.verifications),
             Arc::new(self.hasher),
@@ -222,11 +236,16 @@ impl Fixture {
             policy(),
         )
         .with_registration(self.mode)
-        .with_fanout(self.fanout)
+        .with_fanout(self.fanout);
+        match mailer {
+            Some(mailer) => accounts.with_mailer(Arc::new(mailer)),
+            None => accounts,
+        }
     }
 }
 
 /// What one call of [`UserRepository::register`] was given.
+#[derive(Clone)]
 struct RegisterCall {
     user: User,
     verification: EmailVerification,
@@ -274,7 +293,12 @@ async fn register_stores_an_unverified_user_and_a_verification_of_the_returned_t
     fx.users.expect_insert().never();
     fx.expect_no_session();
 
-    let token = fx.build().register(&registration()).await.unwrap();
+    let token = fx
+        .build()
+        .register(&registration())
+        .await
+        .unwrap()
+        .expect("without a mailer the token is returned");
 
     let call = call.lock().unwrap().take().unwrap();
     let user = call.user;
@@ -345,7 +369,7 @@ async fn register_with_an_invitation_hands_the_store_only_the_hash_of_its_token(
     let call = fx.registers(Registered::Created);
     fx.expect_no_session();
 
-    let token = fx.build().register(&invited()).await.unwrap();
+    let token = fx.build().register(&invited()).await.unwrap().unwrap();
 
     let call = call.lock().unwrap().take().unwrap();
     assert_eq!(call.invite, Some(TokenHash::of(INVITE)));
@@ -428,7 +452,7 @@ async fn register_over_a_stale_unverified_registration_goes_on_to_the_store() {
             .returning(|_| Ok(stored_hash()));
         let call = fx.registers(Registered::Created);
 
-        let token = fx.build().register(&registration()).await.unwrap();
+        let token = fx.build().register(&registration()).await.unwrap().unwrap();
 
         let call = call.lock().unwrap().take().unwrap();
         assert_eq!(call.stale_before, stale_before(), "{created_at}");
@@ -524,6 +548,117 @@ async fn register_when_hashing_fails_is_internal_and_registers_nothing() {
     );
 }
 
+// --------------------------------------------------------- register: mail
+
+/// The verification token and lifetime of a mail that must be a verification.
+fn verification_of(mail: &Mail) -> (OpaqueToken, TimeDelta) {
+    match &mail.content {
+        MailContent::Verification { token, valid_for } => (token.clone(), *valid_for),
+        other => panic!("expected a verification mail, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn register_with_a_delivering_mailer_mails_the_stored_token_and_returns_none() {
+    let mut fx = Fixture::new();
+    fx.users.expect_by_email().returning(|_| Ok(None));
+    fx.hasher.expect_hash().returning(|_| Ok(stored_hash()));
+    let call = fx.registers(Registered::Created);
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let sink = sent.clone();
+    fx.mailer(true)
+        .expect_send()
+        .times(1)
+        .returning(move |mail| sink.lock().unwrap().push(mail));
+
+    let returned = fx.build().register(&registration()).await.unwrap();
+
+    assert!(returned.is_none(), "a mailed token is not handed back");
+    let sent = sent.lock().unwrap();
+    let mail = &sent[0];
+    assert_eq!(mail.to.as_str(), "ada@example.com");
+    let (token, valid_for) = verification_of(mail);
+    let stored = call.lock().unwrap().clone().unwrap();
+    assert_eq!(token.hash(), stored.verification.token_hash);
+    assert_eq!(valid_for, policy().ttl);
+}
+
+#[tokio::test]
+async fn register_with_a_mailer_that_does_not_deliver_returns_the_mailed_token() {
+    let mut fx = Fixture::new();
+    fx.users.expect_by_email().returning(|_| Ok(None));
+    fx.hasher.expect_hash().returning(|_| Ok(stored_hash()));
+    fx.registers(Registered::Created);
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let sink = sent.clone();
+    fx.mailer(false)
+        .expect_send()
+        .times(1)
+        .returning(move |mail| sink.lock().unwrap().push(mail));
+
+    let returned = fx.build().register(&registration()).await.unwrap();
+
+    let (mailed, _) = verification_of(&sent.lock().unwrap()[0]);
+    assert_eq!(returned, Some(mailed));
+}
+
+#[tokio::test]
+async fn register_mails_only_after_the_registration_is_stored() {
+    let mut fx = Fixture::new();
+    let mut sequence = Sequence::new();
+    fx.users.expect_by_email().returning(|_| Ok(None));
+    fx.hasher.expect_hash().returning(|_| Ok(stored_hash()));
+    fx.users
+        .expect_register()
+        .times(1)
+        .in_sequence(&mut sequence)
+        .returning(|_, _, _, _, _| Ok(Registered::Created));
+    fx.mailer(true)
+        .expect_send()
+        .times(1)
+        .in_sequence(&mut sequence)
+        .return_const(());
+
+    assert!(fx.build().register(&registration()).await.is_ok());
+}
+
+#[tokio::test]
+async fn register_that_fails_to_store_or_is_refused_mails_nothing() {
+    for outcome in [
+        Err(unavailable()),
+        Ok(Registered::EmailTaken),
+        Ok(Registered::InviteRefused),
+    ] {
+        let mut fx = Fixture::new();
+        fx.users.expect_by_email().returning(|_| Ok(None));
+        fx.hasher.expect_hash().returning(|_| Ok(stored_hash()));
+        fx.users
+            .expect_register()
+            .times(1)
+            .returning(move |_, _, _, _, _| outcome.clone());
+        fx.mailer(true).expect_send().never();
+
+        assert!(fx.build().register(&registration()).await.is_err());
+    }
+}
+
+#[tokio::test]
+async fn register_with_a_taken_email_mails_nothing() {
+    let mut fx = Fixture::new();
+    let mut verified = existing_user();
+    verified.email_verified_at = Some(t0());
+    fx.users
+        .expect_by_email()
+        .returning(move |_| Ok(Some(verified.clone())));
+    fx.mailer(true).expect_send().never();
+
+    let result = fx.build().register(&registration()).await;
+
+    assert!(matches!(
+        result,
+        Err(DomainError::Conflict(ConflictError::EmailTaken))
+    ));
+}
 // ------------------------------------------------------------ verify_email
 
 fn pending(user_id: UserId, expires_at: DateTime<Utc>) -> EmailVerification {

@@ -91,12 +91,13 @@ impl Recovery {
                 expires_at: now + self.verification.ttl,
             })
             .await?;
-        self.mailer
-            .send(Mail {
-                to: user.email,
-                content: MailContent::Verification { token },
-            })
-            .await;
+        self.mailer.send(Mail::new(
+            user.email,
+            MailContent::Verification {
+                token,
+                valid_for: self.verification.ttl,
+            },
+        ));
         Ok(())
     }
 
@@ -122,15 +123,13 @@ impl Recovery {
                 expires_at: now + self.reset.ttl,
             })
             .await?;
-        self.mailer
-            .send(Mail {
-                to: user.email,
-                content: MailContent::PasswordReset {
-                    token,
-                    valid_for: self.reset.ttl,
-                },
-            })
-            .await;
+        self.mailer.send(Mail::new(
+            user.email,
+            MailContent::PasswordReset {
+                token,
+                valid_for: self.reset.ttl,
+            },
+        ));
         Ok(())
     }
 
