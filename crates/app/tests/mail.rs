@@ -164,7 +164,132 @@ async fn a_silent_smtp_server_neither_fails_nor_holds_up_registration(backend: B
     assert_eq!(app.get("/health", None).await.status, StatusCode::OK);
 }
 
+/// Forgot password: the mail's link (`PUBLIC_URL/?resetToken=`) sets a new
+/// password once, ends every session of the account (its sockets close
+/// 4001) and only the new password logs in; an unknown address gets the
+/// same answer and no mail; a second, older reset link stops working too.
+async fn a_forgotten_password_is_reset_through_the_mailed_link(backend: Backend) {
+    let Some(sink) = SmtpSink::start() else {
+        return;
+    };
+    let Some(app) = backend.spawn(&borrowed(&sink.vars())).await else {
+        return;
+    };
+    register(&app, "forgetful@example.com").await;
+    let verified = link_token(
+        &sink.wait_for_mail("forgetful@example.com").await,
+        "verifyToken",
+    );
+    let session = Tokens::from(&app.verify(&verified).await);
+    let (mut socket, _) = common::ws::WsClient::connect_ready(&app, &session.access).await;
+
+    let known = app
+        .post(
+            "/session/forgotPassword",
+            json!({ "email": "forgetful@example.com" }),
+        )
+        .await;
+    let unknown = app
+        .post(
+            "/session/forgotPassword",
+            json!({ "email": "stranger@example.com" }),
+        )
+        .await;
+    assert_eq!(known.status, StatusCode::OK, "{known:?}");
+    assert_eq!(
+        known.body, unknown.body,
+        "nothing tells the addresses apart"
+    );
+    let first = sink.wait_for_mail("forgetful@example.com").await;
+    assert!(
+        first.contains("Subject:") && first.contains("p-chat"),
+        "{first}"
+    );
+    assert!(
+        first.contains(&format!("{PUBLIC_URL}/?resetToken=")),
+        "{first}"
+    );
+    let older = link_token(&first, "resetToken");
+    app.post(
+        "/session/forgotPassword",
+        json!({ "email": "forgetful@example.com" }),
+    )
+    .await;
+    let token = link_token(
+        &sink.wait_for_mail("forgetful@example.com").await,
+        "resetToken",
+    );
+
+    let reset = app
+        .post(
+            "/session/resetPassword",
+            json!({ "token": token, "password": digest("new pw") }),
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::OK, "{reset:?}");
+    socket.expect_close(4001).await;
+    assert_eq!(
+        app.get("/users/me", Some(&session.access)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.authorize("forgetful@example.com", "pw").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.authorize("forgetful@example.com", "new pw")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    for used in [token, older] {
+        let again = app
+            .post(
+                "/session/resetPassword",
+                json!({ "token": used, "password": digest("x") }),
+            )
+            .await;
+        assert_eq!(
+            (again.status, &again.body),
+            (StatusCode::UNAUTHORIZED, &json!({}))
+        );
+    }
+    assert_eq!(sink.count_mails("stranger@example.com"), 0);
+}
+
+/// Resend verification: an unverified account gets a new working link; a
+/// verified or unknown address gets the same answer and no mail.
+async fn a_new_verification_link_is_mailed_on_request(backend: Backend) {
+    let Some(sink) = SmtpSink::start() else {
+        return;
+    };
+    let Some(app) = backend.spawn(&borrowed(&sink.vars())).await else {
+        return;
+    };
+    register(&app, "slow@example.com").await;
+    sink.wait_for_mail("slow@example.com").await;
+    let resend =
+        |email: &'static str| app.post("/session/resendVerification", json!({ "email": email }));
+    let answer = resend("slow@example.com").await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let token = link_token(&sink.wait_for_mail("slow@example.com").await, "verifyToken");
+    assert_eq!(app.verify(&token).await.status, StatusCode::OK);
+
+    assert_eq!(resend("slow@example.com").await.body, answer.body);
+    assert_eq!(resend("nobody@example.com").await.body, answer.body);
+    // Give a wrongly sent mail the time to arrive before counting.
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        sink.count_mails("slow@example.com"),
+        2,
+        "no mail once verified"
+    );
+    assert_eq!(sink.count_mails("nobody@example.com"), 0);
+}
+
 on_both_stores!(
+    a_forgotten_password_is_reset_through_the_mailed_link,
+    a_new_verification_link_is_mailed_on_request,
     registration_mails_a_link_that_verifies_and_logs_in,
     a_taken_email_is_a_conflict_and_mails_nothing,
     without_smtp_the_register_response_carries_the_token,
