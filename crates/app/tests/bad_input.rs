@@ -159,7 +159,7 @@ async fn unknown_routes_and_wrong_methods_use_the_envelope() {
 
     for (method, path) in [
         ("GET", "/session/register"),
-        ("DELETE", "/users/me"),
+        ("PUT", "/users/me"),
         ("PUT", "/health"),
     ] {
         let reply = app.send(method, path, None, None, "").await;
