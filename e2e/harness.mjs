@@ -62,7 +62,8 @@ function startServer(name, extraEnv) {
   // Its own working directory: no developer `.env` (PSQL_HOST...) is read.
   const dir = mkdtempSync(join(tmpdir(), 'p-chat-e2e-'));
   const env = { ...process.env, PORT: '0', BCRYPT_COST: '4', RUST_LOG: 'info', BIND_ADDRESS: '127.0.0.1', ...GENEROUS_LIMITS, ...extraEnv };
-  for (const variable of ['PSQL_HOST', 'ALLOWED_ORIGINS', 'NO_COLOR']) delete env[variable];
+  for (const variable of ['ALLOWED_ORIGINS', 'NO_COLOR']) delete env[variable];
+  if (!extraEnv.PSQL_HOST) delete env.PSQL_HOST;
   const server = spawn(BIN, [], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] });
   const logName = `${name}.server.log`;
   const log = createWriteStream(join(OUT, logName));
@@ -121,12 +122,15 @@ function launchBrowser() {
 /**
  * The server and the browser of one test file, started before its tests and
  * stopped after them. `name` names the server's log; `env` adds settings
- * (ACCESS_TOKEN_SESSION_MINUTES...).
+ * (ACCESS_TOKEN_SESSION_MINUTES...), or is a function giving them (awaited
+ * in the hook, after the file's earlier `before` hooks).
  */
 export function useServer(name, env = {}) {
   const running = { url: null, browser: null, stop: null };
   before(async () => {
-    const server = await startServer(name, env);
+    // `env` may be a function: settings known only once earlier hooks ran.
+    const settings = typeof env === 'function' ? await env() : env;
+    const server = await startServer(name, settings);
     running.url = server.url;
     running.stop = server.stop;
     running.browser = await launchBrowser();
@@ -234,6 +238,9 @@ export async function logIn(page, email, password) {
   await page.getByTestId('login-submit').click();
   await page.getByTestId('logout').waitFor();
 }
+
+/** The binary the tests run (for `p-chat admin ...`). */
+export const SERVER_BIN = BIN;
 
 export async function logOut(page) {
   await page.getByTestId('logout').click();

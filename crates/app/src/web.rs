@@ -26,6 +26,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../web/app.js"),
     },
     Asset {
+        path: "account.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../web/account.js"),
+    },
+    Asset {
         path: "api.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../web/api.js"),

@@ -240,8 +240,20 @@ export class Session {
 
   // The unauthenticated session endpoints.
 
-  static register(email, passwordHash) {
-    return send('POST', '/session/register', { body: { email, password: passwordHash } });
+  /** Registers; `invite` is the invitation token of an invite-only server, if any. */
+  static register(email, passwordHash, invite) {
+    const body = { email, password: passwordHash };
+    if (invite) body.invite = invite;
+    return send('POST', '/session/register', { body });
+  }
+
+  /** Asks for a mail (`forgotPassword` or `resendVerification`) to `email`. */
+  static mailMe(kind, email) {
+    return send('POST', `/session/${kind}`, { body: { email } });
+  }
+
+  static resetPassword(token, passwordHash) {
+    return send('POST', '/session/resetPassword', { body: { token, password: passwordHash } });
   }
 
   static verify(verifyToken) {

@@ -11,6 +11,7 @@
 // visibly pending until their `ack`; unacknowledged ones are sent again after
 // a reconnect (the server stores a client_msg_id once).
 
+import { setUpAccountPanels, showAdminEntry } from './account.js';
 import { Session, newId, sha256Hex } from './api.js';
 import { ChatSocket } from './socket.js';
 
@@ -170,10 +171,7 @@ let socket = null;
 
 const session = new Session({
   onTokens: (tokens) => socket?.reauthenticate(tokens.access_token),
-  onEnded: (reason) => {
-    leaveChat();
-    showError(reason);
-  },
+  onEnded: () => signedOut('You were signed out (on another device, or by an administrator). Log in again.'),
   onError: (error) => showError(`Could not renew the login: ${error.message}`),
 });
 
@@ -184,6 +182,7 @@ const api = (method, path, body) => session.request(method, path, body);
 function showView(name) {
   ui.loading.hidden = name !== 'loading';
   ui.authView.hidden = name !== 'auth';
+  $('reset-view').hidden = name !== 'reset';
   ui.chatView.hidden = name !== 'chat';
 }
 
@@ -194,20 +193,35 @@ function showNotice(text) {
 }
 
 /**
- * The `verifyToken` of a verification link (`/?verifyToken=...`), taken out
- * of the address bar so that a reload or a shared URL does not carry it.
+ * The token `name` of a link (`/?verifyToken=...`, `?resetToken=`,
+ * `?invite=`), taken out of the address bar so that a reload or a shared URL
+ * does not carry it.
  */
-function takeVerifyToken() {
+function takeLinkToken(name) {
   const url = new URL(window.location.href);
-  const token = url.searchParams.get('verifyToken');
+  const token = url.searchParams.get(name);
   if (token === null) return null;
-  url.searchParams.delete('verifyToken');
+  url.searchParams.delete(name);
   history.replaceState(null, '', url);
   return token;
 }
 
+/** The reset token of the password-reset link this page was opened with. */
+let resetToken = null;
+
 async function boot() {
-  const verifyToken = takeVerifyToken();
+  const invite = takeLinkToken('invite');
+  if (invite !== null) {
+    $('register-invite').value = invite;
+    showNotice('You were invited: create your account below.');
+  }
+  resetToken = takeLinkToken('resetToken');
+  if (resetToken !== null) {
+    showView('reset');
+    $('reset-password').focus();
+    return;
+  }
+  const verifyToken = takeLinkToken('verifyToken');
   if (verifyToken !== null) {
     showView('auth');
     try {
@@ -241,6 +255,7 @@ async function enterChat() {
   ui.meName.title = state.me.email;
   ui.meAvatar.textContent = initial(state.me.display_name);
   ui.meAvatar.className = `avatar ${hueClass(state.me.id)}`;
+  showAdminEntry(state.me);
   state.read = loadRead();
   restoreOutbox();
   try {
@@ -267,6 +282,13 @@ async function enterChat() {
   } else {
     (ui.roomList.querySelector('button') ?? ui.newRoom.querySelector('summary')).focus();
   }
+}
+
+/** Back to the login page with `text` told (the session ended elsewhere). */
+function signedOut(text) {
+  for (const dialog of document.querySelectorAll('dialog[open]')) dialog.close();
+  leaveChat();
+  showNotice(text);
 }
 
 /** Back to the login page: stops the socket and forgets everything. */
@@ -308,11 +330,18 @@ function readCredentials(form, minLength) {
 formHandler(ui.registerForm, async () => {
   const { email, password } = readCredentials(ui.registerForm, 8);
   const hash = await sha256Hex(password);
+  const invite = ui.registerForm.elements.invite.value.trim();
   let registered;
   try {
-    registered = await Session.register(email, hash);
+    registered = await Session.register(email, hash, invite);
   } catch (error) {
     if (error.status === 409) throw new Error('This email is already registered: log in instead.');
+    if (error.code === 'invite_invalid') {
+      throw new Error('This server is invite-only: enter a valid invitation code (it may be used up or expired).');
+    }
+    if (error.code === 'registration_closed') {
+      throw new Error('Registration is closed on this server: ask its administrator for an account.');
+    }
     throw error;
   }
   ui.registerForm.reset();
@@ -344,6 +373,52 @@ formHandler(ui.loginForm, async () => {
   clearError();
   session.set(tokens);
   await enterChat();
+});
+
+/** The recovery buttons: a mail to the address in the login form's email field. */
+for (const [id, kind, told] of [
+  ['forgot-password', 'forgotPassword', 'a password reset link'],
+  ['resend-verification', 'resendVerification', 'a new verification link'],
+]) {
+  $(id).addEventListener(
+    'click',
+    guarded(async () => {
+      const email = ui.loginForm.elements.email.value.trim();
+      if (!/^[^\s@]+@[^\s@]+$/.test(email)) {
+        throw new Error('Enter your email address in the field above first.');
+      }
+      await Session.mailMe(kind, email);
+      clearError();
+      showNotice(`If ${email} has an account, we sent it ${told}. Check your mail.`);
+    }),
+  );
+}
+
+const resetForm = $('reset-form');
+formHandler(resetForm, async () => {
+  const password = resetForm.elements.password.value;
+  if (password.length < 8) throw new Error('The password needs at least 8 characters.');
+  if (password !== resetForm.elements.confirm.value) throw new Error('The two passwords differ.');
+  try {
+    await Session.resetPassword(resetToken, await sha256Hex(password));
+  } catch (error) {
+    if (error.status !== 401) throw error;
+    throw new Error('This reset link is invalid, used or expired: ask for a new one from the login page.');
+  }
+  resetToken = null;
+  resetForm.reset();
+  clearError();
+  showView('auth');
+  showNotice('Your password was changed and every device signed out: log in with the new one.');
+  $('login-email').focus();
+});
+
+setUpAccountPanels({
+  api,
+  me: () => state.me,
+  guarded,
+  formHandler,
+  signedOut: (text) => signedOut(text),
 });
 
 ui.logout.addEventListener(
