@@ -598,7 +598,49 @@ async fn recovery_requests_are_limited_per_address(backend: Backend) {
     assert_eq!(other.status, StatusCode::OK);
 }
 
+/// Confirming a change with the password draws on the account's login
+/// budget: a stolen access token cannot guess the password at bcrypt speed.
+/// With a budget of 7, the login takes 1 and each wrong try 2: the fourth
+/// try is a 429, whatever password it carries.
+async fn password_confirmations_share_the_login_budget(backend: Backend) {
+    let Some(app) = backend.spawn(&[("RATE_LOGIN_ACCOUNT", "7/1h")]).await else {
+        return;
+    };
+    let user = app.user("guessed@example.com").await;
+    let wrong = json!({ "current_password": digest("guess"), "new_password": digest("x") });
+    for _ in 0..3 {
+        let reply = app
+            .call(
+                "POST",
+                "/users/me/password",
+                &user.token,
+                Some(wrong.clone()),
+            )
+            .await;
+        assert_eq!(reply.error_code(), "wrong_password");
+    }
+    let limited = app
+        .call("POST", "/users/me/password", &user.token, Some(wrong))
+        .await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS, "{limited:?}");
+    assert!(limited.headers.contains_key("retry-after"));
+    let delete = app
+        .call(
+            "DELETE",
+            "/users/me",
+            &user.token,
+            Some(json!({ "password": digest("pw") })),
+        )
+        .await;
+    assert_eq!(
+        delete.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+}
+
 on_both_stores!(
+    password_confirmations_share_the_login_budget,
     recovery_requests_are_limited_per_address,
     recovery_answers_the_same_for_every_address,
     sessions_are_listed_and_signed_out_per_device,

@@ -244,18 +244,15 @@ impl Accounts {
     }
 
     /// Checks that `password` is the account's current one
-    /// ([`Refusal::WrongPassword`] if not).
+    /// ([`Refusal::WrongPassword`] if not), within the account's login budget.
     async fn confirm_password(
         &self,
         user_id: UserId,
         password: &PasswordDigest,
     ) -> Result<User, DomainError> {
         let user = self.profile(user_id).await?;
-        if self.hasher.verify(password, &user.password_hash).await? {
-            Ok(user)
-        } else {
-            Err(Refusal::WrongPassword.into())
-        }
+        self.sessions.confirm_password(&user, password).await?;
+        Ok(user)
     }
 }
 

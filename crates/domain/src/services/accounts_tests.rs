@@ -216,12 +216,13 @@ impl Fixture {
 
     fn build(self) -> Accounts {
         let mailer = self.mailer;
-        // The session service's hasher is never used by `Sessions::start` or
-        // `Sessions::end_all`: a mock without expectations fails on any call.
+        // One hasher for both services: the session service checks the
+        // password a change or a deletion is confirmed with.
+        let hasher = Arc::new(self.hasher);
         let sessions = Sessions::new(
             Arc::new(self.session_users),
             Arc::new(self.session_store),
-            Arc::new(MockPasswordHasher::new()),
+            hasher.clone(),
             Arc::new(self.tokens),
             self.clock.clone(),
             SessionPolicy::default(),
@@ -230,7 +231,7 @@ impl Fixture {
         let accounts = Accounts::new(
             Arc::new(self.users),
             Arc::new(self.verifications),
-            Arc::new(self.hasher),
+            hasher,
             self.clock,
             sessions,
             policy(),

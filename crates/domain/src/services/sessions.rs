@@ -104,6 +104,26 @@ impl Sessions {
         outcome
     }
 
+    /// Checks the password of a logged-in user confirming a sensitive change
+    /// (password change, account deletion) against the same per-account
+    /// budget as logins, so a stolen access token cannot be used to guess
+    /// the password at bcrypt speed either. A wrong one is
+    /// [`Refusal::WrongPassword`](crate::error::Refusal::WrongPassword).
+    #[tracing::instrument(skip_all, fields(user_id = %user.id))]
+    pub async fn confirm_password(
+        &self,
+        user: &User,
+        password: &PasswordDigest,
+    ) -> Result<(), DomainError> {
+        self.throttle.attempt(&user.email).await?;
+        if self.hasher.verify(password, &user.password_hash).await? {
+            Ok(())
+        } else {
+            self.throttle.failed(&user.email).await;
+            Err(crate::error::Refusal::WrongPassword.into())
+        }
+    }
+
     /// [`Sessions::authorize`] past the throttle: the password check and the
     /// session it opens.
     async fn check_password(
