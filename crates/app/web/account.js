@@ -179,16 +179,22 @@ export function setUpAccountPanels(hooks) {
     return item;
   }
 
+  /** Bumped by every new listing, so an older one still in flight is dropped. */
+  let listing = 0;
+
   async function loadUsers(reset) {
     const list = $('admin-users');
     if (reset) {
+      listing += 1;
       after = null;
       list.replaceChildren();
     }
+    const mine = listing;
     const query = new URLSearchParams({ limit: String(ADMIN_PAGE) });
     if (search) query.set('q', search);
     if (after) query.set('after', after);
     const users = await hooks.api('GET', `/admin/users?${query}`);
+    if (mine !== listing) return; // a newer search replaced this list meanwhile
     list.append(...users.map(adminRow));
     after = users.at(-1)?.email ?? after;
     $('admin-more').hidden = users.length < ADMIN_PAGE;

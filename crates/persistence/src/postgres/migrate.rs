@@ -1,6 +1,6 @@
 //! Embedded schema migrations, run before the server accepts requests.
 
-use diesel::Connection;
+use diesel::{Connection, RunQueryDsl};
 use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -9,6 +9,12 @@ use super::PgConfig;
 
 /// The workspace's `migrations/` folder, compiled into the binary.
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
+
+/// The advisory lock every p-chat process takes while it migrates, so that
+/// two starting at once (two nodes, or `p-chat admin` beside a first start)
+/// apply each migration once instead of racing into a failure ("pchat" in
+/// ASCII, then 1).
+const MIGRATION_LOCK: i64 = 0x7063_6861_7400_0001;
 
 /// Why the schema could not be brought up to date.
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +30,9 @@ pub enum MigrationError {
     Task(#[from] tokio::task::JoinError),
 }
 
-/// Applies every pending migration, returning how many ran.
+/// Applies every pending migration, returning how many ran. Processes
+/// migrating one database at once take turns ([`MIGRATION_LOCK`], released
+/// with the connection): the later ones find nothing left to do.
 ///
 /// diesel's migration harness is synchronous: it runs on the blocking thread
 /// pool through diesel-async's `AsyncConnectionWrapper` (which needs a tokio
@@ -33,6 +41,9 @@ pub async fn run_migrations(config: &PgConfig) -> Result<usize, MigrationError> 
     let target = config.connection_string();
     tokio::task::spawn_blocking(move || {
         let mut connection = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&target)?;
+        diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+            .execute(&mut connection)
+            .map_err(|error| MigrationError::Migrate(error.to_string()))?;
         connection
             .run_pending_migrations(MIGRATIONS)
             .map(|applied| applied.len())
