@@ -31,8 +31,8 @@ pub enum MigrationError {
 }
 
 /// Applies every pending migration, returning how many ran. Processes
-/// migrating one database at once take turns ([`MIGRATION_LOCK`], released
-/// with the connection): the later ones find nothing left to do.
+/// migrating one database at once take turns ([`MIGRATION_LOCK`]): the
+/// later ones find nothing left to do.
 ///
 /// diesel's migration harness is synchronous: it runs on the blocking thread
 /// pool through diesel-async's `AsyncConnectionWrapper` (which needs a tokio
@@ -41,13 +41,20 @@ pub async fn run_migrations(config: &PgConfig) -> Result<usize, MigrationError> 
     let target = config.connection_string();
     tokio::task::spawn_blocking(move || {
         let mut connection = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&target)?;
-        diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
-            .execute(&mut connection)
-            .map_err(|error| MigrationError::Migrate(error.to_string()))?;
-        connection
+        let lock = |function: &str, connection: &mut AsyncConnectionWrapper<_>| {
+            diesel::sql_query(format!("SELECT {function}({MIGRATION_LOCK})"))
+                .execute(connection)
+                .map_err(|error| MigrationError::Migrate(error.to_string()))
+        };
+        lock("pg_advisory_lock", &mut connection)?;
+        let applied = connection
             .run_pending_migrations(MIGRATIONS)
             .map(|applied| applied.len())
-            .map_err(|error| MigrationError::Migrate(error.to_string()))
+            .map_err(|error| MigrationError::Migrate(error.to_string()));
+        // Released at once, not when the connection closes: its driver task
+        // may not run again soon (a caller's runtime busy or blocked).
+        lock("pg_advisory_unlock", &mut connection)?;
+        applied
     })
     .await?
 }
