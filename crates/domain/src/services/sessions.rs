@@ -230,17 +230,14 @@ impl Sessions {
         if !self.policy.admits(&claims, now) {
             return Err(DomainError::Unauthorized);
         }
-        let session = self.sessions.by_id(claims.session_id).await?;
-        match session {
-            Some(session) if session.is_active_at(now) && session.user_id == claims.user_id => {
-                Ok(Principal {
-                    user_id: claims.user_id,
-                    session_id: claims.session_id,
-                    expires_at: claims.expires_at,
-                })
-            }
-            _ => Err(DomainError::Unauthorized),
+        if !self.is_live(claims.session_id, claims.user_id, now).await? {
+            return Err(DomainError::Unauthorized);
         }
+        Ok(Principal {
+            user_id: claims.user_id,
+            session_id: claims.session_id,
+            expires_at: claims.expires_at,
+        })
     }
 
     /// Checks again that `principal`'s session is live: for a connection
@@ -249,12 +246,25 @@ impl Sessions {
     #[tracing::instrument(skip_all, fields(session_id = %principal.session_id))]
     pub async fn confirm(&self, principal: &Principal) -> Result<(), DomainError> {
         let now = self.clock.now();
-        match self.sessions.by_id(principal.session_id).await? {
-            Some(session) if session.is_active_at(now) && session.user_id == principal.user_id => {
-                Ok(())
-            }
-            _ => Err(DomainError::Unauthorized),
+        if self
+            .is_live(principal.session_id, principal.user_id, now)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(DomainError::Unauthorized)
         }
+    }
+
+    /// Whether `session_id` is a session of `user_id` still honoured at `now`.
+    async fn is_live(
+        &self,
+        session_id: SessionId,
+        user_id: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DomainError> {
+        let session = self.sessions.by_id(session_id).await?;
+        Ok(session.is_some_and(|session| session.user_id == user_id && session.is_active_at(now)))
     }
 
     /// Ends a login session (logout with an access token).
@@ -283,12 +293,10 @@ impl Sessions {
     /// [`Missing::Session`].
     #[tracing::instrument(skip(self))]
     pub async fn end_own(&self, user_id: UserId, session_id: SessionId) -> Result<(), DomainError> {
-        let now = self.clock.now();
-        match self.sessions.by_id(session_id).await? {
-            Some(session) if session.user_id == user_id && session.is_active_at(now) => {
-                self.end(session_id).await
-            }
-            _ => Err(DomainError::NotFound(Missing::Session)),
+        if self.is_live(session_id, user_id, self.clock.now()).await? {
+            self.end(session_id).await
+        } else {
+            Err(DomainError::NotFound(Missing::Session))
         }
     }
 
