@@ -29,6 +29,11 @@ pub enum DomainError {
     /// The request collides with existing state.
     #[error(transparent)]
     Conflict(#[from] ConflictError),
+    /// The events asked for were pruned from the room's log (retention):
+    /// the caller must reload the room (its details, members and recent
+    /// history) and read on from its current `last_pos`.
+    #[error("the room's events after this position were pruned; reload the room")]
+    ResyncRequired,
     /// A dependency (the database) is not answering; retrying later may work.
     #[error("a dependency is unavailable: {0}")]
     Unavailable(String),
@@ -94,6 +99,12 @@ pub enum ValidationError {
     /// A negative sequence number.
     #[error("sequence numbers are never negative")]
     Seq,
+    /// A negative event position.
+    #[error("positions are never negative")]
+    Pos,
+    /// A position the room's log has not reached: not one this server gave.
+    #[error("after_pos is beyond the room's last_pos")]
+    PosAhead,
     /// A direct conversation with oneself.
     #[error("a direct conversation needs another user")]
     DirectWithSelf,
@@ -130,6 +141,7 @@ impl ValidationError {
             Self::ClientMsgId => "invalid_client_msg_id",
             Self::PageLimit => "invalid_limit",
             Self::Seq => "invalid_seq",
+            Self::Pos | Self::PosAhead => "invalid_pos",
             Self::DirectWithSelf => "direct_with_self",
             Self::UserRef => "invalid_user",
             Self::Search => "invalid_query",

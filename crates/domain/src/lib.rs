@@ -85,6 +85,7 @@ pub mod mail;
 pub mod message;
 pub mod permissions;
 pub mod ports;
+pub mod position;
 pub mod recovery;
 pub mod registration;
 pub mod room;

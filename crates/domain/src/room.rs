@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::ValidationError;
 use crate::message::Seq;
+use crate::position::Pos;
 use crate::user::{DisplayName, UserId};
 
 crate::id::uuid_id! {
@@ -152,6 +153,8 @@ pub struct Room {
     pub created_at: DateTime<Utc>,
     /// The seq of its newest message (0 before the first).
     pub last_seq: Seq,
+    /// The position of its newest event (see [`crate::events`]).
+    pub last_pos: Pos,
 }
 
 /// A member's standing in a room, from least to most powerful.

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::events::RoomEvent;
+use crate::events::Broadcast;
 use crate::room::RoomId;
 use crate::session::SessionId;
 use crate::user::UserId;
@@ -10,8 +10,9 @@ use crate::user::UserId;
 /// What a connection's subscription yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
-    /// An event of one of the connection's rooms (shared by all receivers).
-    Event(Arc<RoomEvent>),
+    /// An event or signal of one of the connection's rooms (shared by all
+    /// receivers).
+    Event(Arc<Broadcast>),
     /// The connection could not keep up: its queue overflowed and it was
     /// unsubscribed. It must be closed (events are never silently skipped).
     Overflowed,
@@ -52,16 +53,19 @@ pub struct Subscriber {
 /// Real-time fan-out of room events to connections: in process now, across
 /// nodes (Redis, NATS) later, behind the same trait.
 ///
-/// Routing follows membership: a `MemberJoined` event subscribes the new
-/// member's connections to its room before it is delivered, a `MemberLeft`
-/// or `RoomDeleted` event unsubscribes them after. Publishing never blocks
-/// on a slow connection: one that cannot take an event is unsubscribed and
-/// told [`Delivery::Overflowed`].
+/// Routing follows membership: a `member_joined` event subscribes the new
+/// member's connections to its room before it is delivered, a
+/// `member_left` or `room_deleted` event unsubscribes them after. Room
+/// events are published after their commit, and publications can overtake
+/// each other; an adapter may put a room's events back in position order,
+/// but subscribers still check positions and fill gaps from the event log.
+/// Publishing never blocks on a slow connection: one that cannot take an
+/// event is unsubscribed and told [`Delivery::Overflowed`].
 #[async_trait]
 pub trait FanOut: Send + Sync {
     /// Delivers `event` to every connection subscribed to its room (for
     /// `Typing`, except the typist's own).
-    async fn publish(&self, event: RoomEvent);
+    async fn publish(&self, event: Broadcast);
 
     /// Tells every connection of `session` that it has ended.
     async fn end_session(&self, session: SessionId);
@@ -89,7 +93,7 @@ impl Subscription for Silence {
 
 #[async_trait]
 impl FanOut for NoFanOut {
-    async fn publish(&self, _event: RoomEvent) {}
+    async fn publish(&self, _event: Broadcast) {}
 
     async fn end_session(&self, _session: SessionId) {}
 

@@ -1,41 +1,58 @@
 use async_trait::async_trait;
 
+use chrono::{DateTime, Utc};
+
 use super::StoreError;
-use crate::room::{Membership, Role, RoomId};
+use crate::events::RoomEvent;
+use crate::room::{Member, Membership, Role, RoomId};
 use crate::user::UserId;
 
-/// Who is in which room, with which role.
+/// Who is in which room, with which role. Every change is logged as a room
+/// event at the room's next position, in the same atomic step (see
+/// [`crate::ports::RoomRepository`]).
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait MembershipRepository: Send + Sync {
     /// `user`'s membership of `room`, if any.
     async fn get(&self, room: RoomId, user: UserId) -> Result<Option<Membership>, StoreError>;
 
-    /// Adds a membership. MUST return [`StoreError::Duplicate`] if the user
-    /// is already a member (also when two adds race).
-    async fn add(&self, membership: &Membership) -> Result<(), StoreError>;
+    /// Adds a membership (at its `joined_at`), logging `member_joined` with
+    /// the member as given. MUST return [`StoreError::Duplicate`] if the
+    /// user is already a member (also when two adds race), and
+    /// [`StoreError::Failure`] if the room does not exist.
+    async fn add(&self, member: &Member) -> Result<RoomEvent, StoreError>;
 
-    /// Removes `user` from `room`; returns whether they were a member.
-    async fn remove(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;
-
-    /// Changes a member's role to admin or member (ownership moves only
-    /// through [`MembershipRepository::transfer_ownership`]); `None` if not a member.
-    async fn set_role(
+    /// Removes `user` from `room`, logging `member_left`; `None` if they
+    /// were not a member.
+    async fn remove(
         &self,
         room: RoomId,
         user: UserId,
-        role: Role,
-    ) -> Result<Option<Membership>, StoreError>;
+        at: DateTime<Utc>,
+    ) -> Result<Option<RoomEvent>, StoreError>;
 
-    /// Atomically makes member `to` the owner of `room` (also the room's
-    /// `owner_id`) and the current owner `from` an admin. Returns false, and
+    /// Changes the role of `member` (as the caller read it: its room, user
+    /// and the name the event shows) to admin or member (ownership moves
+    /// only through [`MembershipRepository::transfer_ownership`]), logging
+    /// `member_updated`; `None` if not a member.
+    async fn set_role(
+        &self,
+        member: &Member,
+        role: Role,
+        at: DateTime<Utc>,
+    ) -> Result<Option<RoomEvent>, StoreError>;
+
+    /// Atomically makes member `to` the owner of their room (also the
+    /// room's `owner_id`) and the current owner `from` an admin, logging
+    /// `member_updated` of `from`, `member_updated` of `to` and
+    /// `room_updated`, in that order (returned). Returns no events, and
     /// changes nothing, unless `from` is the owner and `to` a member.
     async fn transfer_ownership(
         &self,
-        room: RoomId,
-        from: UserId,
-        to: UserId,
-    ) -> Result<bool, StoreError>;
+        from: &Member,
+        to: &Member,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<RoomEvent>, StoreError>;
 
     /// The room's memberships, in the order members joined.
     async fn list(&self, room: RoomId) -> Result<Vec<Membership>, StoreError>;

@@ -2,22 +2,24 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::StoreError;
-use crate::message::{
-    Appended, HistoryPage, HistoryQuery, Message, MessageBody, MessageId, NewMessage,
-};
+use crate::events::{Logged, RoomEvent};
+use crate::message::{HistoryPage, HistoryQuery, Message, MessageBody, MessageId, NewMessage};
 use crate::room::RoomId;
 
-/// Where messages live, numbered per room.
+/// Where messages live, numbered per room. Every change here is logged as
+/// a room event (see [`crate::ports::EventLog`]) in the same atomic step,
+/// with the room's next position.
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait MessageRepository: Send + Sync {
-    /// Stores a message with the room's next seq, durably, and advances the
-    /// room's `last_seq`, atomically: seqs are 1, 2, 3, ... with no gap or
-    /// reuse however many senders race, and a failed append consumes none.
-    /// If the author already sent `client_msg_id` in this room, stores
-    /// nothing and returns that message (`created: false`), also when the
-    /// repeats race. `None` if the room does not exist.
-    async fn append(&self, message: &NewMessage) -> Result<Option<Appended>, StoreError>;
+    /// Stores a message with the room's next seq, durably, with its
+    /// `message` event at the room's next position, and advances the room's
+    /// `last_seq` and `last_pos`, atomically: seqs (and positions) are 1, 2,
+    /// 3, ... with no gap or reuse however many senders race, and a failed
+    /// append consumes neither. If the author already sent `client_msg_id`
+    /// in this room, stores nothing and returns that message with no event,
+    /// also when the repeats race. `None` if the room does not exist.
+    async fn append(&self, message: &NewMessage) -> Result<Option<Logged<Message>>, StoreError>;
 
     /// One page of the room's history, ascending by seq (see [`HistoryQuery`]).
     async fn page(&self, room: RoomId, query: &HistoryQuery) -> Result<HistoryPage, StoreError>;
@@ -26,21 +28,23 @@ pub trait MessageRepository: Send + Sync {
     async fn by_id(&self, room: RoomId, id: MessageId) -> Result<Option<Message>, StoreError>;
 
     /// Replaces the body of a message that is not deleted and sets its
-    /// `edited_at`; `None` if there is no such message or it is deleted.
+    /// `edited_at`, logging `message_updated`; `None` (and nothing logged)
+    /// if there is no such message or it is deleted.
     async fn edit(
         &self,
         room: RoomId,
         id: MessageId,
         body: &MessageBody,
         at: DateTime<Utc>,
-    ) -> Result<Option<Message>, StoreError>;
+    ) -> Result<Option<RoomEvent>, StoreError>;
 
     /// Tombstones a message: its body goes, its seq stays, `deleted_at` is
-    /// set (kept if it already was). Returns the message, or `None` if absent.
+    /// set, and `message_deleted` is logged. A message already deleted is
+    /// returned as it is, with no event. `None` if absent.
     async fn tombstone(
         &self,
         room: RoomId,
         id: MessageId,
         at: DateTime<Utc>,
-    ) -> Result<Option<Message>, StoreError>;
+    ) -> Result<Option<Logged<Message>>, StoreError>;
 }

@@ -7,6 +7,7 @@
 //! adapter against it.
 
 mod clock;
+mod events;
 mod fanout;
 mod login_throttle;
 mod mailer;
@@ -21,6 +22,7 @@ mod users;
 mod verifications;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use events::EventLog;
 pub use fanout::{Delivery, FanOut, NoFanOut, Subscriber, Subscription};
 pub use login_throttle::{LoginThrottle, NoLoginThrottle, Throttled};
 pub use mailer::{Mailer, NoMailer};
@@ -28,7 +30,7 @@ pub use memberships::MembershipRepository;
 pub use messages::MessageRepository;
 pub use password_hasher::{HashError, PasswordHasher};
 pub use resets::PasswordResetStore;
-pub use rooms::{OpenedDirect, RoomDetails, RoomRepository};
+pub use rooms::{DirectPeople, OpenedDirect, RoomDetails, RoomRepository};
 pub use sessions::SessionRepository;
 pub use token_issuer::{TokenError, TokenIssuer};
 pub use users::{Anonymisation, InviteStore, Registered, UserQuery, UserRepository};
@@ -36,6 +38,7 @@ pub use verifications::VerificationStore;
 
 #[cfg(test)]
 pub use {
+    events::MockEventLog,
     login_throttle::MockLoginThrottle, mailer::MockMailer, memberships::MockMembershipRepository,
     messages::MockMessageRepository, password_hasher::MockPasswordHasher,
     resets::MockPasswordResetStore, rooms::MockRoomRepository, sessions::MockSessionRepository,

@@ -24,8 +24,9 @@ pub enum Registered {
 /// What [`UserRepository::anonymise`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Anonymisation {
-    /// The account is anonymised; these are the rooms it left.
-    Done(User, Vec<crate::room::RoomId>),
+    /// The account is anonymised; these are the `member_left` events of
+    /// the rooms it left.
+    Done(User, Vec<crate::events::RoomEvent>),
     /// The account owns rooms: it must hand them over (or delete them) first.
     OwnsRooms,
     /// No such account.
@@ -118,7 +119,9 @@ pub trait UserRepository: Send + Sync {
     /// email, name and password replaced by `anonymised`'s (the password by
     /// `unusable`, which no password matches), disabled and marked deleted (a first
     /// deletion time is kept), pending verifications and resets removed and
-    /// every membership removed. The row
+    /// every membership removed, each logged as `member_left` in its room
+    /// (at the deletion time); the name in the account's earlier membership
+    /// events in room logs becomes the anonymised one. The row
     /// stays, so the account's messages keep their author and `seq`. Refused
     /// ([`Anonymisation::OwnsRooms`], nothing changed) while the account is
     /// the owner of a room.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::error::{ConflictError, DomainError, Refusal};
-use crate::events::RoomEvent;
+use crate::events::Broadcast;
 use crate::mail::{Mail, MailContent};
 use crate::ports::{
     Anonymisation, Clock, FanOut, Mailer, NoFanOut, NoMailer, PasswordHasher, Registered,
@@ -225,20 +225,18 @@ impl Accounts {
         self.confirm_password(user_id, password).await?;
         let now = self.clock.now();
         let unusable = PasswordHash::new(PasswordHash::UNUSABLE.to_owned());
-        let rooms = match self
+        let left = match self
             .users
             .anonymise(user_id, &Anonymised::of(user_id, now), &unusable)
             .await?
         {
-            Anonymisation::Done(_, rooms) => rooms,
+            Anonymisation::Done(_, left) => left,
             Anonymisation::OwnsRooms => return Err(ConflictError::OwnerMustHandOver.into()),
             Anonymisation::Missing => return Err(DomainError::Unauthorized),
         };
         self.sessions.end_all(user_id, None).await?;
-        for room_id in rooms {
-            self.fanout
-                .publish(RoomEvent::MemberLeft { room_id, user_id })
-                .await;
+        for event in left {
+            self.fanout.publish(Broadcast::Event(event)).await;
         }
         Ok(())
     }

@@ -2,22 +2,23 @@
 
 use std::sync::Arc;
 
-use crate::error::{ConflictError, DomainError, Missing};
-use crate::events::RoomEvent;
+use crate::error::{ConflictError, DomainError, Missing, ValidationError};
+use crate::events::{Broadcast, EventPage, EventQuery, Logged, RoomEvent};
 use crate::message::{
-    Appended, ClientMsgId, HistoryPage, HistoryQuery, Message, MessageBody, MessageId, NewMessage,
+    ClientMsgId, HistoryPage, HistoryQuery, Message, MessageBody, MessageId, NewMessage,
 };
 use crate::permissions::{Action, can};
-use crate::ports::{Clock, FanOut, MessageRepository};
+use crate::ports::{Clock, EventLog, FanOut, MessageRepository};
 use crate::room::RoomId;
 use crate::services::access::RoomAccess;
 use crate::user::UserId;
 
-/// The messaging use cases.
+/// The messaging use cases, and the replay of rooms' event logs.
 #[derive(Clone)]
 pub struct Messaging {
     access: RoomAccess,
     messages: Arc<dyn MessageRepository>,
+    events: Arc<dyn EventLog>,
     clock: Arc<dyn Clock>,
     fanout: Arc<dyn FanOut>,
 }
@@ -27,27 +28,38 @@ impl Messaging {
     pub fn new(
         access: RoomAccess,
         messages: Arc<dyn MessageRepository>,
+        events: Arc<dyn EventLog>,
         clock: Arc<dyn Clock>,
         fanout: Arc<dyn FanOut>,
     ) -> Self {
         Self {
             access,
             messages,
+            events,
             clock,
             fanout,
         }
     }
 
-    /// Posts a message (members). Returns once it is durably stored; a
-    /// repeat of the author's `client_msg_id` in the room returns the first
-    /// message with `created: false` and stores nothing.
+    /// Hands a committed event to the fan-out, if the change logged one.
+    async fn announce(&self, event: Option<RoomEvent>) {
+        if let Some(event) = event {
+            // After the commit: delivery order is restored by pos downstream.
+            self.fanout.publish(Broadcast::Event(event)).await;
+        }
+    }
+
+    /// Posts a message (members). Returns once it is durably stored, with
+    /// its event; a repeat of the author's `client_msg_id` in the room
+    /// returns the first message with no event and stores nothing.
+    #[tracing::instrument(skip(self, body, client_msg_id))]
     pub async fn send(
         &self,
         actor: UserId,
         room_id: RoomId,
         body: MessageBody,
         client_msg_id: Option<ClientMsgId>,
-    ) -> Result<Appended, DomainError> {
+    ) -> Result<Logged<Message>, DomainError> {
         self.access.check(actor, room_id, Action::Post).await?;
         let message = NewMessage {
             id: MessageId::new(),
@@ -62,12 +74,7 @@ impl Messaging {
             .append(&message)
             .await?
             .ok_or(DomainError::NotFound(Missing::Room))?;
-        if appended.created {
-            // After the commit: delivery order is restored by seq downstream.
-            self.fanout
-                .publish(RoomEvent::Message(appended.message.clone()))
-                .await;
-        }
+        self.announce(appended.event.clone()).await;
         Ok(appended)
     }
 
@@ -75,7 +82,7 @@ impl Messaging {
     pub async fn typing(&self, actor: UserId, room_id: RoomId) -> Result<(), DomainError> {
         self.access.check(actor, room_id, Action::Post).await?;
         self.fanout
-            .publish(RoomEvent::Typing {
+            .publish(Broadcast::Typing {
                 room_id,
                 user_id: actor,
             })
@@ -96,6 +103,47 @@ impl Messaging {
         Ok(self.messages.page(room_id, &query).await?)
     }
 
+    /// The room's events after `query.after` (members), to resume from a
+    /// position. A position beyond the room's `last_pos` is not one this
+    /// server gave ([`ValidationError::PosAhead`]); one whose next events
+    /// were pruned asks the caller to reload the room
+    /// ([`DomainError::ResyncRequired`]): nothing is skipped silently.
+    #[tracing::instrument(skip(self))]
+    pub async fn events(
+        &self,
+        actor: UserId,
+        room_id: RoomId,
+        query: EventQuery,
+    ) -> Result<EventPage, DomainError> {
+        let room = self
+            .access
+            .check(actor, room_id, Action::ReadHistory)
+            .await?
+            .room;
+        if query.after > room.last_pos {
+            return Err(ValidationError::PosAhead.into());
+        }
+        let page = self.events.after(room_id, &query).await?;
+        // The log is contiguous up to the room's `last_pos` (read before the
+        // page, so the page reaches at least that far) but for a pruned
+        // prefix: a page that does not go on from `after` starts past it.
+        let contiguous = match page.events.first() {
+            Some(first) => first.pos == query.after.next(),
+            None => query.after == room.last_pos,
+        };
+        if !contiguous {
+            return Err(DomainError::ResyncRequired);
+        }
+        Ok(page)
+    }
+
+    /// Prunes every room's events older than `before` (retention); the
+    /// messages themselves stay in history.
+    #[tracing::instrument(skip(self))]
+    pub async fn prune_events(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64, DomainError> {
+        Ok(self.events.prune(before).await?)
+    }
+
     /// Changes the text of one's own message.
     pub async fn edit(
         &self,
@@ -112,20 +160,21 @@ impl Messaging {
         if message.is_deleted() {
             return Err(ConflictError::MessageDeleted.into());
         }
-        match self
+        let Some(event) = self
             .messages
             .edit(room_id, message_id, &body, self.clock.now())
             .await?
-        {
-            Some(edited) => {
-                self.fanout
-                    .publish(RoomEvent::MessageUpdated(edited.clone()))
-                    .await;
-                Ok(edited)
-            }
+        else {
             // Deleted between our read and our write.
-            None => Err(ConflictError::MessageDeleted.into()),
-        }
+            return Err(ConflictError::MessageDeleted.into());
+        };
+        let edited = event
+            .change
+            .message()
+            .cloned()
+            .ok_or_else(|| DomainError::Internal("an edit logged no message".into()))?;
+        self.announce(Some(event)).await;
+        Ok(edited)
     }
 
     /// Deletes a message, leaving a tombstone: its author, or an admin or
@@ -149,10 +198,8 @@ impl Messaging {
             .tombstone(room_id, message_id, self.clock.now())
             .await?
             .ok_or(DomainError::NotFound(Missing::Message))?;
-        self.fanout
-            .publish(RoomEvent::MessageDeleted(tombstone.clone()))
-            .await;
-        Ok(tombstone)
+        self.announce(tombstone.event).await;
+        Ok(tombstone.value)
     }
 
     async fn message(

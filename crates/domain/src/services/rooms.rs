@@ -5,10 +5,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::{ConflictError, DomainError, Missing};
-use crate::events::RoomEvent;
+use crate::events::{Broadcast, Change, RoomEvent};
 use crate::message::{PageLimit, Seq};
 use crate::permissions::{Action, can_kick};
-use crate::ports::{Clock, FanOut, RoomDetails, StoreError, UserRepository};
+use crate::ports::{Clock, DirectPeople, FanOut, RoomDetails, StoreError, UserRepository};
+use crate::position::Pos;
 use crate::room::{
     DirectPair, Member, Membership, Role, Room, RoomId, RoomName, RoomSearch, Topic, Visibility,
 };
@@ -71,7 +72,17 @@ impl Rooms {
         }
     }
 
-    /// Creates a room with `actor` as its owner.
+    /// Hands committed events to the fan-out, in the order they were logged.
+    async fn announce(&self, events: impl IntoIterator<Item = RoomEvent>) {
+        for event in events {
+            self.fanout.publish(Broadcast::Event(event)).await;
+        }
+    }
+
+    /// Creates a room with `actor` as its owner. Its log starts with the
+    /// owner's `member_joined` (which also subscribes the owner's open
+    /// connections to it).
+    #[tracing::instrument(skip(self, new))]
     pub async fn create(&self, actor: UserId, new: NewRoom) -> Result<Room, DomainError> {
         let now = self.clock.now();
         let room = Room {
@@ -82,24 +93,23 @@ impl Rooms {
             owner_id: actor,
             created_at: now,
             last_seq: Seq::ZERO,
+            last_pos: Pos::ZERO,
         };
-        let owner = Membership {
-            room_id: room.id,
-            user_id: actor,
-            role: Role::Owner,
-            joined_at: now,
+        let owner = self
+            .with_name(Membership {
+                room_id: room.id,
+                user_id: actor,
+                role: Role::Owner,
+                joined_at: now,
+            })
+            .await?;
+        let joined = self.access.rooms.create(&room, &owner).await?;
+        let created = match &joined.change {
+            Change::MemberJoined { room, .. } => room.clone(),
+            _ => return Err(DomainError::Internal("a new room logged no join".into())),
         };
-        self.access.rooms.create(&room, &owner).await?;
-        if let Ok(member) = self.with_name(owner).await {
-            // Subscribes the owner's open connections to the new room.
-            self.fanout
-                .publish(RoomEvent::MemberJoined {
-                    room: room.clone(),
-                    member,
-                })
-                .await;
-        }
-        Ok(room)
+        self.announce([joined]).await;
+        Ok(created)
     }
 
     /// The rooms `actor` is a member of.
@@ -126,6 +136,7 @@ impl Rooms {
     }
 
     /// Changes a room's name, topic or visibility (admins and the owner).
+    #[tracing::instrument(skip(self, changes))]
     pub async fn update(
         &self,
         actor: UserId,
@@ -142,26 +153,28 @@ impl Rooms {
             topic: changes.topic.unwrap_or(room.topic),
             visibility: changes.visibility.unwrap_or(room.visibility),
         };
-        let updated = self
+        let event = self
             .access
             .rooms
-            .update_details(room_id, &details)
+            .update_details(room_id, &details, self.clock.now())
             .await?
             .ok_or(DomainError::NotFound(Missing::Room))?;
-        self.fanout
-            .publish(RoomEvent::RoomUpdated(updated.clone()))
-            .await;
+        let updated = match &event.change {
+            Change::RoomUpdated(room) => room.clone(),
+            _ => return Err(DomainError::Internal("an update logged no room".into())),
+        };
+        self.announce([event]).await;
         Ok(updated)
     }
 
-    /// Deletes a room and its messages (the owner).
+    /// Deletes a room, its messages and its log (the owner).
+    #[tracing::instrument(skip(self))]
     pub async fn delete(&self, actor: UserId, room_id: RoomId) -> Result<(), DomainError> {
         self.access
             .check(actor, room_id, Action::DeleteRoom)
             .await?;
-        if self.access.rooms.delete(room_id).await? {
-            self.fanout.publish(RoomEvent::RoomDeleted(room_id)).await;
-        }
+        let deleted = self.access.rooms.delete(room_id, self.clock.now()).await?;
+        self.announce(deleted).await;
         Ok(())
     }
 
@@ -199,6 +212,7 @@ impl Rooms {
     }
 
     /// Joins a public room; joining a room one is in changes nothing.
+    #[tracing::instrument(skip(self))]
     pub async fn join(&self, actor: UserId, room_id: RoomId) -> Result<Member, DomainError> {
         let access = self.access.check(actor, room_id, Action::Join).await?;
         if let Some(membership) = access.membership {
@@ -209,6 +223,7 @@ impl Rooms {
 
     /// Adds another user to a room (admins and the owner). Returns the
     /// member and whether they were added now (false: already a member).
+    #[tracing::instrument(skip(self))]
     pub async fn add_member(
         &self,
         actor: UserId,
@@ -226,6 +241,7 @@ impl Rooms {
 
     /// Removes `target` from a room: oneself (leaving), or someone of a lower
     /// role (kicking, admins and the owner). The owner cannot leave.
+    #[tracing::instrument(skip(self))]
     pub async fn remove_member(
         &self,
         actor: UserId,
@@ -251,20 +267,19 @@ impl Rooms {
             (None, Some(Role::Owner)) => return Err(ConflictError::OwnerMustHandOver.into()),
             _ => {}
         }
-        if !self.access.members.remove(room_id, target).await? {
-            return Err(DomainError::NotFound(Missing::Member));
-        }
-        self.fanout
-            .publish(RoomEvent::MemberLeft {
-                room_id,
-                user_id: target,
-            })
-            .await;
+        let left = self
+            .access
+            .members
+            .remove(room_id, target, self.clock.now())
+            .await?
+            .ok_or(DomainError::NotFound(Missing::Member))?;
+        self.announce([left]).await;
         Ok(())
     }
 
     /// Changes a member's role (the owner). Giving `owner` hands ownership
     /// over: the previous owner becomes an admin.
+    #[tracing::instrument(skip(self))]
     pub async fn change_role(
         &self,
         actor: UserId,
@@ -275,39 +290,56 @@ impl Rooms {
         self.access
             .check(actor, room_id, Action::ChangeRole)
             .await?;
-        let current = self.membership_of(room_id, target).await?;
+        let current = self
+            .with_name(self.membership_of(room_id, target).await?)
+            .await?;
         if target == actor {
             if role != Role::Owner {
                 return Err(ConflictError::OwnerMustHandOver.into());
             }
-            return self.with_name(current).await;
+            return Ok(current);
         }
-        let changed = if role == Role::Owner {
-            if !self
+        let now = self.clock.now();
+        let events = if role == Role::Owner {
+            let owner = self
+                .with_name(self.membership_of(room_id, actor).await?)
+                .await?;
+            let events = self
                 .access
                 .members
-                .transfer_ownership(room_id, actor, target)
-                .await?
-            {
+                .transfer_ownership(&owner, &current, now)
+                .await?;
+            if events.is_empty() {
                 return Err(DomainError::NotFound(Missing::Member));
             }
-            if let Some(room) = self.access.rooms.by_id(room_id).await? {
-                // The owner changed.
-                self.fanout.publish(RoomEvent::RoomUpdated(room)).await;
-            }
-            self.membership_of(room_id, target).await?
+            events
         } else {
-            self.access
+            let event = self
+                .access
                 .members
-                .set_role(room_id, target, role)
+                .set_role(&current, role, now)
                 .await?
-                .ok_or(DomainError::NotFound(Missing::Member))?
+                .ok_or(DomainError::NotFound(Missing::Member))?;
+            vec![event]
         };
-        self.with_name(changed).await
+        let changed = events
+            .iter()
+            .find_map(|event| match &event.change {
+                Change::MemberUpdated(member)
+                    if member.membership.user_id == target =>
+                {
+                    Some(member.clone())
+                }
+                _ => None,
+            })
+            .ok_or_else(|| DomainError::Internal("a role change logged no member".into()))?;
+        self.announce(events).await;
+        Ok(changed)
     }
 
     /// The one direct room of `actor` and another user, opened if needed.
     /// Returns the room and whether it was created now.
+    #[tracing::instrument(skip(self))]
     pub async fn open_direct(
         &self,
         actor: UserId,
@@ -329,48 +361,48 @@ impl Rooms {
             owner_id: actor,
             created_at: now,
             last_seq: Seq::ZERO,
+            last_pos: Pos::ZERO,
         };
-        let opened = self.access.rooms.open_direct(&room, pair, now).await?;
+        let name_of = |id: UserId| {
+            if id == me.id {
+                me.display_name.clone()
+            } else {
+                other.display_name.clone()
+            }
+        };
+        let people = DirectPeople {
+            pair,
+            low_name: name_of(pair.low()),
+            high_name: name_of(pair.high()),
+        };
+        let opened = self.access.rooms.open_direct(&room, &people, now).await?;
         // Announces both users of a new room, and whoever was re-added to an
         // existing one: their open connections follow the room at once.
-        for membership in opened.joined {
-            let user = if membership.user_id == me.id {
-                &me
-            } else {
-                &other
-            };
-            let member = Member {
-                display_name: user.display_name.clone(),
-                membership,
-            };
-            self.fanout
-                .publish(RoomEvent::MemberJoined {
-                    room: opened.room.clone(),
-                    member,
-                })
-                .await;
-        }
-        Ok((opened.room, opened.created))
+        let room = opened
+            .joined
+            .iter()
+            .rev()
+            .find_map(|event| match &event.change {
+                Change::MemberJoined { room, .. } => Some(room.clone()),
+                _ => None,
+            })
+            .unwrap_or(opened.room);
+        self.announce(opened.joined).await;
+        Ok((room, opened.created))
     }
 
     async fn add(&self, room_id: RoomId, user: UserId) -> Result<(Member, bool), DomainError> {
-        let membership = Membership {
-            room_id,
-            user_id: user,
-            role: Role::Member,
-            joined_at: self.clock.now(),
-        };
-        match self.access.members.add(&membership).await {
-            Ok(()) => {
-                let member = self.with_name(membership).await?;
-                if let Some(room) = self.access.rooms.by_id(room_id).await? {
-                    self.fanout
-                        .publish(RoomEvent::MemberJoined {
-                            room,
-                            member: member.clone(),
-                        })
-                        .await;
-                }
+        let member = self
+            .with_name(Membership {
+                room_id,
+                user_id: user,
+                role: Role::Member,
+                joined_at: self.clock.now(),
+            })
+            .await?;
+        match self.access.members.add(&member).await {
+            Ok(joined) => {
+                self.announce([joined]).await;
                 Ok((member, true))
             }
             Err(StoreError::Duplicate) => {
@@ -399,8 +431,9 @@ impl Rooms {
             UserRef::Email(email) => self.users.by_email(email).await?,
         };
         // A deleted account is gone for everyone: nobody adds it to a room
-        // or opens a conversation with it.
-        user.filter(|user| user.deleted_at.is_none())
+        // or opens a conversation with it. Nor an account not yet verified:
+        // its registration may still be replaced by another.
+        user.filter(|user| user.deleted_at.is_none() && user.is_verified())
             .ok_or(DomainError::NotFound(Missing::User))
     }
 
