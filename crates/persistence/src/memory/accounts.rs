@@ -274,7 +274,11 @@ impl UserRepository for MemoryUsers {
         let Some(user) = state.by_id.get(&id).cloned() else {
             return Ok(Anonymisation::Missing);
         };
-        let Some(rooms) = self.0.chat.remove_user_unless_owner(id) else {
+        let Some(left) = self.0.chat.remove_user_unless_owner(
+            id,
+            &anonymised.display_name,
+            anonymised.deleted_at,
+        ) else {
             return Ok(Anonymisation::OwnsRooms);
         };
         state.id_by_email.remove(&user.email);
@@ -291,7 +295,7 @@ impl UserRepository for MemoryUsers {
             user.deleted_at.get_or_insert(anonymised.deleted_at);
         });
         Ok(match updated {
-            Some(user) => Anonymisation::Done(user, rooms),
+            Some(user) => Anonymisation::Done(user, left),
             None => Anonymisation::Missing,
         })
     }

@@ -1,27 +1,30 @@
-//! Rooms, memberships and messages in memory: one state behind one mutex,
-//! seen through three port adapters, so operations spanning them (creating
-//! a room with its owner, appending a message and advancing `last_seq`,
-//! deleting a room with everything in it) are atomic.
+//! Rooms, memberships, messages and room events in memory: one state behind
+//! one mutex, seen through four port adapters, so operations spanning them
+//! (creating a room with its owner, appending a message with its event and
+//! advancing `last_seq` and `last_pos`, deleting a room with everything in
+//! it) are atomic.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use p_chat_domain::events::{Change, EventPage, EventQuery, Logged, RoomEvent};
 use p_chat_domain::message::{
-    Appended, ClientMsgId, HistoryPage, HistoryQuery, Message, MessageBody, MessageId, NewMessage,
+    ClientMsgId, HistoryPage, HistoryQuery, Message, MessageBody, MessageId, NewMessage,
 };
 use p_chat_domain::ports::{
-    MembershipRepository, MessageRepository, OpenedDirect, RoomDetails, RoomRepository, StoreError,
+    DirectPeople, EventLog, MembershipRepository, MessageRepository, OpenedDirect, RoomDetails,
+    RoomRepository, StoreError,
 };
-use p_chat_domain::room::{DirectPair, Membership, Role, Room, RoomId};
-use p_chat_domain::user::UserId;
+use p_chat_domain::room::{DirectPair, Member, Membership, Role, Room, RoomId};
+use p_chat_domain::user::{DisplayName, UserId};
 
 use crate::lock;
 
-/// The shared state of the three chat adapters. Create one, then hand out
-/// its [`MemoryChat::rooms`], [`MemoryChat::memberships`] and
-/// [`MemoryChat::messages`] views.
+/// The shared state of the four chat adapters. Create one, then hand out
+/// its [`MemoryChat::rooms`], [`MemoryChat::memberships`],
+/// [`MemoryChat::messages`] and [`MemoryChat::events`] views.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryChat {
     state: Arc<Mutex<Chat>>,
@@ -37,6 +40,9 @@ struct Chat {
     /// Client ids already used, per room and author, to their message's seq.
     client_ids: HashMap<(RoomId, UserId, ClientMsgId), i64>,
     direct: HashMap<DirectPair, RoomId>,
+    /// Each room's event log: positions `first..=last_pos` in order, the
+    /// ones before `first` pruned.
+    events: HashMap<RoomId, VecDeque<RoomEvent>>,
 }
 
 impl MemoryChat {
@@ -54,6 +60,11 @@ impl MemoryChat {
     pub fn messages(&self) -> MemoryMessages {
         MemoryMessages(self.clone())
     }
+
+    /// The [`EventLog`] view.
+    pub fn events(&self) -> MemoryEvents {
+        MemoryEvents(self.clone())
+    }
 }
 
 impl MemoryChat {
@@ -64,9 +75,16 @@ impl MemoryChat {
         }
     }
 
-    /// Removes every membership of `user` and returns the rooms left, unless
-    /// the user owns a room: then nothing changes and `None` is returned.
-    pub(super) fn remove_user_unless_owner(&self, user: UserId) -> Option<Vec<RoomId>> {
+    /// Removes every membership of `user`, logging `member_left` in each
+    /// room at `at` (returned), and shows `name` in the user's earlier
+    /// membership events, unless the user owns a room: then nothing changes
+    /// and `None` is returned.
+    pub(super) fn remove_user_unless_owner(
+        &self,
+        user: UserId,
+        name: &DisplayName,
+        at: DateTime<Utc>,
+    ) -> Option<Vec<RoomEvent>> {
         let mut chat = lock(&self.state);
         let owns = chat
             .members
@@ -75,10 +93,26 @@ impl MemoryChat {
         if owns {
             return None;
         }
+        let mut rooms: Vec<RoomId> = chat
+            .members
+            .iter()
+            .filter(|(_, members)| members.contains_key(&user))
+            .map(|(room, _)| *room)
+            .collect();
+        rooms.sort();
         let mut left = Vec::new();
-        for (room, members) in &mut chat.members {
-            if members.remove(&user).is_some() {
-                left.push(*room);
+        for room in rooms {
+            if let Some(members) = chat.members.get_mut(&room) {
+                members.remove(&user);
+            }
+            left.extend(chat.log(room, at, |_| Change::MemberLeft { user_id: user }));
+        }
+        for event in chat.events.values_mut().flatten() {
+            if let Change::MemberJoined { member, .. } | Change::MemberUpdated(member) =
+                &mut event.change
+                && member.membership.user_id == user
+            {
+                member.display_name = name.clone();
             }
         }
         Some(left)
@@ -101,6 +135,45 @@ impl Chat {
         members.insert(membership.user_id, membership.clone());
         true
     }
+
+    /// Logs an event in `room` at its next position: `change` is built from
+    /// the room with its `last_pos` already advanced. `None` if there is no
+    /// such room.
+    fn log(
+        &mut self,
+        room_id: RoomId,
+        at: DateTime<Utc>,
+        change: impl FnOnce(&Room) -> Change,
+    ) -> Option<RoomEvent> {
+        let room = self.rooms.get_mut(&room_id)?;
+        room.last_pos = room.last_pos.next();
+        let event = RoomEvent {
+            room_id,
+            pos: room.last_pos,
+            at,
+            change: change(room),
+        };
+        self.events
+            .entry(room_id)
+            .or_default()
+            .push_back(event.clone());
+        Some(event)
+    }
+
+    /// `member_joined` of `member` in `room` (the room as it is then).
+    fn log_join(&mut self, member: &Member) -> Option<RoomEvent> {
+        self.log(member.membership.room_id, member.membership.joined_at, |room| {
+            Change::MemberJoined {
+                room: room.clone(),
+                member: member.clone(),
+            }
+        })
+    }
+
+    /// The stored message with `seq` in `room`.
+    fn message(&self, room: RoomId, seq: i64) -> Option<&Message> {
+        self.messages.get(&room)?.get(position(seq)?)
+    }
 }
 
 /// Rooms in memory (a view of a [`MemoryChat`]).
@@ -117,22 +190,24 @@ pub struct MemoryMessages(MemoryChat);
 
 #[async_trait]
 impl RoomRepository for MemoryRooms {
-    async fn create(&self, room: &Room, owner: &Membership) -> Result<(), StoreError> {
+    async fn create(&self, room: &Room, owner: &Member) -> Result<RoomEvent, StoreError> {
         let mut chat = lock(&self.0.state);
         if chat.rooms.contains_key(&room.id) {
             return Err(StoreError::Duplicate);
         }
         chat.rooms.insert(room.id, room.clone());
-        chat.add_member(owner);
-        Ok(())
+        chat.add_member(&owner.membership);
+        chat.log_join(owner)
+            .ok_or_else(|| StoreError::Failure("a new room vanished".into()))
     }
 
     async fn open_direct(
         &self,
         room: &Room,
-        pair: DirectPair,
+        people: &DirectPeople,
         now: DateTime<Utc>,
     ) -> Result<OpenedDirect, StoreError> {
+        let pair = people.pair;
         let mut chat = lock(&self.0.state);
         let (room_id, created) = match chat.direct.get(&pair) {
             Some(existing) => (*existing, false),
@@ -143,15 +218,21 @@ impl RoomRepository for MemoryRooms {
             }
         };
         let mut joined = Vec::new();
-        for user_id in [pair.low(), pair.high()] {
-            let membership = Membership {
-                room_id,
-                user_id,
-                role: Role::Member,
-                joined_at: now,
+        for (user_id, name) in [
+            (pair.low(), &people.low_name),
+            (pair.high(), &people.high_name),
+        ] {
+            let member = Member {
+                display_name: name.clone(),
+                membership: Membership {
+                    room_id,
+                    user_id,
+                    role: Role::Member,
+                    joined_at: now,
+                },
             };
-            if chat.add_member(&membership) {
-                joined.push(membership);
+            if chat.add_member(&member.membership) {
+                joined.extend(chat.log_join(&member));
             }
         }
         let stored = chat
@@ -186,24 +267,34 @@ impl RoomRepository for MemoryRooms {
         &self,
         id: RoomId,
         details: &RoomDetails,
-    ) -> Result<Option<Room>, StoreError> {
+        at: DateTime<Utc>,
+    ) -> Result<Option<RoomEvent>, StoreError> {
         let mut chat = lock(&self.0.state);
-        Ok(chat.rooms.get_mut(&id).map(|room| {
-            room.name = details.name.clone();
-            room.topic = details.topic.clone();
-            room.visibility = details.visibility;
-            room.clone()
-        }))
+        let Some(room) = chat.rooms.get_mut(&id) else {
+            return Ok(None);
+        };
+        room.name = details.name.clone();
+        room.topic = details.topic.clone();
+        room.visibility = details.visibility;
+        Ok(chat.log(id, at, |room| Change::RoomUpdated(room.clone())))
     }
 
-    async fn delete(&self, id: RoomId) -> Result<bool, StoreError> {
+    async fn delete(&self, id: RoomId, at: DateTime<Utc>) -> Result<Option<RoomEvent>, StoreError> {
         let mut chat = lock(&self.0.state);
-        let existed = chat.rooms.remove(&id).is_some();
+        let Some(room) = chat.rooms.remove(&id) else {
+            return Ok(None);
+        };
         chat.members.remove(&id);
         chat.messages.remove(&id);
+        chat.events.remove(&id);
         chat.client_ids.retain(|(room_id, _, _), _| *room_id != id);
         chat.direct.retain(|_, room_id| *room_id != id);
-        Ok(existed)
+        Ok(Some(RoomEvent {
+            room_id: id,
+            pos: room.last_pos.next(),
+            at,
+            change: Change::RoomDeleted,
+        }))
     }
 
     async fn of_member(&self, user: UserId) -> Result<Vec<Room>, StoreError> {
@@ -240,67 +331,101 @@ impl MembershipRepository for MemoryMemberships {
         Ok(lock(&self.0.state).membership(room, user).cloned())
     }
 
-    async fn add(&self, membership: &Membership) -> Result<(), StoreError> {
+    async fn add(&self, member: &Member) -> Result<RoomEvent, StoreError> {
         let mut chat = lock(&self.0.state);
-        if !chat.rooms.contains_key(&membership.room_id) {
+        if !chat.rooms.contains_key(&member.membership.room_id) {
             return Err(StoreError::Failure("no such room".into()));
         }
-        if chat.add_member(membership) {
-            Ok(())
-        } else {
-            Err(StoreError::Duplicate)
+        if !chat.add_member(&member.membership) {
+            return Err(StoreError::Duplicate);
         }
+        chat.log_join(member)
+            .ok_or_else(|| StoreError::Failure("no such room".into()))
     }
 
-    async fn remove(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+    async fn remove(
+        &self,
+        room: RoomId,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<RoomEvent>, StoreError> {
         let mut chat = lock(&self.0.state);
-        Ok(chat
+        let removed = chat
             .members
             .get_mut(&room)
             .and_then(|members| members.remove(&user))
-            .is_some())
+            .is_some();
+        Ok(if removed {
+            chat.log(room, at, |_| Change::MemberLeft { user_id: user })
+        } else {
+            None
+        })
     }
 
     async fn set_role(
         &self,
-        room: RoomId,
-        user: UserId,
+        member: &Member,
         role: Role,
-    ) -> Result<Option<Membership>, StoreError> {
+        at: DateTime<Utc>,
+    ) -> Result<Option<RoomEvent>, StoreError> {
+        let (room, user) = (member.membership.room_id, member.membership.user_id);
         let mut chat = lock(&self.0.state);
-        Ok(chat
+        let Some(membership) = chat
             .members
             .get_mut(&room)
             .and_then(|members| members.get_mut(&user))
-            .map(|membership| {
-                membership.role = role;
-                membership.clone()
-            }))
+        else {
+            return Ok(None);
+        };
+        membership.role = role;
+        let changed = Member {
+            display_name: member.display_name.clone(),
+            membership: membership.clone(),
+        };
+        Ok(chat.log(room, at, |_| Change::MemberUpdated(changed)))
     }
 
     async fn transfer_ownership(
         &self,
-        room: RoomId,
-        from: UserId,
-        to: UserId,
-    ) -> Result<bool, StoreError> {
+        from: &Member,
+        to: &Member,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<RoomEvent>, StoreError> {
+        let room = from.membership.room_id;
+        let (from_id, to_id) = (from.membership.user_id, to.membership.user_id);
         let mut chat = lock(&self.0.state);
         let Some(members) = chat.members.get_mut(&room) else {
-            return Ok(false);
+            return Ok(Vec::new());
         };
-        let from_is_owner = members.get(&from).is_some_and(|m| m.role == Role::Owner);
-        if from == to || !from_is_owner || !members.contains_key(&to) {
-            return Ok(false);
+        let from_is_owner = members
+            .get(&from_id)
+            .is_some_and(|m| m.role == Role::Owner);
+        if to.membership.room_id != room
+            || from_id == to_id
+            || !from_is_owner
+            || !members.contains_key(&to_id)
+        {
+            return Ok(Vec::new());
         }
-        for (user, role) in [(from, Role::Admin), (to, Role::Owner)] {
-            if let Some(membership) = members.get_mut(&user) {
+        let mut changed = Vec::new();
+        for (member, role) in [(from, Role::Admin), (to, Role::Owner)] {
+            if let Some(membership) = members.get_mut(&member.membership.user_id) {
                 membership.role = role;
+                changed.push(Member {
+                    display_name: member.display_name.clone(),
+                    membership: membership.clone(),
+                });
             }
         }
         if let Some(stored) = chat.rooms.get_mut(&room) {
-            stored.owner_id = to;
+            stored.owner_id = to_id;
         }
-        Ok(true)
+        let mut events: Vec<RoomEvent> = changed
+            .into_iter()
+            .filter_map(|member| chat.log(room, at, |_| Change::MemberUpdated(member)))
+            .collect();
+        events.extend(chat.log(room, at, |room| Change::RoomUpdated(room.clone())));
+        Ok(events)
     }
 
     async fn list(&self, room: RoomId) -> Result<Vec<Membership>, StoreError> {
@@ -317,7 +442,7 @@ impl MembershipRepository for MemoryMemberships {
 
 #[async_trait]
 impl MessageRepository for MemoryMessages {
-    async fn append(&self, new: &NewMessage) -> Result<Option<Appended>, StoreError> {
+    async fn append(&self, new: &NewMessage) -> Result<Option<Logged<Message>>, StoreError> {
         let mut chat = lock(&self.0.state);
         let Some(room) = chat.rooms.get_mut(&new.room_id) else {
             return Ok(None);
@@ -331,9 +456,9 @@ impl MessageRepository for MemoryMessages {
                     .ok_or_else(|| {
                         StoreError::Failure("a client id names a missing message".into())
                     })?;
-                return Ok(Some(Appended {
-                    message,
-                    created: false,
+                return Ok(Some(Logged {
+                    value: message,
+                    event: None,
                 }));
             }
             chat.client_ids.insert(key, seq.value());
@@ -356,9 +481,12 @@ impl MessageRepository for MemoryMessages {
             .entry(new.room_id)
             .or_default()
             .push(message.clone());
-        Ok(Some(Appended {
-            message,
-            created: true,
+        let event = chat.log(new.room_id, new.created_at, |_| {
+            Change::Message(message.clone())
+        });
+        Ok(Some(Logged {
+            value: message,
+            event,
         }))
     }
 
@@ -407,15 +535,19 @@ impl MessageRepository for MemoryMessages {
         id: MessageId,
         body: &MessageBody,
         at: DateTime<Utc>,
-    ) -> Result<Option<Message>, StoreError> {
+    ) -> Result<Option<RoomEvent>, StoreError> {
         let mut chat = lock(&self.0.state);
-        Ok(find_mut(&mut chat, room, id)
+        let Some(edited) = find_mut(&mut chat, room, id)
             .filter(|message| !message.is_deleted())
             .map(|message| {
                 message.body = Some(body.clone());
                 message.edited_at = Some(at);
                 message.clone()
-            }))
+            })
+        else {
+            return Ok(None);
+        };
+        Ok(chat.log(room, at, |_| Change::MessageUpdated(edited)))
     }
 
     async fn tombstone(
@@ -423,13 +555,75 @@ impl MessageRepository for MemoryMessages {
         room: RoomId,
         id: MessageId,
         at: DateTime<Utc>,
-    ) -> Result<Option<Message>, StoreError> {
+    ) -> Result<Option<Logged<Message>>, StoreError> {
         let mut chat = lock(&self.0.state);
-        Ok(find_mut(&mut chat, room, id).map(|message| {
-            message.body = None;
-            message.deleted_at.get_or_insert(at);
-            message.clone()
+        let Some(message) = find_mut(&mut chat, room, id) else {
+            return Ok(None);
+        };
+        if message.is_deleted() {
+            return Ok(Some(Logged {
+                value: message.clone(),
+                event: None,
+            }));
+        }
+        message.body = None;
+        message.deleted_at = Some(at);
+        let tombstone = message.clone();
+        let event = chat.log(room, at, |_| Change::MessageDeleted(tombstone.clone()));
+        Ok(Some(Logged {
+            value: tombstone,
+            event,
         }))
+    }
+}
+
+/// Room event logs in memory (a view of a [`MemoryChat`]).
+#[derive(Debug, Clone)]
+pub struct MemoryEvents(MemoryChat);
+
+#[async_trait]
+impl EventLog for MemoryEvents {
+    async fn after(&self, room: RoomId, query: &EventQuery) -> Result<EventPage, StoreError> {
+        let chat = lock(&self.0.state);
+        let log = chat.events.get(&room);
+        let limit = query.limit.get();
+        let mut following = log
+            .into_iter()
+            .flatten()
+            .skip_while(|event| event.pos <= query.after);
+        let mut events: Vec<RoomEvent> = following.by_ref().take(limit).cloned().collect();
+        let has_more = following.next().is_some();
+        // Message events show the message as it is now.
+        for event in &mut events {
+            if let Some(logged) = event.change.message() {
+                let current = chat
+                    .message(room, logged.seq.value())
+                    .cloned()
+                    .ok_or_else(|| StoreError::Failure("an event names a missing message".into()))?;
+                match &mut event.change {
+                    Change::Message(message)
+                    | Change::MessageUpdated(message)
+                    | Change::MessageDeleted(message) => *message = current,
+                    _ => {}
+                }
+            }
+        }
+        Ok(EventPage { events, has_more })
+    }
+
+    async fn prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut chat = lock(&self.0.state);
+        let mut pruned = 0;
+        for log in chat.events.values_mut() {
+            // Everything up to the newest event older than `before`: a
+            // prefix, also where clocks put an older event after a newer one.
+            let Some(last_old) = log.iter().rposition(|event| event.at < before) else {
+                continue;
+            };
+            log.drain(..=last_old);
+            pruned += u64::try_from(last_old + 1).unwrap_or(u64::MAX);
+        }
+        Ok(pruned)
     }
 }
 

@@ -7,5 +7,5 @@ mod chat;
 mod sessions;
 
 pub use accounts::{MemoryAccounts, MemoryInvites, MemoryResets, MemoryUsers, MemoryVerifications};
-pub use chat::{MemoryChat, MemoryMemberships, MemoryMessages, MemoryRooms};
+pub use chat::{MemoryChat, MemoryEvents, MemoryMemberships, MemoryMessages, MemoryRooms};
 pub use sessions::MemorySessions;
