@@ -250,6 +250,9 @@ pub struct Config {
     pub registration: RegistrationMode,
     /// `PASSWORD_RESET_TTL_MINUTES`: how long a reset link works (default 30).
     pub reset: ResetPolicy,
+    /// `EVENT_RETENTION_DAYS`: how long room events stay replayable
+    /// (default 30; messages themselves stay in history).
+    pub event_retention: TimeDelta,
     /// `BCRYPT_COST` (default 12; 4 only for tests).
     pub bcrypt_cost: u32,
     /// `PSQL_*`: the store.
@@ -318,6 +321,7 @@ impl Config {
             reset: ResetPolicy {
                 ttl: vars.duration("PASSWORD_RESET_TTL_MINUTES", TimeDelta::minutes, 30)?,
             },
+            event_retention: vars.duration("EVENT_RETENTION_DAYS", TimeDelta::days, 30)?,
             bcrypt_cost: vars.bounded("BCRYPT_COST", 4..=31, "an integer from 4 to 31", 12)?,
             storage,
             ws: ws(&vars)?,

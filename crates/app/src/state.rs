@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use p_chat_auth::{BcryptHasher, InvalidCost, JwtIssuer};
 use p_chat_domain::ports::{
-    Clock, FanOut, InviteStore, MembershipRepository, MessageRepository, PasswordHasher,
+    Clock, EventLog, FanOut, InviteStore, MembershipRepository, MessageRepository, PasswordHasher,
     PasswordResetStore, RoomRepository, SessionRepository, StoreError, SystemClock, UserRepository,
     VerificationStore,
 };
@@ -14,7 +14,7 @@ use p_chat_domain::services::{
 };
 use p_chat_persistence::memory::{MemoryAccounts, MemoryChat, MemorySessions};
 use p_chat_persistence::postgres::{
-    MigrationError, PgConfig, PgInvites, PgMemberships, PgMessages, PgResets, PgRooms, PgSessions,
+    MigrationError, PgConfig, PgEvents, PgInvites, PgMemberships, PgMessages, PgResets, PgRooms, PgSessions,
     PgStore, PgUsers, PgVerifications, PoolSetupError, run_migrations,
 };
 
@@ -103,6 +103,7 @@ struct Stores {
     rooms: Arc<dyn RoomRepository>,
     memberships: Arc<dyn MembershipRepository>,
     messages: Arc<dyn MessageRepository>,
+    events: Arc<dyn EventLog>,
     readiness: Readiness,
 }
 
@@ -163,13 +164,21 @@ impl AppState {
             sessions.clone(),
         );
         let access = RoomAccess::new(stores.rooms, stores.memberships);
+        let messaging = Messaging::new(
+            access.clone(),
+            stores.messages,
+            stores.events,
+            clock.clone(),
+            fanout.clone(),
+        );
+        crate::retention::spawn(messaging.clone(), config.event_retention, shutdown.clone());
         Ok(Self {
             accounts,
             admin,
             recovery,
             sessions,
-            rooms: Rooms::new(access.clone(), stores.users, clock.clone(), fanout.clone()),
-            messaging: Messaging::new(access, stores.messages, clock, fanout.clone()),
+            rooms: Rooms::new(access, stores.users, clock, fanout.clone()),
+            messaging,
             readiness: stores.readiness,
             fanout,
             ws: config.ws.clone(),
@@ -208,6 +217,7 @@ fn in_memory(secret: &JwtSecret) -> Stores {
         rooms: Arc::new(chat.rooms()),
         memberships: Arc::new(chat.memberships()),
         messages: Arc::new(chat.messages()),
+        events: Arc::new(chat.events()),
         readiness: Readiness::InMemory,
     }
 }
@@ -226,6 +236,7 @@ async fn postgres(config: &PgConfig) -> Result<Stores, StateError> {
         rooms: Arc::new(PgRooms::new(store.clone())),
         memberships: Arc::new(PgMemberships::new(store.clone())),
         messages: Arc::new(PgMessages::new(store.clone())),
+        events: Arc::new(PgEvents::new(store.clone())),
         readiness: Readiness::Postgres(store),
     })
 }

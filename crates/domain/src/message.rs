@@ -148,16 +148,6 @@ pub struct NewMessage {
     pub created_at: DateTime<Utc>,
 }
 
-/// What appending a message did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Appended {
-    /// The stored message: the new one, or the earlier one with the same
-    /// `(room, author, client_msg_id)`.
-    pub message: Message,
-    /// Whether this call stored it (false: it was a repeat).
-    pub created: bool,
-}
-
 /// How many messages one history page holds: 1 to 100, 50 by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageLimit(usize);
@@ -165,6 +155,9 @@ pub struct PageLimit(usize);
 impl PageLimit {
     /// The most messages in one page.
     pub const MAX: usize = 100;
+
+    /// The largest page (what a replay reads when no limit is given).
+    pub const MAX_PAGE: Self = Self(Self::MAX);
 
     /// Checks a requested page size.
     pub fn new(limit: i64) -> Result<Self, ValidationError> {

@@ -39,6 +39,17 @@ impl Pos {
     }
 }
 
+impl std::str::FromStr for Pos {
+    type Err = ValidationError;
+
+    /// A position written as a decimal number (a query parameter).
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        raw.parse::<i64>()
+            .map_err(|_| ValidationError::Pos)
+            .and_then(Self::new)
+    }
+}
+
 impl fmt::Display for Pos {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
@@ -56,5 +67,9 @@ mod tests {
         assert_eq!(Pos::ZERO.next().value(), 1);
         assert_eq!(Pos::ZERO.previous(), Pos::ZERO);
         assert_eq!(Pos::new(5).unwrap().previous().value(), 4);
+        assert_eq!("7".parse::<Pos>().unwrap().value(), 7);
+        for bad in ["-1", "x", "1.5", "", "99999999999999999999"] {
+            assert_eq!(bad.parse::<Pos>(), Err(ValidationError::Pos), "{bad:?}");
+        }
     }
 }

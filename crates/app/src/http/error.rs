@@ -101,6 +101,9 @@ impl ApiError {
             Self::Domain(DomainError::NotFound(missing)) => {
                 (missing.code(), format!("no such {missing}"))
             }
+            Self::Domain(DomainError::ResyncRequired) => {
+                ("resync_required", DomainError::ResyncRequired.to_string())
+            }
             Self::Domain(DomainError::Unavailable(_)) => (
                 "service_unavailable",
                 "the database is unavailable; try again shortly".into(),
@@ -162,6 +165,7 @@ impl ResponseError for ApiError {
             Self::Domain(DomainError::Conflict(_)) => StatusCode::CONFLICT,
             Self::Domain(DomainError::Forbidden | DomainError::Refused(_)) => StatusCode::FORBIDDEN,
             Self::Domain(DomainError::NotFound(_)) => StatusCode::NOT_FOUND,
+            Self::Domain(DomainError::ResyncRequired) => StatusCode::GONE,
             Self::Domain(DomainError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Domain(DomainError::RateLimited { .. }) | Self::TooManyConnections => {
                 StatusCode::TOO_MANY_REQUESTS

@@ -1,9 +1,12 @@
-//! `/rooms/{id}/messages`: history, sending, editing, deleting.
+//! `/rooms/{id}/messages`: history, sending, editing, deleting; and
+//! `/rooms/{id}/events`, the room's event log to resume from a position.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use p_chat_domain::DomainError;
+use p_chat_domain::events::EventQuery;
 use p_chat_domain::message::{ClientMsgId, HistoryQuery, MessageBody, MessageId, PageLimit, Seq};
+use p_chat_domain::position::Pos;
 use p_chat_domain::room::RoomId;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -11,7 +14,7 @@ use uuid::Uuid;
 use super::auth::Authenticated;
 use super::envelope;
 use super::error::ApiError;
-use super::views::{HistoryView, MessageView};
+use super::views::{EventsView, HistoryView, MessageView};
 use crate::state::AppState;
 
 /// Query of `GET /rooms/{id}/messages`.
@@ -32,6 +35,32 @@ impl HistoryParams {
                 .map(PageLimit::new)
                 .transpose()?
                 .unwrap_or_default(),
+        })
+    }
+}
+
+/// Query of `GET /rooms/{id}/events`. `after_pos` is read as text so that
+/// anything but a position is `invalid_pos`, like a negative one.
+#[derive(Debug, Deserialize)]
+pub struct EventParams {
+    after_pos: Option<String>,
+    limit: Option<i64>,
+}
+
+impl EventParams {
+    fn parse(&self) -> Result<EventQuery, DomainError> {
+        Ok(EventQuery {
+            after: self
+                .after_pos
+                .as_deref()
+                .map(str::parse::<Pos>)
+                .transpose()?
+                .unwrap_or_default(),
+            limit: self
+                .limit
+                .map(PageLimit::new)
+                .transpose()?
+                .unwrap_or(PageLimit::MAX_PAGE),
         })
     }
 }
@@ -63,6 +92,23 @@ pub async fn history(
     Ok(envelope::ok(HistoryView::from(page)))
 }
 
+/// `GET /rooms/{id}/events?after_pos=&limit=`: the room's events after
+/// `after_pos` (default 0), as the WebSocket sends them; 410
+/// `resync_required` if they were pruned.
+pub async fn events(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    path: web::Path<Uuid>,
+    params: web::Query<EventParams>,
+) -> Result<HttpResponse, ApiError> {
+    let query = params.parse()?;
+    let page = state
+        .messaging
+        .events(principal.user_id, RoomId::from_uuid(*path), query)
+        .await?;
+    Ok(envelope::ok(EventsView::new(page, query.after)))
+}
+
 /// `POST /rooms/{id}/messages`: 201 once stored; 200 with the first message
 /// for a repeated `client_msg_id`. Draws on the user's send budget, which
 /// WebSocket sends share.
@@ -89,14 +135,14 @@ pub async fn send(
             client_msg_id,
         )
         .await?;
-    let status = if appended.created {
+    let status = if appended.changed() {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
     Ok(envelope::with_status(
         status,
-        MessageView::from(appended.message),
+        MessageView::from(appended.value),
     ))
 }
 

@@ -91,6 +91,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::patch().to(rooms::change_role)),
         )
         .service(
+            resource("/rooms/{id}/events").route(web::get().to(messages::events)),
+        )
+        .service(
             resource("/rooms/{id}/messages")
                 .route(web::get().to(messages::history))
                 .route(web::post().to(messages::send)),

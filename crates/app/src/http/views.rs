@@ -3,7 +3,9 @@
 //! adapter that shows them to clients.
 
 use chrono::{DateTime, Utc};
+use p_chat_domain::events::{Change, EventPage, RoomEvent};
 use p_chat_domain::message::{HistoryPage, Message};
+use p_chat_domain::position::Pos;
 use p_chat_domain::registration::Invite;
 use p_chat_domain::room::{Member, Room};
 use p_chat_domain::session::{LoginSession, SessionId};
@@ -11,7 +13,7 @@ use p_chat_domain::user::User;
 use serde::Serialize;
 use uuid::Uuid;
 
-/// `{id, name, topic, visibility, owner_id, created_at, last_seq}`.
+/// `{id, name, topic, visibility, owner_id, created_at, last_seq, last_pos}`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RoomView {
     id: Uuid,
@@ -21,6 +23,7 @@ pub struct RoomView {
     owner_id: Uuid,
     created_at: DateTime<Utc>,
     last_seq: i64,
+    last_pos: i64,
 }
 
 impl From<Room> for RoomView {
@@ -33,6 +36,7 @@ impl From<Room> for RoomView {
             owner_id: room.owner_id.as_uuid(),
             created_at: room.created_at,
             last_seq: room.last_seq.value(),
+            last_pos: room.last_pos.value(),
         }
     }
 }
@@ -100,6 +104,87 @@ impl From<HistoryPage> for HistoryView {
         Self {
             messages: page.messages.into_iter().map(MessageView::from).collect(),
             has_more: page.has_more,
+        }
+    }
+}
+
+/// A room event as clients see it, the same on the WebSocket and in
+/// `GET /rooms/{id}/events`: `{type, room_id, pos}` and the kind's fields
+/// (docs/protocol.md lists them).
+#[derive(Debug, Clone, Serialize)]
+pub struct EventView {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    room_id: Uuid,
+    pos: i64,
+    #[serde(flatten)]
+    fields: EventFields,
+}
+
+/// The fields of one kind of event.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+enum EventFields {
+    /// `message`, `message_updated`, `message_deleted`.
+    Message { message: MessageView },
+    /// `member_joined`.
+    Joined { member: MemberView, room: RoomView },
+    /// `member_left`.
+    Left { user_id: Uuid },
+    /// `member_updated`.
+    Member { member: MemberView },
+    /// `room_updated`.
+    Room { room: RoomView },
+    /// `room_deleted`.
+    Nothing {},
+}
+
+impl From<RoomEvent> for EventView {
+    fn from(event: RoomEvent) -> Self {
+        let kind = event.change.kind();
+        let fields = match event.change {
+            Change::Message(message)
+            | Change::MessageUpdated(message)
+            | Change::MessageDeleted(message) => EventFields::Message {
+                message: message.into(),
+            },
+            Change::MemberJoined { room, member } => EventFields::Joined {
+                member: member.into(),
+                room: room.into(),
+            },
+            Change::MemberLeft { user_id } => EventFields::Left {
+                user_id: user_id.as_uuid(),
+            },
+            Change::MemberUpdated(member) => EventFields::Member {
+                member: member.into(),
+            },
+            Change::RoomUpdated(room) => EventFields::Room { room: room.into() },
+            Change::RoomDeleted => EventFields::Nothing {},
+        };
+        Self {
+            kind,
+            room_id: event.room_id.as_uuid(),
+            pos: event.pos.value(),
+            fields,
+        }
+    }
+}
+
+/// `{events: [...], last_pos, has_more}`: a page of a room's log.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventsView {
+    events: Vec<EventView>,
+    last_pos: i64,
+    has_more: bool,
+}
+
+impl EventsView {
+    /// The view of `page`, read after position `after`.
+    pub fn new(page: EventPage, after: Pos) -> Self {
+        Self {
+            last_pos: page.last_pos(after).value(),
+            has_more: page.has_more,
+            events: list(page.events),
         }
     }
 }

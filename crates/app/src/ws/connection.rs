@@ -9,16 +9,17 @@ use std::time::Duration;
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
 use chrono::Utc;
 use p_chat_domain::DomainError;
-use p_chat_domain::events::RoomEvent;
-use p_chat_domain::message::{ClientMsgId, HistoryQuery, Message, MessageBody, PageLimit, Seq};
+use p_chat_domain::events::{Broadcast, Change, EventQuery, RoomEvent};
+use p_chat_domain::message::{ClientMsgId, HistoryQuery, MessageBody, PageLimit, Seq};
 use p_chat_domain::ports::{Delivery, Subscriber, Subscription};
-use p_chat_domain::room::RoomId;
+use p_chat_domain::position::Pos;
+use p_chat_domain::room::{Room, RoomId};
 use p_chat_domain::services::Principal;
 use tokio::time::{Instant, interval, sleep_until, timeout};
 
 use super::admission::{Admission, CLOSE_TOO_MANY_CONNECTIONS};
 use super::guard;
-use super::protocol::{self, ClientFrame};
+use super::protocol::{self, ClientFrame, SyncFrom};
 use super::rate::TokenBucket;
 use crate::http::error::ApiError;
 use crate::http::views::MessageView;
@@ -84,9 +85,34 @@ struct Connection {
 /// An authenticated connection's state.
 struct Live {
     principal: Principal,
-    /// Per room, the highest seq delivered on this connection.
-    cursors: HashMap<RoomId, Seq>,
+    /// Where this connection is in each room it follows.
+    cursors: HashMap<RoomId, Cursor>,
 }
+
+/// How far a connection has got in one room.
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    /// The position of the last event delivered (live events at or below
+    /// it are repeats, or belong to a `sync`; the next one due is `pos + 1`).
+    pos: Pos,
+    /// The highest message seq sent, live or by a `sync` from `after_seq`
+    /// (so that a client of the protocol before positions gets no message
+    /// twice).
+    seq: Seq,
+}
+
+impl Cursor {
+    /// Where a connection starts in `room` as it is now.
+    fn at(room: &Room) -> Self {
+        Self {
+            pos: room.last_pos,
+            seq: room.last_seq,
+        }
+    }
+}
+
+/// The close reason of a gap that cannot be filled.
+const GAP_UNFILLED: &str = "cannot fill a gap; reconnect and sync";
 
 fn unauthenticated(error: DomainError) -> End {
     match error {
@@ -135,7 +161,7 @@ impl Connection {
             .await
             .map_err(unauthenticated)?;
         // Read again now that events are flowing: anything newer than these
-        // seqs reaches this connection live; older ones are for `sync`.
+        // positions reaches this connection live; older ones are for `sync`.
         let cursors = self.member_rooms(&principal).await?;
         let mut live = Live { principal, cursors };
         self.send(protocol::ready(user, live.principal.expires_at))
@@ -170,7 +196,7 @@ impl Connection {
         }
     }
 
-    async fn member_rooms(&self, principal: &Principal) -> Outcome<HashMap<RoomId, Seq>> {
+    async fn member_rooms(&self, principal: &Principal) -> Outcome<HashMap<RoomId, Cursor>> {
         let rooms = self
             .state
             .rooms
@@ -178,8 +204,8 @@ impl Connection {
             .await
             .map_err(|_| End::Close(1011, "service unavailable"))?;
         Ok(rooms
-            .into_iter()
-            .map(|room| (room.id, room.last_seq))
+            .iter()
+            .map(|room| (room.id, Cursor::at(room)))
             .collect())
     }
 
@@ -304,13 +330,17 @@ impl Connection {
             ClientFrame::Sync {
                 room_id,
                 after_seq,
+                after_pos,
                 limit,
             } => {
                 let reference = room_id.to_string();
-                match self
-                    .sync(live, RoomId::from_uuid(room_id), after_seq, limit)
-                    .await
-                {
+                let room = RoomId::from_uuid(room_id);
+                let replayed = match SyncFrom::of(after_seq, after_pos.as_ref()) {
+                    Ok(SyncFrom::Pos(after)) => self.sync_events(live, room, after, limit).await,
+                    Ok(SyncFrom::Seq(after)) => self.sync(live, room, after, limit).await,
+                    Err(error) => Err(error.into()),
+                };
+                match replayed {
                     Ok(result) => result,
                     Err(error) => self.send_error(&error, Some(&reference)).await,
                 }
@@ -390,8 +420,9 @@ impl Connection {
                 return Ok(Err(end));
             }
         }
-        let cursor = live.cursors.entry(room).or_insert(last);
-        *cursor = (*cursor).max(last);
+        if let Some(cursor) = live.cursors.get_mut(&room) {
+            cursor.seq = cursor.seq.max(last);
+        }
         Ok(self
             .send(protocol::synced(
                 room.as_uuid(),
@@ -401,75 +432,158 @@ impl Connection {
             .await)
     }
 
+    /// Replays a room's events after `after`, then `synced` with the last
+    /// position replayed. Like [`Connection::sync`], live events that arrive
+    /// meanwhile wait in the subscription and are filtered by the cursor
+    /// afterwards; events this connection already had live may come again
+    /// (the client applies each position once).
+    async fn sync_events(
+        &mut self,
+        live: &mut Live,
+        room: RoomId,
+        after: Pos,
+        limit: Option<i64>,
+    ) -> Result<Outcome, DomainError> {
+        let query = EventQuery {
+            after,
+            limit: limit
+                .map(PageLimit::new)
+                .transpose()?
+                .unwrap_or(PageLimit::MAX_PAGE),
+        };
+        let page = self
+            .state
+            .messaging
+            .events(live.principal.user_id, room, query)
+            .await?;
+        let last = page.last_pos(after);
+        for event in &page.events {
+            if let Err(end) = self.send(protocol::event(event)).await {
+                return Ok(Err(end));
+            }
+        }
+        if let Some(cursor) = live.cursors.get_mut(&room) {
+            cursor.pos = cursor.pos.max(last);
+            if let Some(seq) = page
+                .events
+                .iter()
+                .filter_map(|event| match &event.change {
+                    Change::Message(message) => Some(message.seq),
+                    _ => None,
+                })
+                .max()
+            {
+                cursor.seq = cursor.seq.max(seq);
+            }
+        }
+        Ok(self
+            .send(protocol::synced_to(room.as_uuid(), last, page.has_more))
+            .await)
+    }
+
     async fn on_delivery(&mut self, live: &mut Live, delivery: Option<Delivery>) -> Outcome {
-        let event = match delivery {
-            Some(Delivery::Event(event)) => event,
+        let broadcast = match delivery {
+            Some(Delivery::Event(broadcast)) => broadcast,
             Some(Delivery::Overflowed) => return Err(End::Close(4008, "client too slow")),
             Some(Delivery::SessionEnded) => return Err(End::Close(4001, "session revoked")),
             None => return Err(End::Close(1011, "fan-out stopped")),
         };
-        let me = live.principal.user_id;
-        match event.as_ref() {
-            RoomEvent::Message(message) => return self.deliver_in_order(live, message).await,
-            RoomEvent::MemberJoined { room, member } if member.membership.user_id == me => {
-                live.cursors.entry(room.id).or_insert(room.last_seq);
-            }
-            RoomEvent::MemberLeft { room_id, user_id } if *user_id == me => {
-                live.cursors.remove(room_id);
-            }
-            RoomEvent::RoomDeleted(room_id) => {
-                live.cursors.remove(room_id);
-            }
-            _ => {}
+        match broadcast.as_ref() {
+            Broadcast::Event(event) => self.deliver_in_order(live, event).await,
+            typing @ Broadcast::Typing { .. } => self.send(protocol::broadcast(typing)).await,
         }
-        self.send(protocol::event(&event)).await
     }
 
-    /// Sends `message` only as the next seq of its room: drops repeats and
-    /// older ones, and first fills a gap from the store (a later message can
-    /// overtake an earlier one between commit and publication; the earlier
-    /// one is committed by then, as seqs are allocated under the room lock).
-    async fn deliver_in_order(&mut self, live: &mut Live, message: &Message) -> Outcome {
-        let room = message.room_id;
-        let cursor = *live
-            .cursors
-            .entry(room)
-            .or_insert(Seq::new(message.seq.value() - 1).unwrap_or_default());
-        if message.seq <= cursor {
+    /// Sends `event` only as the next position of its room: drops repeats
+    /// and older ones, and first fills a gap from the event log (a later
+    /// event can overtake an earlier one between commit and publication;
+    /// the earlier one is committed by then, as positions are allocated
+    /// under the room's lock). A room this connection does not follow
+    /// starts with the user's own `member_joined`.
+    async fn deliver_in_order(&mut self, live: &mut Live, event: &RoomEvent) -> Outcome {
+        let room = event.room_id;
+        let me = live.principal.user_id;
+        let cursor = match (live.cursors.get(&room), &event.change) {
+            (Some(cursor), _) => *cursor,
+            (None, Change::MemberJoined { room: joined, member })
+                if member.membership.user_id == me =>
+            {
+                Cursor {
+                    pos: event.pos.previous(),
+                    seq: joined.last_seq,
+                }
+            }
+            // Left before this connection's rooms were read, or unfollowed.
+            (None, _) => return Ok(()),
+        };
+        if event.pos <= cursor.pos {
             return Ok(());
         }
-        let mut cursor = cursor;
-        while cursor.next() < message.seq {
-            let query = HistoryQuery {
-                after: Some(cursor),
-                before: Some(message.seq),
-                limit: PageLimit::new(PageLimit::MAX as i64).unwrap_or_default(),
-            };
-            let page = self
-                .state
-                .messaging
-                .history(live.principal.user_id, room, query)
-                .await
-                .map_err(|_| End::Close(1011, "cannot fill a gap; reconnect and sync"))?;
-            if page.messages.is_empty() {
-                return Err(End::Close(1011, "cannot fill a gap; reconnect and sync"));
-            }
-            for missing in page.messages {
-                cursor = missing.seq;
-                self.send(protocol::message(
-                    room.as_uuid(),
-                    MessageView::from(missing),
-                ))
-                .await?;
-            }
-            live.cursors.insert(room, cursor);
+        live.cursors.insert(room, cursor);
+        if event.pos > cursor.pos.next() && !self.fill_gap(live, room, event.pos).await? {
+            return Ok(());
         }
-        live.cursors.insert(room, message.seq);
-        self.send(protocol::message(
-            room.as_uuid(),
-            MessageView::from(message.clone()),
-        ))
-        .await
+        self.deliver(live, event).await
+    }
+
+    /// Sends the events of `room` from the connection's cursor up to, not
+    /// including, `upto`. Returns whether the room is still followed (the
+    /// user's own departure may be among them).
+    async fn fill_gap(&mut self, live: &mut Live, room: RoomId, upto: Pos) -> Outcome<bool> {
+        let me = live.principal.user_id;
+        while let Some(cursor) = live.cursors.get(&room).copied() {
+            if cursor.pos.next() >= upto {
+                return Ok(true);
+            }
+            let page = match self.state.messaging.catch_up(me, room, cursor.pos).await {
+                Ok(page) => page,
+                // Deleted meanwhile: nothing more will come from this room.
+                Err(DomainError::NotFound(_)) => {
+                    live.cursors.remove(&room);
+                    return Ok(false);
+                }
+                Err(_) => return Err(End::Close(1011, GAP_UNFILLED)),
+            };
+            let missing: Vec<&RoomEvent> = page
+                .events
+                .iter()
+                .filter(|missing| missing.pos < upto)
+                .collect();
+            if missing.is_empty() {
+                return Err(End::Close(1011, GAP_UNFILLED));
+            }
+            for event in missing {
+                self.deliver(live, event).await?;
+            }
+        }
+        Ok(false)
+    }
+
+    /// Sends the next event of a room and moves the room's cursor past it
+    /// (a room left or deleted is no longer followed).
+    async fn deliver(&mut self, live: &mut Live, event: &RoomEvent) -> Outcome {
+        let me = live.principal.user_id;
+        let room = event.room_id;
+        let Some(cursor) = live.cursors.get_mut(&room) else {
+            return Ok(());
+        };
+        cursor.pos = event.pos;
+        if let Change::Message(message) = &event.change {
+            // Already sent by a `sync` from `after_seq`.
+            if message.seq <= cursor.seq {
+                return Ok(());
+            }
+            cursor.seq = message.seq;
+        }
+        let gone = match &event.change {
+            Change::MemberLeft { user_id } => *user_id == me,
+            Change::RoomDeleted => true,
+            _ => false,
+        };
+        if gone {
+            live.cursors.remove(&room);
+        }
+        self.send(protocol::event(event)).await
     }
 }
 

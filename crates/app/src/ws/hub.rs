@@ -5,15 +5,15 @@
 //! Routing tables sit behind one mutex held only for map updates and
 //! non-blocking `try_send`s into each connection's bounded queue: no socket
 //! is written under it, and no room waits for another room's task. Each
-//! room's `message` events pass a [`Sequencer`] first, which puts
-//! publications that raced each other back into seq order.
+//! room's events pass a [`Sequencer`] first, which puts publications that
+//! raced each other back into position order.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use async_trait::async_trait;
-use p_chat_domain::events::RoomEvent;
+use p_chat_domain::events::{Broadcast, Change, RoomEvent};
 use p_chat_domain::ports::{Delivery, FanOut, Subscriber, Subscription};
 use p_chat_domain::room::RoomId;
 use p_chat_domain::session::SessionId;
@@ -37,7 +37,7 @@ struct Routes {
     rooms: HashMap<RoomId, HashSet<ConnId>>,
     users: HashMap<UserId, HashSet<ConnId>>,
     sessions: HashMap<SessionId, HashSet<ConnId>>,
-    /// The message order of each room that has connections.
+    /// The event order of each room that has connections.
     order: HashMap<RoomId, Sequencer>,
 }
 
@@ -45,7 +45,7 @@ struct Connection {
     user: UserId,
     session: SessionId,
     rooms: HashSet<RoomId>,
-    queue: mpsc::Sender<Arc<RoomEvent>>,
+    queue: mpsc::Sender<Arc<Broadcast>>,
     flags: Arc<Flags>,
 }
 
@@ -78,7 +78,7 @@ fn flush_later(routes: Weak<Mutex<Routes>>, room: RoomId, generation: u64) {
             .map(|order| order.flush(generation))
             .unwrap_or_default();
         for event in due {
-            routes.deliver(event);
+            routes.deliver(Broadcast::Event(event));
         }
     });
 }
@@ -140,19 +140,30 @@ impl Routes {
         Some(connection)
     }
 
+    /// Whether `event` makes a user with connections here a member of its
+    /// room (then the room has listeners from that event on).
+    fn joins_here(&self, event: &RoomEvent) -> bool {
+        matches!(&event.change, Change::MemberJoined { member, .. }
+            if self.users.contains_key(&member.membership.user_id))
+    }
+
     /// Sends `event` to the connections of its room (and first subscribes a
     /// joining user's connections to it, and afterwards unsubscribes a
     /// leaving user's).
-    fn deliver(&mut self, event: RoomEvent) {
+    fn deliver(&mut self, event: Broadcast) {
         let room = event.room_id();
-        if let RoomEvent::MemberJoined { member, .. } = &event {
+        let change = match &event {
+            Broadcast::Event(event) => Some(&event.change),
+            Broadcast::Typing { .. } => None,
+        };
+        if let Some(Change::MemberJoined { member, .. }) = change {
             for id in self.connections_of(member.membership.user_id) {
                 self.join(id, room);
             }
         }
         let typist = match &event {
-            RoomEvent::Typing { user_id, .. } => Some(*user_id),
-            _ => None,
+            Broadcast::Typing { user_id, .. } => Some(*user_id),
+            Broadcast::Event(_) => None,
         };
         let targets: Vec<ConnId> = self
             .rooms
@@ -175,13 +186,17 @@ impl Routes {
         for id in overflowed {
             self.expel(id, |flags| &flags.overflowed);
         }
-        match event.as_ref() {
-            RoomEvent::MemberLeft { user_id, .. } => {
+        let change = match event.as_ref() {
+            Broadcast::Event(event) => &event.change,
+            Broadcast::Typing { .. } => return,
+        };
+        match change {
+            Change::MemberLeft { user_id } => {
                 for id in self.connections_of(*user_id) {
                     self.leave(id, room);
                 }
             }
-            RoomEvent::RoomDeleted(_) => {
+            Change::RoomDeleted => {
                 let ids: Vec<ConnId> = self
                     .rooms
                     .get(&room)
@@ -225,24 +240,24 @@ impl Routes {
 
 #[async_trait]
 impl FanOut for Hub {
-    async fn publish(&self, event: RoomEvent) {
-        let room = event.room_id();
+    async fn publish(&self, broadcast: Broadcast) {
+        let room = broadcast.room_id();
         let mut routes = lock(&self.routes);
-        let seq = match &event {
-            RoomEvent::Message(message) => message.seq,
-            _ => return routes.deliver(event),
+        let event = match broadcast {
+            Broadcast::Event(event) => event,
+            typing @ Broadcast::Typing { .. } => return routes.deliver(typing),
         };
-        if !routes.rooms.contains_key(&room) {
+        if !routes.rooms.contains_key(&room) && !routes.joins_here(&event) {
             return; // no connection listens to this room
         }
         let order = routes
             .order
             .entry(room)
-            .or_insert_with(|| Sequencer::starting_at(seq));
-        match order.admit(seq, event) {
+            .or_insert_with(|| Sequencer::starting_at(event.pos));
+        match order.admit(event) {
             Admitted::Due(events) => {
                 for event in events {
-                    routes.deliver(event);
+                    routes.deliver(Broadcast::Event(event));
                 }
             }
             Admitted::Held {
@@ -305,7 +320,7 @@ impl FanOut for Hub {
 struct HubSubscription {
     id: ConnId,
     routes: Arc<Mutex<Routes>>,
-    events: mpsc::Receiver<Arc<RoomEvent>>,
+    events: mpsc::Receiver<Arc<Broadcast>>,
     flags: Arc<Flags>,
 }
 
@@ -408,12 +423,12 @@ mod tests {
         )
     }
 
-    /// The seq of the next delivery within `wait`, if one comes.
+    /// The position of the next delivery within `wait`, if one comes.
     async fn next_seq(subscription: &mut Box<dyn Subscription>, wait: Duration) -> Option<i64> {
         match timeout(wait, subscription.next()).await {
-            Ok(Some(Delivery::Event(event))) => match event.as_ref() {
-                RoomEvent::Message(message) => Some(message.seq.value()),
-                other => panic!("not a message: {other:?}"),
+            Ok(Some(Delivery::Event(event))) => match event.pos() {
+                Some(pos) => Some(pos.value()),
+                None => panic!("not a room event: {event:?}"),
             },
             Ok(other) => panic!("not an event: {other:?}"),
             Err(_) => None,
@@ -426,7 +441,7 @@ mod tests {
         let room = RoomId::new();
         let mut subscription = connection(&hub, room);
         for seq in [1, 3, 4, 2, 5] {
-            hub.publish(message(room, seq)).await;
+            hub.publish(message(room, seq).into()).await;
         }
         for expected in 1..=5 {
             assert_eq!(next_seq(&mut subscription, HOLD).await, Some(expected));
@@ -438,8 +453,8 @@ mod tests {
         let hub = Hub::default();
         let room = RoomId::new();
         let mut subscription = connection(&hub, room);
-        hub.publish(message(room, 1)).await;
-        hub.publish(message(room, 3)).await;
+        hub.publish(message(room, 1).into()).await;
+        hub.publish(message(room, 3).into()).await;
         assert_eq!(next_seq(&mut subscription, HOLD).await, Some(1));
         assert_eq!(
             next_seq(&mut subscription, HOLD / 2).await,
@@ -447,7 +462,7 @@ mod tests {
             "3 is held"
         );
         assert_eq!(next_seq(&mut subscription, HOLD * 4).await, Some(3));
-        hub.publish(message(room, 4)).await;
+        hub.publish(message(room, 4).into()).await;
         assert_eq!(next_seq(&mut subscription, HOLD).await, Some(4));
     }
 }

@@ -1,14 +1,15 @@
 //! The frames of docs/protocol.md: what clients send, parsed strictly, and
 //! what the server sends, built from the REST API's views.
 
-use p_chat_domain::events::RoomEvent;
-use p_chat_domain::room::Member;
+use p_chat_domain::error::ValidationError;
+use p_chat_domain::events::{Broadcast, RoomEvent};
+use p_chat_domain::position::Pos;
 use p_chat_domain::user::UserId;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::http::views::{MemberView, MessageView, RoomView};
+use crate::http::views::{EventView, MessageView};
 
 /// A frame from the client.
 #[derive(Debug, Deserialize)]
@@ -28,12 +29,16 @@ pub enum ClientFrame {
         /// The client's idempotency key.
         client_msg_id: String,
     },
-    /// Replay messages after a seq.
+    /// Replay a room's events after a position (`after_pos`), or, as
+    /// older clients do, its messages after a seq (`after_seq`).
     Sync {
         /// The room.
         room_id: Uuid,
         /// Replay messages with a seq above this one.
-        after_seq: i64,
+        after_seq: Option<i64>,
+        /// Replay events with a position above this one (any JSON here, so
+        /// that a bad one is answered `invalid_pos`).
+        after_pos: Option<Value>,
         /// At most this many (1 to 100, default 100).
         limit: Option<i64>,
     },
@@ -83,11 +88,51 @@ pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
             reference,
         });
     }
-    serde_json::from_value(value).map_err(|error| FrameError {
+    let frame = serde_json::from_value(value).map_err(|error| FrameError {
         code: "invalid_frame",
         message: error.to_string(),
-        reference,
-    })
+        reference: reference.clone(),
+    })?;
+    if let ClientFrame::Sync {
+        after_seq,
+        after_pos,
+        ..
+    } = &frame
+        && after_seq.is_some() == after_pos.is_some()
+    {
+        return Err(FrameError {
+            code: "invalid_frame",
+            message: "sync takes exactly one of after_pos and after_seq".into(),
+            reference,
+        });
+    }
+    Ok(frame)
+}
+
+/// Where a `sync` frame replays from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncFrom {
+    /// Events after this position.
+    Pos(Pos),
+    /// Messages after this seq (the protocol before positions).
+    Seq(i64),
+}
+
+impl SyncFrom {
+    /// The start of a `sync` frame's replay: `after_pos` must be a
+    /// non-negative integer ([`ValidationError::Pos`] otherwise); the frame
+    /// has exactly one of the two (checked by [`parse`]).
+    pub fn of(after_seq: Option<i64>, after_pos: Option<&Value>) -> Result<Self, ValidationError> {
+        match (after_pos, after_seq) {
+            (Some(value), _) => value
+                .as_i64()
+                .ok_or(ValidationError::Pos)
+                .and_then(Pos::new)
+                .map(Self::Pos),
+            (None, Some(seq)) => Ok(Self::Seq(seq)),
+            (None, None) => Err(ValidationError::Pos),
+        }
+    }
 }
 
 /// `{"type":"error","code","message","ref"}`.
@@ -115,45 +160,31 @@ pub fn message(room_id: Uuid, message: MessageView) -> String {
     json!({ "type": "message", "room_id": room_id, "message": message }).to_string()
 }
 
-/// `{"type":"synced","room_id","last_seq","has_more"}`.
+/// `{"type":"synced","room_id","last_seq","has_more"}`: the end of a
+/// replay by seq.
 pub fn synced(room_id: Uuid, last_seq: i64, has_more: bool) -> String {
     json!({ "type": "synced", "room_id": room_id, "last_seq": last_seq, "has_more": has_more })
         .to_string()
 }
 
-fn member(member: &Member) -> MemberView {
-    MemberView::from(member.clone())
+/// `{"type":"synced","room_id","last_pos","has_more"}`: the end of a
+/// replay by position.
+pub fn synced_to(room_id: Uuid, last_pos: Pos, has_more: bool) -> String {
+    json!({ "type": "synced", "room_id": room_id, "last_pos": last_pos.value(), "has_more": has_more })
+        .to_string()
 }
 
-/// The frame of any event but `Message` (whose delivery is ordered by seq).
+/// The frame of a room event: `{"type", "room_id", "pos", ...}`.
 pub fn event(event: &RoomEvent) -> String {
-    let room_id = event.room_id().as_uuid();
-    match event {
-        RoomEvent::Message(message) => self::message(room_id, MessageView::from(message.clone())),
-        RoomEvent::MessageUpdated(message) => json!({
-            "type": "message_updated", "room_id": room_id, "message": MessageView::from(message.clone()),
-        })
-        .to_string(),
-        RoomEvent::MessageDeleted(message) => json!({
-            "type": "message_deleted", "room_id": room_id, "message": MessageView::from(message.clone()),
-        })
-        .to_string(),
-        RoomEvent::MemberJoined { room, member: joined } => json!({
-            "type": "member_joined", "room_id": room_id, "member": member(joined),
-            "room": RoomView::from(room.clone()),
-        })
-        .to_string(),
-        RoomEvent::MemberLeft { user_id, .. } => json!({
-            "type": "member_left", "room_id": room_id, "user_id": user_id.as_uuid(),
-        })
-        .to_string(),
-        RoomEvent::RoomUpdated(room) => json!({
-            "type": "room_updated", "room_id": room_id, "room": RoomView::from(room.clone()),
-        })
-        .to_string(),
-        RoomEvent::RoomDeleted(_) => json!({ "type": "room_deleted", "room_id": room_id }).to_string(),
-        RoomEvent::Typing { user_id, .. } => json!({
-            "type": "typing", "room_id": room_id, "user_id": user_id.as_uuid(),
+    serde_json::to_string(&EventView::from(event.clone())).unwrap_or_default()
+}
+
+/// The frame of anything the fan-out delivers.
+pub fn broadcast(broadcast: &Broadcast) -> String {
+    match broadcast {
+        Broadcast::Event(room_event) => event(room_event),
+        Broadcast::Typing { room_id, user_id } => json!({
+            "type": "typing", "room_id": room_id.as_uuid(), "user_id": user_id.as_uuid(),
         })
         .to_string(),
     }
@@ -171,11 +202,56 @@ mod tests {
         assert!(matches!(
             parse(&sync),
             Ok(ClientFrame::Sync {
-                after_seq: 3,
+                after_seq: Some(3),
+                after_pos: None,
                 limit: None,
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_sync_takes_exactly_one_starting_point() {
+        let room = Uuid::new_v4();
+        for fields in ["", r#","after_seq":1,"after_pos":1"#] {
+            let frame = format!(r#"{{"type":"sync","room_id":"{room}"{fields}}}"#);
+            let error = parse(&frame).unwrap_err();
+            assert_eq!(error.code, "invalid_frame", "{frame}");
+            assert_eq!(error.reference, Some(room.to_string()));
+        }
+    }
+
+    #[test]
+    fn after_pos_must_be_a_non_negative_integer() {
+        assert_eq!(
+            SyncFrom::of(None, Some(&json!(4))),
+            Ok(SyncFrom::Pos(Pos::new(4).unwrap()))
+        );
+        assert_eq!(SyncFrom::of(Some(2), None), Ok(SyncFrom::Seq(2)));
+        for bad in [json!(-1), json!("4"), json!(1.5), json!(null), json!([1])] {
+            assert_eq!(
+                SyncFrom::of(None, Some(&bad)),
+                Err(ValidationError::Pos),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn event_frames_carry_their_position() {
+        let event = RoomEvent {
+            room_id: p_chat_domain::room::RoomId::new(),
+            pos: Pos::new(9).unwrap(),
+            at: chrono::Utc::now(),
+            change: p_chat_domain::events::Change::MemberLeft {
+                user_id: UserId::new(),
+            },
+        };
+        let frame: Value = serde_json::from_str(&self::event(&event)).unwrap();
+        assert_eq!(frame["type"], "member_left");
+        assert_eq!(frame["pos"], 9);
+        assert_eq!(frame["room_id"], json!(event.room_id.as_uuid()));
+        assert!(frame["user_id"].is_string());
     }
 
     #[test]

@@ -1,63 +1,64 @@
-//! Puts a room's `message` events back into seq order before they fan out.
+//! Puts a room's events back into position order before they fan out.
 //!
-//! Messages are numbered in commit order, but their publications can arrive
+//! Events are positioned in commit order, but their publications can arrive
 //! in another order: two senders' transactions commit one after the other
 //! (or share one, see the PostgreSQL group commit), and then their tasks race
-//! to publish. A connection that sees seq 8 before seq 7 has to fetch 7 from
-//! the store; with a hundred connections in the room that is a hundred
-//! queries for one late event. So the hub holds an early message for a short
-//! while, until the ones before it are published. A message that never comes
+//! to publish. A connection that sees position 8 before 7 has to fetch 7 from
+//! the event log; with a hundred connections in the room that is a hundred
+//! queries for one late event. So the hub holds an early event for a short
+//! while, until the ones before it are published. An event that never comes
 //! (its publisher died after the commit) only delays the held ones by
 //! [`HOLD`]: they then go out, and each connection fills the gap from the
-//! store as before.
+//! log as before.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use p_chat_domain::events::RoomEvent;
-use p_chat_domain::message::Seq;
+use p_chat_domain::position::Pos;
 
-/// The longest an early message waits for the ones before it.
+/// The longest an early event waits for the ones before it.
 pub(super) const HOLD: Duration = Duration::from_millis(50);
 
-/// What became of a message handed to [`Sequencer::admit`].
+/// What became of an event handed to [`Sequencer::admit`].
 #[derive(Debug, PartialEq)]
 pub(super) enum Admitted {
     /// These events are due now, in this order.
     Due(Vec<RoomEvent>),
-    /// Held until the messages before it come. `flush_after` is set when
+    /// Held until the events before it come. `flush_after` is set when
     /// this starts a new holding period: then
     /// [`Sequencer::flush`] must run after [`HOLD`] with this generation.
     Held { flush_after: Option<u64> },
 }
 
-/// One room's order of `message` events.
+/// One room's order of events.
 #[derive(Debug)]
 pub(super) struct Sequencer {
-    /// The seq that is due next.
-    next: Seq,
-    /// Messages published ahead of their turn, by seq.
-    held: BTreeMap<Seq, RoomEvent>,
+    /// The position that is due next.
+    next: Pos,
+    /// Events published ahead of their turn, by position.
+    held: BTreeMap<Pos, RoomEvent>,
     /// Counts holding periods, so that a late flush of an earlier period
     /// does nothing.
     generation: u64,
 }
 
 impl Sequencer {
-    /// A room whose first message seen is `seq`: it is due at once.
-    pub(super) fn starting_at(seq: Seq) -> Self {
+    /// A room whose first event seen is at `pos`: it is due at once.
+    pub(super) fn starting_at(pos: Pos) -> Self {
         Self {
-            next: seq,
+            next: pos,
             held: BTreeMap::new(),
             generation: 0,
         }
     }
 
-    /// Takes the `message` event of `seq`.
-    pub(super) fn admit(&mut self, seq: Seq, event: RoomEvent) -> Admitted {
-        if seq > self.next {
+    /// Takes an event.
+    pub(super) fn admit(&mut self, event: RoomEvent) -> Admitted {
+        let pos = event.pos;
+        if pos > self.next {
             let starts_period = self.held.is_empty();
-            self.held.insert(seq, event);
+            self.held.insert(pos, event);
             if starts_period {
                 self.generation += 1;
                 return Admitted::Held {
@@ -67,20 +68,20 @@ impl Sequencer {
             return Admitted::Held { flush_after: None };
         }
         let mut due = vec![event];
-        if seq == self.next {
-            self.next = seq.next();
+        if pos == self.next {
+            self.next = pos.next();
             while let Some(event) = self.held.remove(&self.next) {
                 due.push(event);
                 self.next = self.next.next();
             }
         }
-        // Below `next`: a message late past its hold, due as it is (its
+        // Below `next`: an event late past its hold, due as it is (its
         // connections have filled the gap, and drop it as a repeat).
         Admitted::Due(due)
     }
 
     /// The end of holding period `generation`: everything still held is due,
-    /// in seq order, and the seq after the last of it is due next. Nothing
+    /// in position order, and the position after the last of it is due next. Nothing
     /// if that period is over.
     pub(super) fn flush(&mut self, generation: u64) -> Vec<RoomEvent> {
         if generation != self.generation {
@@ -100,38 +101,32 @@ mod tests {
     use super::super::test_support;
     use super::*;
 
-    fn seq(value: i64) -> Seq {
-        Seq::new(value).unwrap_or(Seq::ZERO)
+    fn pos(value: i64) -> Pos {
+        Pos::new(value).unwrap_or(Pos::ZERO)
     }
 
     fn message(value: i64) -> RoomEvent {
         test_support::message(RoomId::from_uuid(uuid::Uuid::nil()), value)
     }
 
-    fn seqs(events: &[RoomEvent]) -> Vec<i64> {
-        events
-            .iter()
-            .map(|event| match event {
-                RoomEvent::Message(message) => message.seq.value(),
-                _ => -1,
-            })
-            .collect()
+    fn positions(events: &[RoomEvent]) -> Vec<i64> {
+        events.iter().map(|event| event.pos.value()).collect()
     }
 
     fn due(admitted: Admitted) -> Vec<i64> {
         match admitted {
-            Admitted::Due(events) => seqs(&events),
+            Admitted::Due(events) => positions(&events),
             held => panic!("expected due events, got {held:?}"),
         }
     }
 
     fn admit(sequencer: &mut Sequencer, value: i64) -> Admitted {
-        sequencer.admit(seq(value), message(value))
+        sequencer.admit(message(value))
     }
 
     #[test]
     fn messages_in_order_are_due_at_once() {
-        let mut sequencer = Sequencer::starting_at(seq(5));
+        let mut sequencer = Sequencer::starting_at(pos(5));
         for value in 5..10 {
             assert_eq!(due(admit(&mut sequencer, value)), [value]);
         }
@@ -139,7 +134,7 @@ mod tests {
 
     #[test]
     fn an_early_message_waits_for_the_ones_before_it() {
-        let mut sequencer = Sequencer::starting_at(seq(1));
+        let mut sequencer = Sequencer::starting_at(pos(1));
         assert_eq!(due(admit(&mut sequencer, 1)), [1]);
         assert_eq!(
             admit(&mut sequencer, 4),
@@ -159,7 +154,7 @@ mod tests {
 
     #[test]
     fn a_flush_releases_what_is_held_in_order_and_skips_the_gap() {
-        let mut sequencer = Sequencer::starting_at(seq(1));
+        let mut sequencer = Sequencer::starting_at(pos(1));
         assert_eq!(due(admit(&mut sequencer, 1)), [1]);
         assert_eq!(
             admit(&mut sequencer, 5),
@@ -168,7 +163,7 @@ mod tests {
             }
         );
         admit(&mut sequencer, 3);
-        assert_eq!(seqs(&sequencer.flush(1)), [3, 5]);
+        assert_eq!(positions(&sequencer.flush(1)), [3, 5]);
         assert_eq!(due(admit(&mut sequencer, 6)), [6]);
         // The missing ones, late, are still due (below `next`).
         assert_eq!(due(admit(&mut sequencer, 2)), [2]);
@@ -177,7 +172,7 @@ mod tests {
 
     #[test]
     fn each_holding_period_has_its_own_generation() {
-        let mut sequencer = Sequencer::starting_at(seq(1));
+        let mut sequencer = Sequencer::starting_at(pos(1));
         assert_eq!(
             admit(&mut sequencer, 2),
             Admitted::Held {
@@ -192,6 +187,6 @@ mod tests {
             }
         );
         assert!(sequencer.flush(1).is_empty(), "a stale flush");
-        assert_eq!(seqs(&sequencer.flush(2)), [4]);
+        assert_eq!(positions(&sequencer.flush(2)), [4]);
     }
 }

@@ -1,22 +1,29 @@
 //! Events for the unit tests of the hub and the sequencer.
 
 use chrono::Utc;
-use p_chat_domain::events::RoomEvent;
+use p_chat_domain::events::{Change, RoomEvent};
 use p_chat_domain::message::{Message, MessageBody, MessageId, Seq};
+use p_chat_domain::position::Pos;
 use p_chat_domain::room::RoomId;
 use p_chat_domain::user::UserId;
 
-/// The `message` event of a message of `room` with `seq`.
-pub(super) fn message(room: RoomId, seq: i64) -> RoomEvent {
-    RoomEvent::Message(Message {
-        id: MessageId::new(),
+/// The `message` event at position `pos` of `room` (its message has the
+/// same number as its seq).
+pub(super) fn message(room: RoomId, pos: i64) -> RoomEvent {
+    RoomEvent {
         room_id: room,
-        seq: Seq::new(seq).unwrap_or(Seq::ZERO),
-        author_id: UserId::new(),
-        body: MessageBody::parse("hi").ok(),
-        client_msg_id: None,
-        created_at: Utc::now(),
-        edited_at: None,
-        deleted_at: None,
-    })
+        pos: Pos::new(pos).unwrap_or(Pos::ZERO),
+        at: Utc::now(),
+        change: Change::Message(Message {
+            id: MessageId::new(),
+            room_id: room,
+            seq: Seq::new(pos).unwrap_or(Seq::ZERO),
+            author_id: UserId::new(),
+            body: MessageBody::parse("hi").ok(),
+            client_msg_id: None,
+            created_at: Utc::now(),
+            edited_at: None,
+            deleted_at: None,
+        }),
+    }
 }

@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use crate::error::{ConflictError, DomainError, Missing, ValidationError};
-use crate::events::{Broadcast, EventPage, EventQuery, Logged, RoomEvent};
+use crate::events::{Broadcast, Change, EventPage, EventQuery, Logged, RoomEvent};
 use crate::message::{
-    ClientMsgId, HistoryPage, HistoryQuery, Message, MessageBody, MessageId, NewMessage,
+    ClientMsgId, HistoryPage, HistoryQuery, Message, MessageBody, MessageId, NewMessage, PageLimit,
 };
+use crate::position::Pos;
 use crate::permissions::{Action, can};
 use crate::ports::{Clock, EventLog, FanOut, MessageRepository};
 use crate::room::RoomId;
@@ -133,6 +134,40 @@ impl Messaging {
         };
         if !contiguous {
             return Err(DomainError::ResyncRequired);
+        }
+        Ok(page)
+    }
+
+    /// The events after `after` for a connection of `actor` that followed
+    /// the room up to `after` and has a gap to fill (a publication that
+    /// came late or never): unlike [`Messaging::events`] it does not check
+    /// membership now, as what `actor` may see ends with their own
+    /// `member_left` (the page is cut after it), not before it. A room
+    /// deleted meanwhile is [`Missing::Room`].
+    #[tracing::instrument(skip(self))]
+    pub async fn catch_up(
+        &self,
+        actor: UserId,
+        room_id: RoomId,
+        after: Pos,
+    ) -> Result<EventPage, DomainError> {
+        let query = EventQuery {
+            after,
+            limit: PageLimit::MAX_PAGE,
+        };
+        let mut page = self.events.after(room_id, &query).await?;
+        if page.events.is_empty() {
+            self.access
+                .rooms
+                .by_id(room_id)
+                .await?
+                .ok_or(DomainError::NotFound(Missing::Room))?;
+        }
+        if let Some(left) = page.events.iter().position(|event| {
+            matches!(event.change, Change::MemberLeft { user_id } if user_id == actor)
+        }) {
+            page.events.truncate(left + 1);
+            page.has_more = false;
         }
         Ok(page)
     }
