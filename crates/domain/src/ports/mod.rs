@@ -38,12 +38,11 @@ pub use verifications::VerificationStore;
 
 #[cfg(test)]
 pub use {
-    events::MockEventLog,
-    login_throttle::MockLoginThrottle, mailer::MockMailer, memberships::MockMembershipRepository,
-    messages::MockMessageRepository, password_hasher::MockPasswordHasher,
-    resets::MockPasswordResetStore, rooms::MockRoomRepository, sessions::MockSessionRepository,
-    token_issuer::MockTokenIssuer, users::MockInviteStore, users::MockUserRepository,
-    verifications::MockVerificationStore,
+    events::MockEventLog, login_throttle::MockLoginThrottle, mailer::MockMailer,
+    memberships::MockMembershipRepository, messages::MockMessageRepository,
+    password_hasher::MockPasswordHasher, resets::MockPasswordResetStore, rooms::MockRoomRepository,
+    sessions::MockSessionRepository, token_issuer::MockTokenIssuer, users::MockInviteStore,
+    users::MockUserRepository, verifications::MockVerificationStore,
 };
 
 /// How a storage adapter fails. Every repository port returns it.

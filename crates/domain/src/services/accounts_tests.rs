@@ -7,11 +7,13 @@ use mockall::Sequence;
 use mockall::predicate::{always, eq};
 
 use super::*;
+use crate::events::{Broadcast, Change, RoomEvent};
 use crate::mail::MailContent;
 use crate::ports::{
     ManualClock, MockMailer, MockPasswordHasher, MockSessionRepository, MockTokenIssuer,
     MockUserRepository, MockVerificationStore, StoreError,
 };
+use crate::position::Pos;
 use crate::room::RoomId;
 use crate::services::fakes::RecordingFanOut;
 use crate::session::{LoginSession, SessionPolicy, TokenClaims, TokenKind, UserAgent};
@@ -1205,13 +1207,25 @@ async fn delete_of_a_room_owner_is_owner_must_hand_over_and_ends_no_session() {
 async fn delete_anonymises_the_account_ends_all_its_sessions_and_announces_each_room_left() {
     let mut fx = Fixture::new();
     let user = verified_user();
-    let rooms = vec![RoomId::new(), RoomId::new(), RoomId::new()];
+    let rooms = [RoomId::new(), RoomId::new(), RoomId::new()];
     let sessions = vec![SessionId::new(), SessionId::new()];
     fx.clock.advance(TimeDelta::minutes(7));
     let now = t0() + TimeDelta::minutes(7);
     fx.owns(&user);
     fx.password_matches(current_password(), true);
-    let left = rooms.clone();
+    // The store's `member_left` events, at unrelated positions: the service
+    // must publish them exactly as given, in the order given.
+    let left: Vec<RoomEvent> = rooms
+        .iter()
+        .zip([4, 1, 9])
+        .map(|(&room_id, pos)| RoomEvent {
+            room_id,
+            pos: Pos::new(pos).unwrap(),
+            at: now,
+            change: Change::MemberLeft { user_id: user.id },
+        })
+        .collect();
+    let logged = left.clone();
     let anonymised = User {
         email: Anonymised::of(user.id, now).email,
         ..user.clone()
@@ -1224,7 +1238,7 @@ async fn delete_anonymises_the_account_ends_all_its_sessions_and_announces_each_
             eq(PasswordHash::new(PasswordHash::UNUSABLE.to_owned())),
         )
         .times(1)
-        .returning(move |_, _, _| Ok(Anonymisation::Done(anonymised.clone(), left.clone())));
+        .returning(move |_, _, _| Ok(Anonymisation::Done(anonymised.clone(), logged.clone())));
     let ended = sessions.clone();
     fx.session_store
         .expect_revoke_all()
@@ -1239,13 +1253,7 @@ async fn delete_anonymises_the_account_ends_all_its_sessions_and_announces_each_
         .unwrap();
 
     assert_eq!(fanout.ended(), sessions);
-    let announced: Vec<RoomEvent> = rooms
-        .iter()
-        .map(|&room_id| RoomEvent::MemberLeft {
-            room_id,
-            user_id: user.id,
-        })
-        .collect();
+    let announced: Vec<Broadcast> = left.into_iter().map(Broadcast::Event).collect();
     assert_eq!(fanout.published(), announced);
 }
 

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::events::RoomEvent;
+use crate::events::Broadcast;
 use crate::ports::{FanOut, NoFanOut, Subscriber, Subscription};
 use crate::session::SessionId;
 
@@ -13,13 +13,13 @@ use crate::session::SessionId;
 /// exactly which events were published and which sessions were ended.
 #[derive(Debug, Default)]
 pub(crate) struct RecordingFanOut {
-    published: Mutex<Vec<RoomEvent>>,
+    published: Mutex<Vec<Broadcast>>,
     ended: Mutex<Vec<SessionId>>,
 }
 
 impl RecordingFanOut {
     /// The events published so far.
-    pub(crate) fn published(&self) -> Vec<RoomEvent> {
+    pub(crate) fn published(&self) -> Vec<Broadcast> {
         self.published.lock().unwrap().clone()
     }
 
@@ -31,7 +31,7 @@ impl RecordingFanOut {
 
 #[async_trait]
 impl FanOut for RecordingFanOut {
-    async fn publish(&self, event: RoomEvent) {
+    async fn publish(&self, event: Broadcast) {
         self.published.lock().unwrap().push(event);
     }
 

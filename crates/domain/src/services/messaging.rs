@@ -175,7 +175,10 @@ impl Messaging {
     /// Prunes every room's events older than `before` (retention); the
     /// messages themselves stay in history.
     #[tracing::instrument(skip(self))]
-    pub async fn prune_events(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64, DomainError> {
+    pub async fn prune_events(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, DomainError> {
         Ok(self.events.prune(before).await?)
     }
 

@@ -325,9 +325,7 @@ impl Rooms {
         let changed = events
             .iter()
             .find_map(|event| match &event.change {
-                Change::MemberUpdated(member)
-                    if member.membership.user_id == target =>
-                {
+                Change::MemberUpdated(member) if member.membership.user_id == target => {
                     Some(member.clone())
                 }
                 _ => None,
