@@ -133,6 +133,10 @@ impl Messaging {
             None => query.after == room.last_pos,
         };
         if !contiguous {
+            // A room deleted since the check lost its log with it.
+            if self.access.rooms.by_id(room_id).await?.is_none() {
+                return Err(DomainError::NotFound(Missing::Room));
+            }
             return Err(DomainError::ResyncRequired);
         }
         Ok(page)
