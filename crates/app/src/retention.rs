@@ -20,12 +20,13 @@ pub fn spawn(messaging: Messaging, retention: TimeDelta, mut shutdown: watch::Re
         loop {
             tokio::select! {
                 _ = shutdown.wait_for(|stopping| *stopping) => return,
-                _ = tick.tick() => {
-                    match messaging.prune_events(Utc::now() - retention).await {
-                        Ok(0) => {}
-                        Ok(pruned) => tracing::info!(pruned, "pruned room events past their retention"),
-                        Err(error) => tracing::warn!(%error, "pruning room events failed; retrying in an hour"),
-                    }
+                _ = tick.tick() => {}
+            }
+            match messaging.prune_events(Utc::now() - retention).await {
+                Ok(0) => {}
+                Ok(pruned) => tracing::info!(pruned, "pruned room events past their retention"),
+                Err(error) => {
+                    tracing::warn!(%error, "pruning room events failed; retrying at the next sweep");
                 }
             }
         }

@@ -321,7 +321,7 @@ impl Connection {
                 .await;
                 match sent {
                     Ok(appended) => {
-                        let message = MessageView::from(appended.message);
+                        let message = MessageView::from(appended.value);
                         self.send(protocol::ack(&client_msg_id, message)).await
                     }
                     Err(error) => self.send_error(&error, Some(&client_msg_id)).await,
