@@ -14,7 +14,8 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex};
 
-use p_chat_domain::message::{Appended, NewMessage};
+use p_chat_domain::events::Logged;
+use p_chat_domain::message::{Message, NewMessage};
 use p_chat_domain::ports::StoreError;
 use p_chat_domain::room::RoomId;
 use tokio::runtime::Handle;
@@ -29,7 +30,7 @@ use crate::lock;
 const MAX_BATCH: usize = 128;
 
 /// What an append answers: see `MessageRepository::append`.
-type Answer = Result<Option<Appended>, StoreError>;
+type Answer = Result<Option<Logged<Message>>, StoreError>;
 
 /// One append waiting for its transaction.
 struct Pending {

@@ -1,21 +1,29 @@
 //! [`MembershipRepository`] on PostgreSQL.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error;
 use diesel_async::{AsyncConnection, RunQueryDsl};
+use p_chat_domain::events::RoomEvent;
 use p_chat_domain::ports::{MembershipRepository, StoreError};
-use p_chat_domain::room::{Membership, Role, RoomId};
+use p_chat_domain::room::{Member, Membership, Role, RoomId};
 use p_chat_domain::user::UserId;
-use uuid::Uuid;
 
-use super::models::MembershipRow;
+use super::events::{advance, events, log, unless_rolled_back};
+use super::models::{EventRow, MemberView, MembershipRow, RoomRow};
 use super::pool::PgStore;
 use super::schema::{room_members, rooms};
 
 /// Memberships in the `room_members` table. One membership per user and
 /// room is its primary key; one owner per room is the partial unique index
 /// `room_members_one_owner_idx`.
+///
+/// Every change takes the room's next positions first ([`advance`]: the
+/// room's row lock, before any membership row, in the order a cascading
+/// room delete takes them, so the two cannot deadlock), then changes the
+/// membership and logs its events; a change that finds nothing to do rolls
+/// back, so it consumes no position.
 #[derive(Clone)]
 pub struct PgMemberships(PgStore);
 
@@ -38,99 +46,177 @@ impl MembershipRepository for PgMemberships {
         row.map(Membership::try_from).transpose()
     }
 
-    /// A plain `INSERT`: the primary key turns a second (or racing) add into
-    /// `Duplicate`; a missing room or user is a foreign-key `Failure`.
-    async fn add(&self, membership: &Membership) -> Result<(), StoreError> {
+    /// One transaction: the room's next position (no room: `Failure`), a
+    /// plain `INSERT`, whose primary key turns a second (or racing) add
+    /// into `Duplicate` (a missing user is a foreign-key `Failure`), rolling
+    /// the position back, then `member_joined`.
+    async fn add(&self, member: &Member) -> Result<RoomEvent, StoreError> {
+        let room = member.membership.room_id;
+        let membership = MembershipRow::from(&member.membership);
         let mut connection = self.0.connection().await?;
-        let insert = diesel::insert_into(room_members::table)
-            .values(MembershipRow::from(membership))
-            .execute(&mut connection);
-        self.0.bounded(insert).await.map(|_| ())
+        let transaction = connection.transaction::<_, Error, _>(async |conn| {
+            let Some(advanced) = advance(conn, room.as_uuid(), 1).await? else {
+                return Ok(None);
+            };
+            diesel::insert_into(room_members::table)
+                .values(&membership)
+                .execute(conn)
+                .await?;
+            let joined = EventRow::member_joined(
+                &advanced,
+                MemberView::from(member),
+                advanced.last_pos(),
+                member.membership.joined_at,
+            )?;
+            log(conn, std::slice::from_ref(&joined)).await?;
+            Ok(Some(joined))
+        });
+        match self.0.bounded(transaction).await? {
+            Some(joined) => joined.into_event(None),
+            None => Err(StoreError::Failure(format!("no room {room} to join"))),
+        }
     }
 
-    async fn remove(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
-        let mut connection = self.0.connection().await?;
-        let delete = diesel::delete(room_members::table.find((room.as_uuid(), user.as_uuid())))
-            .execute(&mut connection);
-        Ok(self.0.bounded(delete).await? == 1)
-    }
-
-    async fn set_role(
+    /// One transaction: the room's next position, the `DELETE`, then
+    /// `member_left`; no membership rolls it back.
+    async fn remove(
         &self,
         room: RoomId,
         user: UserId,
-        role: Role,
-    ) -> Result<Option<Membership>, StoreError> {
-        let mut connection = self.0.connection().await?;
-        let update = diesel::update(room_members::table.find((room.as_uuid(), user.as_uuid())))
-            .set(room_members::role.eq(role.as_str()))
-            .returning(MembershipRow::as_returning())
-            .get_result(&mut connection);
-        let row = self.0.bounded(async { update.await.optional() }).await?;
-        row.map(Membership::try_from).transpose()
-    }
-
-    /// One transaction: lock the room row (`FOR NO KEY UPDATE`: racing
-    /// transfers of one room queue here, and the lock is taken before any
-    /// membership row, in the order a cascading room delete takes them, so
-    /// the two cannot deadlock), demote `from` if it is the owner, promote
-    /// `to` if it is a member, then move the room's `owner_id`. Demoting
-    /// before promoting keeps the one-owner index satisfied at every
-    /// statement. As soon as a step finds no row, all is rolled back: of
-    /// racing transfers from one owner, only the first finds an owner to
-    /// demote.
-    async fn transfer_ownership(
-        &self,
-        room: RoomId,
-        from: UserId,
-        to: UserId,
-    ) -> Result<bool, StoreError> {
-        if from == to {
-            return Ok(false);
-        }
-        let (room, from, to) = (room.as_uuid(), from.as_uuid(), to.as_uuid());
+        at: DateTime<Utc>,
+    ) -> Result<Option<RoomEvent>, StoreError> {
+        let (room, user) = (room.as_uuid(), user.as_uuid());
         let mut connection = self.0.connection().await?;
         let transaction = connection.transaction::<_, Error, _>(async |conn| {
-            let locked = rooms::table
-                .find(room)
-                .select(rooms::id)
-                .for_no_key_update()
-                .first::<Uuid>(conn)
+            let Some(advanced) = advance(conn, room, 1).await? else {
+                return Err(Error::RollbackTransaction);
+            };
+            let removed = diesel::delete(room_members::table.find((room, user)))
+                .execute(conn)
+                .await?;
+            if removed != 1 {
+                return Err(Error::RollbackTransaction);
+            }
+            let left = EventRow::member_left(room, user, advanced.last_pos(), at);
+            log(conn, std::slice::from_ref(&left)).await?;
+            Ok(left)
+        });
+        let left = self.0.bounded(unless_rolled_back(transaction)).await?;
+        left.map(|left| left.into_event(None)).transpose()
+    }
+
+    /// One transaction: the room's next position, the `UPDATE` of the
+    /// role, then `member_updated` (under the name the caller read); no
+    /// membership rolls it back.
+    async fn set_role(
+        &self,
+        member: &Member,
+        role: Role,
+        at: DateTime<Utc>,
+    ) -> Result<Option<RoomEvent>, StoreError> {
+        let (room, user) = (
+            member.membership.room_id.as_uuid(),
+            member.membership.user_id.as_uuid(),
+        );
+        let mut connection = self.0.connection().await?;
+        let transaction = connection.transaction::<_, Error, _>(async |conn| {
+            let Some(advanced) = advance(conn, room, 1).await? else {
+                return Err(Error::RollbackTransaction);
+            };
+            let updated = diesel::update(room_members::table.find((room, user)))
+                .set(room_members::role.eq(role.as_str()))
+                .returning(MembershipRow::as_returning())
+                .get_result(conn)
                 .await
                 .optional()?;
-            if locked.is_none() {
+            let Some(updated) = updated else {
                 return Err(Error::RollbackTransaction);
-            }
-            let demoted = diesel::update(room_members::table.find((room, from)))
+            };
+            let event = EventRow::member_updated(
+                room,
+                MemberView::new(&updated, &member.display_name),
+                advanced.last_pos(),
+                at,
+            )?;
+            log(conn, std::slice::from_ref(&event)).await?;
+            Ok(event)
+        });
+        let event = self.0.bounded(unless_rolled_back(transaction)).await?;
+        event.map(|event| event.into_event(None)).transpose()
+    }
+
+    /// One transaction: take the room's next three positions (its row lock:
+    /// racing transfers of one room queue here), demote `from` if it is the
+    /// owner, promote `to` if it is a member, then move the room's
+    /// `owner_id`, and log `member_updated` of each and `room_updated`.
+    /// Demoting before promoting keeps the one-owner index satisfied at
+    /// every statement. As soon as a step finds no row, all is rolled back
+    /// (the positions too): of racing transfers from one owner, only the
+    /// first finds an owner to demote.
+    async fn transfer_ownership(
+        &self,
+        from: &Member,
+        to: &Member,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<RoomEvent>, StoreError> {
+        /// Two role changes and the room's new owner.
+        const EVENTS: i64 = 3;
+        let room = from.membership.room_id;
+        let (from_id, to_id) = (from.membership.user_id, to.membership.user_id);
+        if from_id == to_id || to.membership.room_id != room {
+            return Ok(Vec::new());
+        }
+        let (room, from_id, to_id) = (room.as_uuid(), from_id.as_uuid(), to_id.as_uuid());
+        let mut connection = self.0.connection().await?;
+        let transaction = connection.transaction::<_, Error, _>(async |conn| {
+            let Some(advanced) = advance(conn, room, EVENTS).await? else {
+                return Err(Error::RollbackTransaction);
+            };
+            let demoted = diesel::update(room_members::table.find((room, from_id)))
                 .filter(room_members::role.eq(Role::Owner.as_str()))
                 .set(room_members::role.eq(Role::Admin.as_str()))
-                .execute(conn)
-                .await?;
-            if demoted != 1 {
+                .returning(MembershipRow::as_returning())
+                .get_result(conn)
+                .await
+                .optional()?;
+            let Some(demoted) = demoted else {
                 return Err(Error::RollbackTransaction);
-            }
-            let promoted = diesel::update(room_members::table.find((room, to)))
+            };
+            let promoted = diesel::update(room_members::table.find((room, to_id)))
                 .set(room_members::role.eq(Role::Owner.as_str()))
-                .execute(conn)
-                .await?;
-            if promoted != 1 {
+                .returning(MembershipRow::as_returning())
+                .get_result(conn)
+                .await
+                .optional()?;
+            let Some(promoted) = promoted else {
                 return Err(Error::RollbackTransaction);
-            }
-            diesel::update(rooms::table.find(room))
-                .set(rooms::owner_id.eq(to))
-                .execute(conn)
+            };
+            let handed_over = diesel::update(rooms::table.find(room))
+                .set(rooms::owner_id.eq(to_id))
+                .returning(RoomRow::as_returning())
+                .get_result(conn)
                 .await?;
-            Ok(())
+            let first = advanced.last_pos() - EVENTS + 1;
+            let logged = vec![
+                EventRow::member_updated(
+                    room,
+                    MemberView::new(&demoted, &from.display_name),
+                    first,
+                    at,
+                )?,
+                EventRow::member_updated(
+                    room,
+                    MemberView::new(&promoted, &to.display_name),
+                    first + 1,
+                    at,
+                )?,
+                EventRow::room_updated(&handed_over, at)?,
+            ];
+            log(conn, &logged).await?;
+            Ok(logged)
         });
-        self.0
-            .bounded(async {
-                match transaction.await {
-                    Ok(()) => Ok(true),
-                    Err(Error::RollbackTransaction) => Ok(false),
-                    Err(error) => Err(error),
-                }
-            })
-            .await
+        let logged = self.0.bounded(unless_rolled_back(transaction)).await?;
+        events(logged.unwrap_or_default())
     }
 
     /// Served by the primary key's `room_id` prefix; a room's members are

@@ -3,22 +3,25 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use p_chat_domain::events::{Change, RoomEvent};
 use p_chat_domain::message::{ClientMsgId, Message, MessageBody, MessageId, NewMessage, Seq};
 use p_chat_domain::ports::StoreError;
+use p_chat_domain::position::Pos;
 use p_chat_domain::recovery::PasswordReset;
 use p_chat_domain::registration::{Invite, InviteId};
 use p_chat_domain::room::{
-    DirectPair, Membership, Role, Room, RoomId, RoomName, Topic, Visibility,
+    DirectPair, Member, Membership, Role, Room, RoomId, RoomName, Topic, Visibility,
 };
 use p_chat_domain::session::{LoginSession, SessionId, UserAgent};
 use p_chat_domain::token::TokenHash;
 use p_chat_domain::user::{DisplayName, Email, InstanceRole, PasswordHash, User, UserId};
 use p_chat_domain::verification::EmailVerification;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::schema::{
-    email_verifications, invites, login_sessions, messages, password_resets, room_members, rooms,
-    users,
+    email_verifications, invites, login_sessions, messages, password_resets, room_events,
+    room_members, rooms, users,
 };
 
 /// A `users` row.
@@ -167,6 +170,7 @@ pub(super) struct RoomRow {
     last_seq: i64,
     direct_low: Option<Uuid>,
     direct_high: Option<Uuid>,
+    last_pos: i64,
 }
 
 impl RoomRow {
@@ -182,12 +186,18 @@ impl RoomRow {
             last_seq: room.last_seq.value(),
             direct_low: pair.map(|pair| pair.low().as_uuid()),
             direct_high: pair.map(|pair| pair.high().as_uuid()),
+            last_pos: room.last_pos.value(),
         }
     }
 
     /// The room's id.
     pub(super) fn id(&self) -> RoomId {
         RoomId::from_uuid(self.id)
+    }
+
+    /// The position of the room's newest event.
+    pub(super) fn last_pos(&self) -> i64 {
+        self.last_pos
     }
 }
 
@@ -214,6 +224,7 @@ impl TryFrom<RoomRow> for Room {
             owner_id: UserId::from_uuid(row.owner_id),
             created_at: row.created_at,
             last_seq: Seq::new(row.last_seq).map_err(|_| corrupt("last seq"))?,
+            last_pos: Pos::new(row.last_pos).map_err(|_| corrupt("last position"))?,
         })
     }
 }
@@ -226,6 +237,13 @@ pub(super) struct MembershipRow {
     user_id: Uuid,
     role: String,
     joined_at: DateTime<Utc>,
+}
+
+impl MembershipRow {
+    /// The member's id.
+    pub(super) fn user_id(&self) -> Uuid {
+        self.user_id
+    }
 }
 
 impl From<&Membership> for MembershipRow {
@@ -257,8 +275,9 @@ impl TryFrom<MembershipRow> for Membership {
     }
 }
 
-/// A `messages` row.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+/// A `messages` row (also as a raw query's result: the send path's
+/// statement that stores the message with its event).
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = messages, check_for_backend(diesel::pg::Pg))]
 pub(super) struct MessageRow {
     id: Uuid,
@@ -291,9 +310,19 @@ impl MessageRow {
         }
     }
 
+    /// The message's id.
+    pub(super) fn id(&self) -> Uuid {
+        self.id
+    }
+
     /// The seq.
     pub(super) fn seq(&self) -> i64 {
         self.seq
+    }
+
+    /// When it was stored (when its `message` event happened).
+    pub(super) fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
     }
 
     /// The idempotency key `(author, client_msg_id)`, if it has a client id.
@@ -416,6 +445,285 @@ impl TryFrom<InviteRow> for Invite {
             expires_at: row.expires_at,
             uses_left: u32::try_from(row.uses_left)
                 .map_err(|_| StoreError::Failure(format!("invite {} has negative uses", row.id)))?,
+        })
+    }
+}
+
+/// The `kind` of a room event row: the event's wire name.
+pub(super) mod kind {
+    /// A new message.
+    pub const MESSAGE: &str = "message";
+    /// An edit.
+    pub const MESSAGE_UPDATED: &str = "message_updated";
+    /// A tombstone.
+    pub const MESSAGE_DELETED: &str = "message_deleted";
+    /// A join (or a room's creation, its owner joining).
+    pub const MEMBER_JOINED: &str = "member_joined";
+    /// A leave or a removal.
+    pub const MEMBER_LEFT: &str = "member_left";
+    /// A role change.
+    pub const MEMBER_UPDATED: &str = "member_updated";
+    /// New room details (or a new owner).
+    pub const ROOM_UPDATED: &str = "room_updated";
+}
+
+/// A `room_events` row. A message event holds only its message's id (the
+/// log is read joined to the message as it is now); membership and room
+/// events hold what they show in `payload`, an [`EventPayload`].
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = room_events, check_for_backend(diesel::pg::Pg))]
+pub(super) struct EventRow {
+    room_id: Uuid,
+    pos: i64,
+    kind: String,
+    at: DateTime<Utc>,
+    message_id: Option<Uuid>,
+    user_id: Option<Uuid>,
+    payload: Option<serde_json::Value>,
+}
+
+/// The `payload` of a membership or room event: `{"member": ...}` for
+/// `member_updated`, `{"member": ..., "room": ...}` for `member_joined`,
+/// `{"room": ...}` for `room_updated`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct EventPayload {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    member: Option<MemberView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    room: Option<RoomView>,
+}
+
+/// A member as an event shows it (its room is the event's). Anonymising an
+/// account rewrites `display_name` in place (see `PgUsers::anonymise`).
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct MemberView {
+    user_id: Uuid,
+    display_name: String,
+    role: String,
+    joined_at: DateTime<Utc>,
+}
+
+impl MemberView {
+    /// The member of `membership`, shown under `name`.
+    pub(super) fn new(membership: &MembershipRow, name: &DisplayName) -> Self {
+        Self {
+            user_id: membership.user_id,
+            display_name: name.as_str().to_owned(),
+            role: membership.role.clone(),
+            joined_at: membership.joined_at,
+        }
+    }
+}
+
+impl From<&Member> for MemberView {
+    fn from(member: &Member) -> Self {
+        Self::new(
+            &MembershipRow::from(&member.membership),
+            &member.display_name,
+        )
+    }
+}
+
+/// A room as an event shows it.
+#[derive(Debug, Serialize, Deserialize)]
+struct RoomView {
+    id: Uuid,
+    name: String,
+    topic: Option<String>,
+    visibility: String,
+    owner_id: Uuid,
+    created_at: DateTime<Utc>,
+    last_seq: i64,
+    last_pos: i64,
+}
+
+impl RoomView {
+    /// `room` as it is at the event at `pos` (its `last_pos`).
+    fn at(room: &RoomRow, pos: i64) -> Self {
+        Self {
+            id: room.id,
+            name: room.name.clone(),
+            topic: room.topic.clone(),
+            visibility: room.visibility.clone(),
+            owner_id: room.owner_id,
+            created_at: room.created_at,
+            last_seq: room.last_seq,
+            last_pos: pos,
+        }
+    }
+}
+
+impl TryFrom<RoomView> for Room {
+    type Error = StoreError;
+
+    fn try_from(view: RoomView) -> Result<Self, StoreError> {
+        Room::try_from(RoomRow {
+            id: view.id,
+            name: view.name,
+            topic: view.topic,
+            visibility: view.visibility,
+            owner_id: view.owner_id,
+            created_at: view.created_at,
+            last_seq: view.last_seq,
+            direct_low: None,
+            direct_high: None,
+            last_pos: view.last_pos,
+        })
+    }
+}
+
+/// A payload as stored.
+fn payload(payload: &EventPayload) -> QueryResult<Option<serde_json::Value>> {
+    serde_json::to_value(payload)
+        .map(Some)
+        .map_err(|error| diesel::result::Error::SerializationError(Box::new(error)))
+}
+
+impl EventRow {
+    /// The event of `kind` (one of the message kinds) about `message`, at
+    /// `pos`.
+    pub(super) fn of_message(
+        kind: &str,
+        message: &MessageRow,
+        pos: i64,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            room_id: message.room_id,
+            pos,
+            kind: kind.to_owned(),
+            at,
+            message_id: Some(message.id),
+            user_id: None,
+            payload: None,
+        }
+    }
+
+    /// `member_joined` of `member` at `pos` in `room` (shown as it is
+    /// right after the join: at `pos`).
+    pub(super) fn member_joined(
+        room: &RoomRow,
+        member: MemberView,
+        pos: i64,
+        at: DateTime<Utc>,
+    ) -> QueryResult<Self> {
+        Ok(Self {
+            room_id: room.id,
+            pos,
+            kind: kind::MEMBER_JOINED.to_owned(),
+            at,
+            message_id: None,
+            user_id: Some(member.user_id),
+            payload: payload(&EventPayload {
+                member: Some(member),
+                room: Some(RoomView::at(room, pos)),
+            })?,
+        })
+    }
+
+    /// `member_left` of `user` at `pos` in `room`.
+    pub(super) fn member_left(room: Uuid, user: Uuid, pos: i64, at: DateTime<Utc>) -> Self {
+        Self {
+            room_id: room,
+            pos,
+            kind: kind::MEMBER_LEFT.to_owned(),
+            at,
+            message_id: None,
+            user_id: Some(user),
+            payload: None,
+        }
+    }
+
+    /// `member_updated` of `member` at `pos` in `room`.
+    pub(super) fn member_updated(
+        room: Uuid,
+        member: MemberView,
+        pos: i64,
+        at: DateTime<Utc>,
+    ) -> QueryResult<Self> {
+        Ok(Self {
+            room_id: room,
+            pos,
+            kind: kind::MEMBER_UPDATED.to_owned(),
+            at,
+            message_id: None,
+            user_id: Some(member.user_id),
+            payload: payload(&EventPayload {
+                member: Some(member),
+                room: None,
+            })?,
+        })
+    }
+
+    /// `room_updated` at `room`'s `last_pos`, showing `room`.
+    pub(super) fn room_updated(room: &RoomRow, at: DateTime<Utc>) -> QueryResult<Self> {
+        Ok(Self {
+            room_id: room.id,
+            pos: room.last_pos,
+            kind: kind::ROOM_UPDATED.to_owned(),
+            at,
+            message_id: None,
+            user_id: None,
+            payload: payload(&EventPayload {
+                member: None,
+                room: Some(RoomView::at(room, room.last_pos)),
+            })?,
+        })
+    }
+
+    /// The event this row logs, with its message as `message` shows it
+    /// (the row joined to a message event, `None` for other events).
+    pub(super) fn into_event(self, message: Option<MessageRow>) -> Result<RoomEvent, StoreError> {
+        let corrupt = |what: &str| {
+            StoreError::Failure(format!(
+                "the event at {} in room {} has an invalid {what}",
+                self.pos, self.room_id
+            ))
+        };
+        let room_id = RoomId::from_uuid(self.room_id);
+        let payload: EventPayload = match &self.payload {
+            Some(value) => EventPayload::deserialize(value).map_err(|_| corrupt("payload"))?,
+            None => EventPayload::default(),
+        };
+        let member = |view: Option<MemberView>| -> Result<Member, StoreError> {
+            let view = view.ok_or_else(|| corrupt("payload (no member)"))?;
+            Ok(Member {
+                display_name: DisplayName::parse(&view.display_name)
+                    .map_err(|_| corrupt("member name"))?,
+                membership: Membership {
+                    room_id,
+                    user_id: UserId::from_uuid(view.user_id),
+                    role: Role::parse(&view.role).map_err(|_| corrupt("member role"))?,
+                    joined_at: view.joined_at,
+                },
+            })
+        };
+        let room = |view: Option<RoomView>| -> Result<Room, StoreError> {
+            Room::try_from(view.ok_or_else(|| corrupt("payload (no room)"))?)
+        };
+        let message = || -> Result<Message, StoreError> {
+            Message::try_from(message.ok_or_else(|| corrupt("message (none)"))?)
+        };
+        let change = match self.kind.as_str() {
+            kind::MESSAGE => Change::Message(message()?),
+            kind::MESSAGE_UPDATED => Change::MessageUpdated(message()?),
+            kind::MESSAGE_DELETED => Change::MessageDeleted(message()?),
+            kind::MEMBER_JOINED => Change::MemberJoined {
+                member: member(payload.member)?,
+                room: room(payload.room)?,
+            },
+            kind::MEMBER_LEFT => Change::MemberLeft {
+                user_id: UserId::from_uuid(self.user_id.ok_or_else(|| corrupt("user"))?),
+            },
+            kind::MEMBER_UPDATED => Change::MemberUpdated(member(payload.member)?),
+            kind::ROOM_UPDATED => Change::RoomUpdated(room(payload.room)?),
+            _ => return Err(corrupt("kind")),
+        };
+        Ok(RoomEvent {
+            room_id,
+            pos: Pos::new(self.pos).map_err(|_| corrupt("position"))?,
+            at: self.at,
+            change,
         })
     }
 }

@@ -55,6 +55,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    room_events (room_id, pos) {
+        room_id -> Uuid,
+        pos -> Int8,
+        kind -> Text,
+        at -> Timestamptz,
+        message_id -> Nullable<Uuid>,
+        user_id -> Nullable<Uuid>,
+        payload -> Nullable<Jsonb>,
+    }
+}
+
+diesel::table! {
     room_members (room_id, user_id) {
         room_id -> Uuid,
         user_id -> Uuid,
@@ -74,6 +86,7 @@ diesel::table! {
         last_seq -> Int8,
         direct_low -> Nullable<Uuid>,
         direct_high -> Nullable<Uuid>,
+        last_pos -> Int8,
     }
 }
 
@@ -97,6 +110,8 @@ diesel::joinable!(login_sessions -> users (user_id));
 diesel::joinable!(messages -> rooms (room_id));
 diesel::joinable!(messages -> users (author_id));
 diesel::joinable!(password_resets -> users (user_id));
+diesel::joinable!(room_events -> messages (message_id));
+diesel::joinable!(room_events -> rooms (room_id));
 diesel::joinable!(room_members -> rooms (room_id));
 diesel::joinable!(room_members -> users (user_id));
 diesel::joinable!(rooms -> users (owner_id));
@@ -107,6 +122,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_sessions,
     messages,
     password_resets,
+    room_events,
     room_members,
     rooms,
     users,

@@ -4,20 +4,30 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text};
+use diesel::result::Error;
+use diesel::sql_types::{Bool, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use p_chat_domain::ports::{Anonymisation, Registered, StoreError, UserQuery, UserRepository};
-use p_chat_domain::room::{Role, RoomId};
+use p_chat_domain::room::Role;
 use p_chat_domain::token::TokenHash;
 use p_chat_domain::user::{
     Anonymised, DisplayName, Email, InstanceRole, PasswordHash, User, UserId,
 };
 use p_chat_domain::verification::EmailVerification;
+use uuid::Uuid;
 
-use super::models::{UserRow, VerificationRow};
+use super::events::{events, log, unless_rolled_back};
+use super::models::{EventRow, UserRow, VerificationRow};
 use super::pool::PgStore;
-use super::schema::{email_verifications, invites, password_resets, room_members, users};
+use super::schema::{email_verifications, invites, password_resets, room_members, rooms, users};
 use super::sql::{coalesce, contains_pattern};
+
+/// Shows an anonymised account under its new name (`$2`) in its earlier
+/// membership events (those of `$1` with a member in their payload:
+/// `member_joined` and `member_updated`).
+const RENAME_IN_EVENTS: &str = "\
+UPDATE room_events SET payload = jsonb_set(payload, '{member,display_name}', to_jsonb($2::text))
+ WHERE user_id = $1 AND payload ? 'member'";
 
 /// Accounts in the `users` table. Email uniqueness is the table's `UNIQUE`
 /// constraint, so racing inserts cannot both succeed.
@@ -268,43 +278,127 @@ impl UserRepository for PgUsers {
         row.map(User::try_from).transpose()
     }
 
-    /// One transaction: lock the account row, then its memberships (`FOR
-    /// UPDATE`, so an ownership transfer to it waits or is seen); refuse if
-    /// one is an owner's; delete the memberships, verifications and resets;
-    /// overwrite the account.
+    /// One transaction (tried again, up to [`ANONYMISE_ATTEMPTS`] times in
+    /// all, if the account joined a room meanwhile):
+    ///
+    /// 1. read the account's rooms, and lock them in id order (`FOR NO KEY
+    ///    UPDATE`: the lock every change of a room takes first, so their
+    ///    memberships hold still, and two deletions sharing rooms cannot
+    ///    deadlock), then lock the account row (after the rooms: a send of
+    ///    the account locks its room before its foreign key reaches the
+    ///    account's row);
+    /// 2. read its memberships again: one in a room not locked (a join
+    ///    that committed in between) rolls back for another attempt; one
+    ///    that is an owner's refuses the deletion;
+    /// 3. delete the memberships, take each room's next position and log
+    ///    `member_left` there, rewrite the name in the account's membership
+    ///    events (served by `room_events_user_id_idx`);
+    /// 4. delete verifications and resets, overwrite the account.
     async fn anonymise(
         &self,
         id: UserId,
         anonymised: &Anonymised,
         unusable: &PasswordHash,
     ) -> Result<Anonymisation, StoreError> {
+        for _ in 0..ANONYMISE_ATTEMPTS {
+            if let Some(outcome) = self.try_anonymise(id, anonymised, unusable).await? {
+                return Ok(outcome);
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "account {id} kept joining rooms while it was being deleted"
+        )))
+    }
+}
+
+/// How often [`UserRepository::anonymise`] tries, when the account joins a
+/// room while its rooms are being locked, before it gives up.
+const ANONYMISE_ATTEMPTS: usize = 3;
+
+/// What one attempt of [`UserRepository::anonymise`] found.
+enum Attempt {
+    /// No such account.
+    Missing,
+    /// The account owns a room.
+    OwnsRooms,
+    /// Done: the account as stored now, and the `member_left` events of
+    /// the rooms it left, by room id.
+    Done(UserRow, Vec<EventRow>),
+}
+
+impl PgUsers {
+    /// One attempt of [`UserRepository::anonymise`]; `None` if the account
+    /// joined a room the attempt had not locked (nothing changed).
+    async fn try_anonymise(
+        &self,
+        id: UserId,
+        anonymised: &Anonymised,
+        unusable: &PasswordHash,
+    ) -> Result<Option<Anonymisation>, StoreError> {
         let uuid = id.as_uuid();
         let mut connection = self.0.connection().await?;
-        let transaction = connection.transaction::<_, diesel::result::Error, _>(async |conn| {
+        let transaction = connection.transaction::<_, Error, _>(async |conn| {
+            let rooms: Vec<Uuid> = room_members::table
+                .filter(room_members::user_id.eq(uuid))
+                .select(room_members::room_id)
+                .load(conn)
+                .await?;
+            let locked: Vec<Uuid> = rooms::table
+                .filter(rooms::id.eq_any(&rooms))
+                .order_by(rooms::id)
+                .select(rooms::id)
+                .for_no_key_update()
+                .load(conn)
+                .await?;
             let exists = users::table
                 .find(uuid)
                 .select(users::id)
                 .for_update()
-                .first::<uuid::Uuid>(conn)
+                .first::<Uuid>(conn)
                 .await
                 .optional()?;
             if exists.is_none() {
-                return Ok(None);
+                return Ok(Attempt::Missing);
             }
-            let roles: Vec<String> = room_members::table
+            let memberships: Vec<(Uuid, String)> = room_members::table
                 .filter(room_members::user_id.eq(uuid))
-                .select(room_members::role)
-                .for_update()
+                .select((room_members::room_id, room_members::role))
                 .load(conn)
                 .await?;
-            if roles.iter().any(|role| role == Role::Owner.as_str()) {
-                return Ok(Some(Err(())));
+            if memberships
+                .iter()
+                .any(|(room, _)| locked.binary_search(room).is_err())
+            {
+                return Err(Error::RollbackTransaction);
             }
-            let rooms: Vec<uuid::Uuid> =
+            if memberships
+                .iter()
+                .any(|(_, role)| role == Role::Owner.as_str())
+            {
+                return Ok(Attempt::OwnsRooms);
+            }
+            let left: Vec<Uuid> =
                 diesel::delete(room_members::table.filter(room_members::user_id.eq(uuid)))
                     .returning(room_members::room_id)
                     .get_results(conn)
                     .await?;
+            let mut positions: Vec<(Uuid, i64)> = diesel::update(rooms::table)
+                .filter(rooms::id.eq_any(&left))
+                .set(rooms::last_pos.eq(rooms::last_pos + 1))
+                .returning((rooms::id, rooms::last_pos))
+                .get_results(conn)
+                .await?;
+            positions.sort_unstable();
+            let events: Vec<EventRow> = positions
+                .into_iter()
+                .map(|(room, pos)| EventRow::member_left(room, uuid, pos, anonymised.deleted_at))
+                .collect();
+            log(conn, &events).await?;
+            diesel::sql_query(RENAME_IN_EVENTS)
+                .bind::<SqlUuid, _>(uuid)
+                .bind::<Text, _>(anonymised.display_name.as_str())
+                .execute(conn)
+                .await?;
             diesel::delete(
                 email_verifications::table.filter(email_verifications::user_id.eq(uuid)),
             )
@@ -324,15 +418,19 @@ impl UserRepository for PgUsers {
                 .returning(UserRow::as_returning())
                 .get_result(conn)
                 .await?;
-            Ok(Some(Ok((row, rooms))))
+            Ok(Attempt::Done(row, events))
         });
-        Ok(match self.0.bounded(transaction).await? {
-            None => Anonymisation::Missing,
-            Some(Err(())) => Anonymisation::OwnsRooms,
-            Some(Ok((row, rooms))) => Anonymisation::Done(
-                User::try_from(row)?,
-                rooms.into_iter().map(RoomId::from_uuid).collect(),
-            ),
-        })
+        let attempt = self.0.bounded(unless_rolled_back(transaction)).await?;
+        attempt
+            .map(|attempt| {
+                Ok(match attempt {
+                    Attempt::Missing => Anonymisation::Missing,
+                    Attempt::OwnsRooms => Anonymisation::OwnsRooms,
+                    Attempt::Done(row, left) => {
+                        Anonymisation::Done(User::try_from(row)?, events(left)?)
+                    }
+                })
+            })
+            .transpose()
     }
 }

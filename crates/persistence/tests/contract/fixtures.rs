@@ -6,12 +6,16 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use p_chat_domain::message::{ClientMsgId, Message, MessageBody, MessageId, NewMessage, Seq};
-use p_chat_domain::ports::UserRepository;
+use p_chat_domain::events::{EventQuery, RoomEvent};
+use p_chat_domain::message::{
+    ClientMsgId, Message, MessageBody, MessageId, NewMessage, PageLimit, Seq,
+};
+use p_chat_domain::ports::{DirectPeople, UserRepository};
+use p_chat_domain::position::Pos;
 use p_chat_domain::recovery::PasswordReset;
 use p_chat_domain::registration::{Invite, InviteId};
 use p_chat_domain::room::{
-    DirectPair, Membership, Role, Room, RoomId, RoomName, Topic, Visibility,
+    DirectPair, Member, Membership, Role, Room, RoomId, RoomName, Topic, Visibility,
 };
 use p_chat_domain::session::{LoginSession, SessionId};
 use p_chat_domain::token::TokenHash;
@@ -158,8 +162,8 @@ pub fn unique_word() -> String {
 }
 
 /// A public or private room owned by `owner`, not stored: a fresh id, a
-/// unique name, no topic, created at `at(0)`, no message yet. (Direct rooms
-/// come from [`direct_room`] and `open_direct` only.)
+/// unique name, no topic, created at `at(0)`, no message nor event yet.
+/// (Direct rooms come from [`direct_room`] and `open_direct` only.)
 pub fn room_owned_by(owner: UserId, visibility: Visibility) -> Room {
     Room {
         id: RoomId::new(),
@@ -169,6 +173,7 @@ pub fn room_owned_by(owner: UserId, visibility: Visibility) -> Room {
         owner_id: owner,
         created_at: at(0),
         last_seq: Seq::ZERO,
+        last_pos: Pos::ZERO,
     }
 }
 
@@ -193,22 +198,49 @@ pub fn membership(
     }
 }
 
-/// Stores `room` with its owner's membership ([`owner_membership`]).
-pub async fn create_room(stores: &ChatStores, room: &Room) {
-    stores
+/// The member of `membership`, shown under `user`'s name.
+pub fn member(user: &User, membership: Membership) -> Member {
+    Member {
+        membership,
+        display_name: user.display_name.clone(),
+    }
+}
+
+/// Stores `room` with its owner's membership ([`owner_membership`], under
+/// the owner's name as stored), checking that it logged the owner joining
+/// at position 1; returns that event.
+pub async fn create_room(stores: &ChatStores, room: &Room) -> RoomEvent {
+    let owner = stores
+        .users
+        .by_id(room.owner_id)
+        .await
+        .expect("reading the owner succeeds")
+        .expect("the owner is registered");
+    let joined = stores
         .rooms
-        .create(room, &owner_membership(room))
+        .create(room, &member(&owner, owner_membership(room)))
         .await
         .expect("creating a fresh room succeeds");
+    assert_eq!(joined.room_id, room.id);
+    assert_eq!(joined.pos, pos(1));
+    assert_eq!(joined.change.kind(), "member_joined");
+    joined
 }
 
 /// A stored room of `visibility` (public or private) owned by a freshly
-/// registered user: returns the owner and the room.
+/// registered user: returns the owner and the room as stored (its log at
+/// position 1, the owner joining).
 pub async fn created_room(stores: &ChatStores, visibility: Visibility) -> (User, Room) {
     let owner = chat_user(stores).await;
     let room = room_owned_by(owner.id, visibility);
     create_room(stores, &room).await;
-    (owner, room)
+    (
+        owner,
+        Room {
+            last_pos: pos(1),
+            ..room
+        },
+    )
 }
 
 /// A member (role member) added to `room` at `joined_at`: a freshly
@@ -217,7 +249,10 @@ pub async fn added_member(stores: &ChatStores, room: RoomId, joined_at: DateTime
     let user = chat_user(stores).await;
     stores
         .memberships
-        .add(&membership(room, user.id, Role::Member, joined_at))
+        .add(&member(
+            &user,
+            membership(room, user.id, Role::Member, joined_at),
+        ))
         .await
         .expect("adding a fresh member succeeds");
     user
@@ -234,12 +269,30 @@ pub fn direct_room(opener: &User, other: &User) -> Room {
         owner_id: opener.id,
         created_at: at(0),
         last_seq: Seq::ZERO,
+        last_pos: Pos::ZERO,
     }
 }
 
 /// The direct pair of two different users.
 pub fn pair(first: UserId, second: UserId) -> DirectPair {
     DirectPair::new(first, second).expect("two different users")
+}
+
+/// The direct pair of two different users, with their names.
+pub fn people(first: &User, second: &User) -> DirectPeople {
+    let the_pair = pair(first.id, second.id);
+    let name_of = |id: UserId| {
+        if id == first.id {
+            first.display_name.clone()
+        } else {
+            second.display_name.clone()
+        }
+    };
+    DirectPeople {
+        pair: the_pair,
+        low_name: name_of(the_pair.low()),
+        high_name: name_of(the_pair.high()),
+    }
 }
 
 /// A message body, parsed.
@@ -300,8 +353,8 @@ pub async fn append_messages(
             .await
             .expect("appending succeeds")
             .expect("the room exists");
-        assert!(appended.created, "a message without client id is new");
-        stored.push(appended.message);
+        assert!(appended.changed(), "a message without client id is new");
+        stored.push(appended.value);
     }
     stored
 }
@@ -309,6 +362,69 @@ pub async fn append_messages(
 /// A seq, from its number.
 pub fn seq(value: i64) -> Seq {
     Seq::new(value).expect("a valid seq")
+}
+
+/// A position, from its number.
+pub fn pos(value: i64) -> Pos {
+    Pos::new(value).expect("a valid position")
+}
+
+/// Reading a room's log: the events after `after`, at most `limit`.
+pub fn events_after(after: i64, limit: i64) -> EventQuery {
+    EventQuery {
+        after: pos(after),
+        limit: PageLimit::new(limit).expect("a valid limit"),
+    }
+}
+
+/// Checks what a change of the room `before` (as read right before the
+/// change) logged: `events`, of `kinds` in that order, in that room, at
+/// the positions right after `before.last_pos`; the room's `last_pos` now
+/// the last of them; and its log holding exactly these events after
+/// `before.last_pos` (as read back, message events show the message as it
+/// is now: the tests check right after the change).
+pub async fn assert_logged(
+    stores: &ChatStores,
+    before: &Room,
+    events: &[RoomEvent],
+    kinds: &[&str],
+) {
+    let found: Vec<&str> = events.iter().map(|event| event.change.kind()).collect();
+    assert_eq!(found, kinds, "{events:?}");
+    for (event, expected) in events.iter().zip(before.last_pos.value() + 1..) {
+        assert_eq!(event.room_id, before.id, "{event:?}");
+        assert_eq!(event.pos, pos(expected), "{event:?}");
+    }
+    let count = i64::try_from(events.len()).expect("a few events");
+    assert_eq!(
+        stored_room(stores, before.id).await.last_pos,
+        pos(before.last_pos.value() + count),
+        "the room's last_pos moves past its new events"
+    );
+    let page = stores
+        .events
+        .after(before.id, &events_after(before.last_pos.value(), 100))
+        .await
+        .expect("reading the log succeeds");
+    assert_eq!(page.events, events, "the log holds the events returned");
+    assert!(!page.has_more);
+}
+
+/// Checks that a call changed nothing of the room `before` (as read right
+/// before the call): its `last_pos` is the same and its log holds nothing
+/// after it.
+pub async fn assert_unlogged(stores: &ChatStores, before: &Room) {
+    assert_eq!(
+        stored_room(stores, before.id).await.last_pos,
+        before.last_pos,
+        "a call that changes nothing consumes no position"
+    );
+    let page = stores
+        .events
+        .after(before.id, &events_after(before.last_pos.value(), 100))
+        .await
+        .expect("reading the log succeeds");
+    assert_eq!(page.events, Vec::<RoomEvent>::new());
 }
 
 /// The room as stored now (it must exist).

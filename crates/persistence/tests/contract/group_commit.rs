@@ -1,7 +1,8 @@
 //! Group commit of the PostgreSQL message store: appends to one room that
 //! queue up while its lock is held are stored by one transaction (their rows
-//! share an `xmin`), with the same answers as one by one: dense seqs, repeats
-//! of a client id answered with the first message, within the batch too.
+//! share an `xmin`), with the same answers as one by one: dense seqs, their
+//! events at dense positions in seq order, repeats of a client id answered
+//! with the first message and no event, within the batch too.
 //!
 //! The room's lock is held from a connection of the test's own, so that the
 //! appends queue up behind it. Skipped (loudly) without a database, failed
@@ -13,14 +14,18 @@ use std::time::Duration;
 use diesel::sql_types::{BigInt, Text, Uuid as SqlUuid};
 use diesel::{QueryableByName, sql_query};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use p_chat_domain::message::{Appended, ClientMsgId, NewMessage, Seq};
+use p_chat_domain::events::{Change, Logged};
+use p_chat_domain::message::{ClientMsgId, Message, NewMessage, Seq};
 use p_chat_domain::ports::StoreError;
 use p_chat_domain::room::{RoomId, Visibility};
 use p_chat_domain::user::UserId;
 use tokio::task::JoinHandle;
 use tokio::time::sleep;
 
-use crate::fixtures::{chat_user, created_room, new_message, new_message_with_client_id};
+use crate::fixtures::{
+    chat_user, created_room, events_after, new_message, new_message_with_client_id, pos,
+    stored_room,
+};
 use crate::{ChatStores, postgres_chat_stores};
 
 /// Long enough for spawned appends to reach the queue (or the lock).
@@ -60,7 +65,7 @@ impl Fixture {
     async fn spawn_append(
         &self,
         message: NewMessage,
-    ) -> JoinHandle<Result<Option<Appended>, StoreError>> {
+    ) -> JoinHandle<Result<Option<Logged<Message>>, StoreError>> {
         let messages = Arc::clone(&self.stores.messages);
         let handle = tokio::spawn(async move { messages.append(&message).await });
         sleep(SETTLE).await;
@@ -111,9 +116,65 @@ impl Fixture {
         .unwrap();
         rows.into_iter().map(|row| (row.seq, row.writer)).collect()
     }
+
+    /// Each logged event's position and the id of the transaction that
+    /// stored it.
+    async fn event_writers(&self) -> Vec<(i64, String)> {
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = BigInt)]
+            pos: i64,
+            #[diesel(sql_type = Text)]
+            writer: String,
+        }
+        let mut connection = self.connect().await;
+        let rows: Vec<Row> = sql_query(
+            "SELECT pos, xmin::text AS writer FROM room_events WHERE room_id = $1 ORDER BY pos",
+        )
+        .bind::<SqlUuid, _>(self.room.as_uuid())
+        .load(&mut connection)
+        .await
+        .unwrap();
+        rows.into_iter().map(|row| (row.pos, row.writer)).collect()
+    }
+
+    /// Checks the room's log after `appended` (the answers of its appends
+    /// since it was created): it holds the room's creation at 1, then one
+    /// `message` event per message stored, seq n at position n + 1, each
+    /// the event its append returned; `last_pos` is the last of them.
+    async fn assert_log(&self, appended: &[&Logged<Message>]) {
+        let mut new: Vec<&Logged<Message>> = appended
+            .iter()
+            .copied()
+            .filter(|logged| logged.changed())
+            .collect();
+        new.sort_by_key(|logged| logged.value.seq);
+        for logged in &new {
+            let event = logged.event.as_ref().unwrap();
+            assert_eq!(event.pos, pos(logged.value.seq.value() + 1));
+            assert_eq!(event.change, Change::Message(logged.value.clone()));
+        }
+        let log = self
+            .stores
+            .events
+            .after(self.room, &events_after(1, 100))
+            .await
+            .unwrap();
+        assert_eq!(
+            log.events,
+            new.iter()
+                .map(|logged| logged.event.clone().unwrap())
+                .collect::<Vec<_>>()
+        );
+        let count = i64::try_from(new.len()).unwrap();
+        assert_eq!(
+            stored_room(&self.stores, self.room).await.last_pos,
+            pos(count + 1)
+        );
+    }
 }
 
-fn stored(outcome: Result<Option<Appended>, StoreError>) -> Appended {
+fn stored(outcome: Result<Option<Logged<Message>>, StoreError>) -> Logged<Message> {
     outcome
         .expect("the append succeeded")
         .expect("the room exists")
@@ -135,27 +196,36 @@ async fn appends_queued_behind_a_transaction_share_the_next_one() {
     sql_query("COMMIT").execute(&mut holder).await.unwrap();
 
     let first = stored(first.await.unwrap());
-    assert!(first.created);
-    assert_eq!(first.message.seq, Seq::new(1).unwrap());
+    assert!(first.changed());
+    assert_eq!(first.value.seq, Seq::new(1).unwrap());
     let new_two = stored(new_two.await.unwrap());
     let repeat_of_first = stored(repeat_of_first.await.unwrap());
     let without_id = stored(without_id.await.unwrap());
     let repeat_of_two = stored(repeat_of_two.await.unwrap());
     let bobs_one = stored(bobs_one.await.unwrap());
 
-    assert_eq!(repeat_of_first.message, first.message);
-    assert!(!repeat_of_first.created);
-    assert_eq!(repeat_of_two.message, new_two.message);
-    assert!(!repeat_of_two.created);
+    assert_eq!(repeat_of_first.value, first.value);
+    assert!(!repeat_of_first.changed());
+    assert_eq!(repeat_of_two.value, new_two.value);
+    assert!(!repeat_of_two.changed());
     let mut new_seqs: Vec<i64> = [&new_two, &without_id, &bobs_one]
         .iter()
         .map(|appended| {
-            assert!(appended.created);
-            appended.message.seq.value()
+            assert!(appended.changed());
+            appended.value.seq.value()
         })
         .collect();
     new_seqs.sort_unstable();
     assert_eq!(new_seqs, [2, 3, 4]);
+    fx.assert_log(&[
+        &first,
+        &new_two,
+        &repeat_of_first,
+        &without_id,
+        &repeat_of_two,
+        &bobs_one,
+    ])
+    .await;
 
     let writers = fx.writers().await;
     assert_eq!(
@@ -168,6 +238,24 @@ async fn appends_queued_behind_a_transaction_share_the_next_one() {
             .iter()
             .all(|(_, writer)| *writer == writers[1].1),
         "the queued appends were stored by one transaction: {writers:?}"
+    );
+    // The room's creation at 1, then seq n's event at n + 1, stored by the
+    // transaction that stored seq n.
+    let event_writers = fx.event_writers().await;
+    assert_eq!(
+        event_writers
+            .iter()
+            .map(|(at_pos, _)| *at_pos)
+            .collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
+    let writer_of = |rows: &[(i64, String)]| -> Vec<String> {
+        rows.iter().map(|(_, writer)| writer.clone()).collect()
+    };
+    assert_eq!(
+        writer_of(&event_writers[1..]),
+        writer_of(&writers),
+        "each message's event was stored by its message's transaction"
     );
 }
 
@@ -184,16 +272,20 @@ async fn a_batch_refused_by_a_constraint_is_retried_one_by_one() {
     let again = fx.spawn_append(twice).await;
     sql_query("COMMIT").execute(&mut holder).await.unwrap();
 
-    assert_eq!(stored(first.await.unwrap()).message.seq.value(), 1);
+    let first = stored(first.await.unwrap());
+    assert_eq!(first.value.seq.value(), 1);
     let one = stored(one.await.unwrap());
     let other = stored(other.await.unwrap());
     let again = again.await.unwrap();
     assert!(again.is_err(), "a message id stored twice: {again:?}");
     assert_eq!(
-        [one.message.seq.value(), other.message.seq.value()],
+        [one.value.seq.value(), other.value.seq.value()],
         [2, 3],
         "the retried appends still get dense seqs"
     );
+    // The batch rolled back left no hole: the retried appends' events follow
+    // the first one's.
+    fx.assert_log(&[&first, &one, &other]).await;
     let writers = fx.writers().await;
     assert_eq!(
         writers.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
@@ -222,4 +314,5 @@ async fn appends_queued_for_a_room_deleted_meanwhile_find_no_room() {
         assert!(matches!(handle.await.unwrap(), Ok(None)));
     }
     assert!(fx.writers().await.is_empty());
+    assert!(fx.event_writers().await.is_empty());
 }

@@ -1,8 +1,8 @@
 //! Contract suites for the storage ports: what every adapter of
 //! [`UserRepository`], [`SessionRepository`], [`VerificationStore`],
 //! [`PasswordResetStore`], [`InviteStore`], [`RoomRepository`],
-//! [`MembershipRepository`] and [`MessageRepository`] must do, as documented
-//! on the traits.
+//! [`MembershipRepository`], [`MessageRepository`] and [`EventLog`] must do,
+//! as documented on the traits.
 //!
 //! Each suite (`users`, `sessions`, `verifications`, `resets`, `invites`;
 //! `rooms`, `memberships`, `messages`) is a set of test bodies written once
@@ -50,13 +50,14 @@ mod verifications;
 use std::sync::Arc;
 
 use p_chat_domain::ports::{
-    InviteStore, MembershipRepository, MessageRepository, PasswordResetStore, RoomRepository,
-    SessionRepository, UserRepository, VerificationStore,
+    EventLog, InviteStore, MembershipRepository, MessageRepository, PasswordResetStore,
+    RoomRepository, SessionRepository, UserRepository, VerificationStore,
 };
 use p_chat_persistence::memory::{MemoryAccounts, MemoryChat, MemorySessions};
 use p_chat_persistence::postgres::testing::TestDatabase;
 use p_chat_persistence::postgres::{
-    PgInvites, PgMemberships, PgMessages, PgResets, PgRooms, PgSessions, PgUsers, PgVerifications,
+    PgEvents, PgInvites, PgMemberships, PgMessages, PgResets, PgRooms, PgSessions, PgUsers,
+    PgVerifications,
 };
 
 /// One adapter's implementation of every storage port, over one backing store
@@ -84,8 +85,9 @@ pub struct Stores {
 }
 
 /// One adapter's implementation of the chat ports, over one backing store
-/// (rooms, memberships and messages are one store whose cross-port operations
-/// are atomic; all three reference users, as SQL foreign keys require).
+/// (rooms, memberships, messages and room events are one store whose
+/// cross-port operations are atomic; all but the events reference users,
+/// as SQL foreign keys require).
 #[derive(Clone)]
 pub struct ChatStores {
     /// Accounts: every room owner, member and author is inserted here first.
@@ -96,6 +98,8 @@ pub struct ChatStores {
     pub memberships: Arc<dyn MembershipRepository>,
     /// Messages.
     pub messages: Arc<dyn MessageRepository>,
+    /// The rooms' event logs, which every change of the three above writes.
+    pub events: Arc<dyn EventLog>,
     /// Whatever must outlive the test for the stores to work (a throwaway
     /// database, dropped with the last clone).
     pub _keep_alive: Option<Arc<TestDatabase>>,
@@ -322,6 +326,7 @@ fn memory_stores() -> Stores {
             rooms: Arc::new(chat.rooms()),
             memberships: Arc::new(chat.memberships()),
             messages: Arc::new(chat.messages()),
+            events: Arc::new(chat.events()),
             _keep_alive: None,
         },
         _keep_alive: None,
@@ -344,7 +349,8 @@ async fn postgres_stores() -> Option<Stores> {
             users,
             rooms: Arc::new(PgRooms::new(store.clone())),
             memberships: Arc::new(PgMemberships::new(store.clone())),
-            messages: Arc::new(PgMessages::new(store)),
+            messages: Arc::new(PgMessages::new(store.clone())),
+            events: Arc::new(PgEvents::new(store)),
             _keep_alive: Some(Arc::clone(&database)),
         },
         _keep_alive: Some(database),

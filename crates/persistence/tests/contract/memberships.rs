@@ -6,14 +6,32 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+use p_chat_domain::events::{Change, RoomEvent};
 use p_chat_domain::ports::StoreError;
-use p_chat_domain::room::{Membership, Role, Room, RoomId, Visibility};
-use p_chat_domain::user::UserId;
+use p_chat_domain::room::{Member, Membership, Role, Room, RoomId, Visibility};
+use p_chat_domain::user::{User, UserId};
 
 use crate::ChatStores;
 use crate::fixtures::{
-    added_member, at, chat_user, created_room, membership, owner_membership, race, stored_room,
+    added_member, assert_logged, assert_unlogged, at, chat_user, created_room, member, membership,
+    owner_membership, pos, race, stored_room,
 };
+
+/// The event at `pos` in `room`, at `at`, of `change`.
+fn event(room: RoomId, at_pos: i64, at: DateTime<Utc>, change: Change) -> RoomEvent {
+    RoomEvent {
+        room_id: room,
+        pos: pos(at_pos),
+        at,
+        change,
+    }
+}
+
+/// `user` as a member of `room` with `role`, joined at `joined_at`.
+fn as_member(user: &User, room: RoomId, role: Role, joined_at: DateTime<Utc>) -> Member {
+    member(user, membership(room, user.id, role, joined_at))
+}
 
 /// `get` of a user who is not in the room is `None`, as is `get` in an
 /// unknown room, also when the user is a member elsewhere.
@@ -44,15 +62,36 @@ pub async fn get_of_a_non_member_is_none(stores: ChatStores) {
 }
 
 /// Added memberships read back equal, every field included, each under its
-/// own user, and are listed with the owner's.
+/// own user, and are listed with the owner's. Each add logs `member_joined`
+/// at the room's next position (at the joining time), showing the member as
+/// given and the room as it is right after.
 pub async fn added_memberships_round_trip(stores: ChatStores) {
     let (_, room) = created_room(&stores, Visibility::Private).await;
     let admin = chat_user(&stores).await;
     let member = chat_user(&stores).await;
     let as_admin = membership(room.id, admin.id, Role::Admin, at(7));
     let as_member = membership(room.id, member.id, Role::Member, at(8));
-    stores.memberships.add(&as_admin).await.unwrap();
-    stores.memberships.add(&as_member).await.unwrap();
+    for (user, added, at_pos) in [(&admin, &as_admin, 2), (&member, &as_member, 3)] {
+        let before = stored_room(&stores, room.id).await;
+        let joining = crate::fixtures::member(user, added.clone());
+        let joined = stores.memberships.add(&joining).await.unwrap();
+        assert_eq!(
+            joined,
+            event(
+                room.id,
+                at_pos,
+                added.joined_at,
+                Change::MemberJoined {
+                    room: Room {
+                        last_pos: pos(at_pos),
+                        ..room.clone()
+                    },
+                    member: joining,
+                }
+            )
+        );
+        assert_logged(&stores, &before, &[joined], &["member_joined"]).await;
+    }
 
     assert_eq!(
         stores.memberships.get(room.id, admin.id).await.unwrap(),
@@ -69,23 +108,40 @@ pub async fn added_memberships_round_trip(stores: ChatStores) {
 }
 
 /// Adding a member twice is refused with `Duplicate`, and the first
-/// membership is kept as it was (also for the owner).
+/// membership is kept as it was (also for the owner); a refused add logs
+/// nothing and consumes no position. Adding to a room that does not exist
+/// is a `Failure`.
 pub async fn duplicate_membership_is_refused(stores: ChatStores) {
     let (owner, room) = created_room(&stores, Visibility::Public).await;
     let user = chat_user(&stores).await;
     let first = membership(room.id, user.id, Role::Member, at(5));
-    stores.memberships.add(&first).await.unwrap();
+    stores
+        .memberships
+        .add(&member(&user, first.clone()))
+        .await
+        .unwrap();
+    let before = stored_room(&stores, room.id).await;
 
-    let again = membership(room.id, user.id, Role::Admin, at(99));
+    let again = as_member(&user, room.id, Role::Admin, at(99));
     assert_eq!(
         stores.memberships.add(&again).await,
         Err(StoreError::Duplicate)
     );
-    let owner_again = membership(room.id, owner.id, Role::Member, at(99));
+    let owner_again = as_member(&owner, room.id, Role::Member, at(99));
     assert_eq!(
         stores.memberships.add(&owner_again).await,
         Err(StoreError::Duplicate)
     );
+    assert_unlogged(&stores, &before).await;
+    let nowhere = stores
+        .memberships
+        .add(&as_member(&user, RoomId::new(), Role::Member, at(99)))
+        .await;
+    assert!(
+        matches!(nowhere, Err(StoreError::Failure(_))),
+        "{nowhere:?}"
+    );
+    assert_unlogged(&stores, &before).await;
 
     assert_eq!(
         stores.memberships.list(room.id).await.unwrap(),
@@ -95,7 +151,8 @@ pub async fn duplicate_membership_is_refused(stores: ChatStores) {
 
 /// Of 8 concurrent adds of one user to one room (differing in role and
 /// joining time), exactly one succeeds and the other 7 get `Duplicate`; the
-/// winner is the membership stored.
+/// winner is the membership stored, and its `member_joined` the one event
+/// logged.
 pub async fn concurrent_adds_of_one_membership_admit_exactly_one(stores: ChatStores) {
     const RACERS: usize = 8;
     let (_, room) = created_room(&stores, Visibility::Public).await;
@@ -110,7 +167,7 @@ pub async fn concurrent_adds_of_one_membership_admit_exactly_one(stores: ChatSto
         };
         // Joining after the owner (at 0), so the listing order is known.
         let joined_at = at(1 + i64::try_from(racer).unwrap());
-        let candidate = membership(room.id, user.id, role, joined_at);
+        let candidate = as_member(&user, room.id, role, joined_at);
         async move {
             let outcome = memberships.add(&candidate).await;
             (candidate, outcome)
@@ -126,7 +183,20 @@ pub async fn concurrent_adds_of_one_membership_admit_exactly_one(stores: ChatSto
     for (_, outcome) in &losers {
         assert_eq!(outcome, &Err(StoreError::Duplicate));
     }
-    let winner = winners[0].0.clone();
+    let (winner, joined) = &winners[0];
+    let joined = joined.clone().unwrap();
+    assert_eq!(
+        joined.change,
+        Change::MemberJoined {
+            room: Room {
+                last_pos: pos(2),
+                ..room.clone()
+            },
+            member: winner.clone(),
+        }
+    );
+    assert_logged(&stores, &room, &[joined], &["member_joined"]).await;
+    let winner = winner.membership.clone();
     assert_eq!(
         stores.memberships.get(room.id, user.id).await.unwrap(),
         Some(winner.clone())
@@ -137,26 +207,52 @@ pub async fn concurrent_adds_of_one_membership_admit_exactly_one(stores: ChatSto
     );
 }
 
-/// `remove` returns `true` for a member, who is then gone (and may be added
-/// again), and `false` once they are not; other members stay.
+/// `remove` of a member logs `member_left` at the room's next position and
+/// returns it; the member is then gone (and may be added again). Once they
+/// are not a member it is `None` and logs nothing; other members stay.
 pub async fn remove_reports_whether_the_user_was_a_member(stores: ChatStores) {
     let (owner, room) = created_room(&stores, Visibility::Public).await;
     let leaver = added_member(&stores, room.id, at(5)).await;
     let stayer = added_member(&stores, room.id, at(6)).await;
+    let before = stored_room(&stores, room.id).await;
 
-    assert!(stores.memberships.remove(room.id, leaver.id).await.unwrap());
+    let left = stores
+        .memberships
+        .remove(room.id, leaver.id, at(7))
+        .await
+        .unwrap();
+    assert_eq!(
+        left,
+        Some(event(
+            room.id,
+            4,
+            at(7),
+            Change::MemberLeft { user_id: leaver.id }
+        ))
+    );
+    assert_logged(&stores, &before, &[left.unwrap()], &["member_left"]).await;
     assert_eq!(
         stores.memberships.get(room.id, leaver.id).await.unwrap(),
         None
     );
-    assert!(!stores.memberships.remove(room.id, leaver.id).await.unwrap());
-    assert!(
-        !stores
+    let after = stored_room(&stores, room.id).await;
+    assert_eq!(
+        stores
             .memberships
-            .remove(RoomId::new(), owner.id)
+            .remove(room.id, leaver.id, at(8))
             .await
-            .unwrap()
+            .unwrap(),
+        None
     );
+    assert_eq!(
+        stores
+            .memberships
+            .remove(RoomId::new(), owner.id, at(8))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_unlogged(&stores, &after).await;
     assert_eq!(
         stores.memberships.list(room.id).await.unwrap(),
         vec![
@@ -166,30 +262,54 @@ pub async fn remove_reports_whether_the_user_was_a_member(stores: ChatStores) {
     );
 
     let back = membership(room.id, leaver.id, Role::Member, at(9));
-    stores.memberships.add(&back).await.unwrap();
+    let rejoined = stores
+        .memberships
+        .add(&member(&leaver, back.clone()))
+        .await
+        .unwrap();
+    assert_logged(&stores, &after, &[rejoined], &["member_joined"]).await;
     assert_eq!(
         stores.memberships.get(room.id, leaver.id).await.unwrap(),
         Some(back)
     );
 }
 
-/// `set_role` changes the member's role and nothing else, returns the whole
-/// membership, and other members are untouched.
+/// `set_role` changes the member's role and nothing else, and logs
+/// `member_updated` at the room's next position, showing the whole
+/// membership under the name the caller passed; other members are
+/// untouched.
 pub async fn set_role_changes_only_the_role(stores: ChatStores) {
     let (_, room) = created_room(&stores, Visibility::Public).await;
     let user = added_member(&stores, room.id, at(5)).await;
     let bystander = added_member(&stores, room.id, at(6)).await;
+    // As the caller read it: the name is what the event shows.
+    let read = Member {
+        display_name: crate::fixtures::name("Read by the caller"),
+        ..as_member(&user, room.id, Role::Member, at(5))
+    };
 
-    for role in [Role::Admin, Role::Member] {
+    for (role, changed_at) in [(Role::Admin, at(10)), (Role::Member, at(11))] {
         let expected = membership(room.id, user.id, role, at(5));
+        let before = stored_room(&stores, room.id).await;
+        let updated = stores
+            .memberships
+            .set_role(&read, role, changed_at)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
-            stores
-                .memberships
-                .set_role(room.id, user.id, role)
-                .await
-                .unwrap(),
-            Some(expected.clone())
+            updated,
+            event(
+                room.id,
+                before.last_pos.value() + 1,
+                changed_at,
+                Change::MemberUpdated(Member {
+                    membership: expected.clone(),
+                    display_name: read.display_name.clone(),
+                })
+            )
         );
+        assert_logged(&stores, &before, &[updated], &["member_updated"]).await;
         assert_eq!(
             stores.memberships.get(room.id, user.id).await.unwrap(),
             Some(expected)
@@ -209,8 +329,8 @@ pub async fn set_role_changes_only_the_role(stores: ChatStores) {
     );
 }
 
-/// `set_role` of a non-member (or in an unknown room) is `None` and makes
-/// nobody a member.
+/// `set_role` of a non-member (or in an unknown room) is `None`, makes
+/// nobody a member and logs nothing.
 pub async fn set_role_of_a_non_member_is_none(stores: ChatStores) {
     let (owner, room) = created_room(&stores, Visibility::Public).await;
     let outsider = chat_user(&stores).await;
@@ -218,11 +338,16 @@ pub async fn set_role_of_a_non_member_is_none(stores: ChatStores) {
     assert_eq!(
         stores
             .memberships
-            .set_role(room.id, outsider.id, Role::Admin)
+            .set_role(
+                &as_member(&outsider, room.id, Role::Member, at(1)),
+                Role::Admin,
+                at(2)
+            )
             .await
             .unwrap(),
         None
     );
+    assert_unlogged(&stores, &room).await;
     assert_eq!(
         stores.memberships.get(room.id, outsider.id).await.unwrap(),
         None
@@ -230,7 +355,11 @@ pub async fn set_role_of_a_non_member_is_none(stores: ChatStores) {
     assert_eq!(
         stores
             .memberships
-            .set_role(RoomId::new(), owner.id, Role::Admin)
+            .set_role(
+                &as_member(&owner, RoomId::new(), Role::Member, at(1)),
+                Role::Admin,
+                at(2)
+            )
             .await
             .unwrap(),
         None
@@ -243,21 +372,55 @@ pub async fn set_role_of_a_non_member_is_none(stores: ChatStores) {
 
 /// `transfer_ownership` from the owner to a member makes that member the
 /// owner (and the room's `owner_id`) and the previous owner an admin, joining
-/// times kept; other members and the room's other fields are untouched. The
-/// new owner can hand it on in turn.
+/// times kept; other members and the room's other fields are untouched. It
+/// logs, at the room's next three positions, `member_updated` of the
+/// previous owner, `member_updated` of the new one (under the names
+/// passed) and `room_updated` (the room as it is after). The new owner can
+/// hand it on in turn.
 pub async fn transfer_ownership_moves_the_owner_role_and_room_owner(stores: ChatStores) {
     let (owner, room) = created_room(&stores, Visibility::Public).await;
     let heir = added_member(&stores, room.id, at(5)).await;
     let bystander = added_member(&stores, room.id, at(6)).await;
     let bystanding = membership(room.id, bystander.id, Role::Member, at(6));
+    let as_owner = as_member(&owner, room.id, Role::Owner, room.created_at);
+    let as_heir = as_member(&heir, room.id, Role::Member, at(5));
 
-    assert!(
-        stores
-            .memberships
-            .transfer_ownership(room.id, owner.id, heir.id)
-            .await
-            .unwrap()
+    let before = stored_room(&stores, room.id).await;
+    let handed_over = stores
+        .memberships
+        .transfer_ownership(&as_owner, &as_heir, at(10))
+        .await
+        .unwrap();
+    let after = Room {
+        owner_id: heir.id,
+        last_pos: pos(6),
+        ..room.clone()
+    };
+    assert_eq!(
+        handed_over,
+        vec![
+            event(
+                room.id,
+                4,
+                at(10),
+                Change::MemberUpdated(as_member(&owner, room.id, Role::Admin, room.created_at))
+            ),
+            event(
+                room.id,
+                5,
+                at(10),
+                Change::MemberUpdated(as_member(&heir, room.id, Role::Owner, at(5)))
+            ),
+            event(room.id, 6, at(10), Change::RoomUpdated(after.clone())),
+        ]
     );
+    assert_logged(
+        &stores,
+        &before,
+        &handed_over,
+        &["member_updated", "member_updated", "room_updated"],
+    )
+    .await;
     assert_eq!(
         stores.memberships.list(room.id).await.unwrap(),
         vec![
@@ -266,21 +429,24 @@ pub async fn transfer_ownership_moves_the_owner_role_and_room_owner(stores: Chat
             bystanding.clone(),
         ]
     );
-    assert_eq!(
-        stored_room(&stores, room.id).await,
-        Room {
-            owner_id: heir.id,
-            ..room.clone()
-        }
-    );
+    assert_eq!(stored_room(&stores, room.id).await, after);
 
-    assert!(
-        stores
-            .memberships
-            .transfer_ownership(room.id, heir.id, owner.id)
-            .await
-            .unwrap()
-    );
+    let handed_back = stores
+        .memberships
+        .transfer_ownership(
+            &as_member(&heir, room.id, Role::Owner, at(5)),
+            &as_member(&owner, room.id, Role::Admin, room.created_at),
+            at(20),
+        )
+        .await
+        .unwrap();
+    assert_logged(
+        &stores,
+        &after,
+        &handed_back,
+        &["member_updated", "member_updated", "room_updated"],
+    )
+    .await;
     assert_eq!(
         stores.memberships.list(room.id).await.unwrap(),
         vec![
@@ -289,39 +455,87 @@ pub async fn transfer_ownership_moves_the_owner_role_and_room_owner(stores: Chat
             bystanding,
         ]
     );
-    assert_eq!(stored_room(&stores, room.id).await, room);
+    assert_eq!(
+        stored_room(&stores, room.id).await,
+        Room {
+            last_pos: pos(9),
+            ..room
+        }
+    );
 }
 
-/// `transfer_ownership` returns `false` and changes nothing (memberships and
-/// room alike) when `from` is not the owner, `to` is not a member, `from` and
-/// `to` are one user, or the room does not exist.
+/// `transfer_ownership` returns no event and changes nothing (memberships,
+/// room and log alike) when `from` is not the owner, `to` is not a member,
+/// `from` and `to` are one user, `to` is of another room, or the room does
+/// not exist.
 pub async fn refused_transfers_of_ownership_change_nothing(stores: ChatStores) {
     let (owner, room) = created_room(&stores, Visibility::Public).await;
     let admin = chat_user(&stores).await;
     stores
         .memberships
-        .add(&membership(room.id, admin.id, Role::Admin, at(5)))
+        .add(&as_member(&admin, room.id, Role::Admin, at(5)))
         .await
         .unwrap();
     let member = added_member(&stores, room.id, at(6)).await;
     let outsider = chat_user(&stores).await;
+    let (_, elsewhere) = created_room(&stores, Visibility::Public).await;
     let members_before: Vec<Membership> = stores.memberships.list(room.id).await.unwrap();
+    let before = stored_room(&stores, room.id).await;
+    let in_room = |user: &User, role: Role| as_member(user, room.id, role, at(1));
+    let unknown = User {
+        id: UserId::new(),
+        ..crate::fixtures::user()
+    };
 
-    for (room_id, from, to, why) in [
-        (room.id, admin.id, member.id, "from an admin"),
-        (room.id, member.id, admin.id, "from a member"),
-        (room.id, outsider.id, member.id, "from an outsider"),
-        (room.id, owner.id, outsider.id, "to an outsider"),
-        (room.id, owner.id, UserId::new(), "to an unknown user"),
-        (room.id, owner.id, owner.id, "to the owner"),
-        (RoomId::new(), owner.id, member.id, "in an unknown room"),
+    for (from, to, why) in [
+        (
+            in_room(&admin, Role::Owner),
+            in_room(&member, Role::Member),
+            "from an admin",
+        ),
+        (
+            in_room(&member, Role::Owner),
+            in_room(&admin, Role::Admin),
+            "from a member",
+        ),
+        (
+            in_room(&outsider, Role::Owner),
+            in_room(&member, Role::Member),
+            "from an outsider",
+        ),
+        (
+            in_room(&owner, Role::Owner),
+            in_room(&outsider, Role::Member),
+            "to an outsider",
+        ),
+        (
+            in_room(&owner, Role::Owner),
+            in_room(&unknown, Role::Member),
+            "to an unknown user",
+        ),
+        (
+            in_room(&owner, Role::Owner),
+            in_room(&owner, Role::Owner),
+            "to the owner",
+        ),
+        (
+            in_room(&owner, Role::Owner),
+            as_member(&member, elsewhere.id, Role::Member, at(1)),
+            "to a member named in another room",
+        ),
+        (
+            as_member(&owner, RoomId::new(), Role::Owner, at(1)),
+            as_member(&member, RoomId::new(), Role::Member, at(1)),
+            "in an unknown room",
+        ),
     ] {
-        assert!(
-            !stores
+        assert_eq!(
+            stores
                 .memberships
-                .transfer_ownership(room_id, from, to)
+                .transfer_ownership(&from, &to, at(10))
                 .await
                 .unwrap(),
+            Vec::new(),
             "{why}"
         );
         assert_eq!(
@@ -329,7 +543,8 @@ pub async fn refused_transfers_of_ownership_change_nothing(stores: ChatStores) {
             members_before,
             "{why}"
         );
-        assert_eq!(stored_room(&stores, room.id).await, room, "{why}");
+        assert_eq!(stored_room(&stores, room.id).await, before, "{why}");
+        assert_unlogged(&stores, &before).await;
     }
     assert_eq!(
         stores.memberships.get(room.id, outsider.id).await.unwrap(),
@@ -347,13 +562,18 @@ pub async fn list_is_in_joined_order(stores: ChatStores) {
     let second = chat_user(&stores).await;
     let third = chat_user(&stores).await;
     let joined = [
-        membership(room.id, first.id, Role::Member, at(30)),
-        membership(room.id, second.id, Role::Admin, at(20)),
-        membership(room.id, third.id, Role::Member, at(10)),
+        (&first, membership(room.id, first.id, Role::Member, at(30))),
+        (&second, membership(room.id, second.id, Role::Admin, at(20))),
+        (&third, membership(room.id, third.id, Role::Member, at(10))),
     ];
-    for member in &joined {
-        stores.memberships.add(member).await.unwrap();
+    for (user, joining) in &joined {
+        stores
+            .memberships
+            .add(&member(user, joining.clone()))
+            .await
+            .unwrap();
     }
+    let joined = joined.map(|(_, joining)| joining);
     let (_, elsewhere) = created_room(&stores, Visibility::Public).await;
     added_member(&stores, elsewhere.id, at(15)).await;
 

@@ -6,16 +6,41 @@
 
 use std::sync::Arc;
 
+use p_chat_domain::events::{Change, Logged, RoomEvent};
 use p_chat_domain::message::{
-    Appended, HistoryPage, HistoryQuery, Message, MessageId, NewMessage, PageLimit,
+    HistoryPage, HistoryQuery, Message, MessageId, NewMessage, PageLimit,
 };
 use p_chat_domain::room::{Room, RoomId, Visibility};
 
 use crate::ChatStores;
 use crate::fixtures::{
-    append_messages, at, body, chat_user, created_room, new_message, new_message_with_client_id,
-    race, seq, stored_room, unique_client_msg_id,
+    append_messages, assert_logged, assert_unlogged, at, body, chat_user, created_room,
+    events_after, new_message, new_message_with_client_id, pos, race, seq, stored_room,
+    unique_client_msg_id,
 };
+
+/// What a call returns that logged `change` at `pos` in `room`, at `at`.
+fn logged(
+    value: Message,
+    at_pos: i64,
+    at: chrono::DateTime<chrono::Utc>,
+    change: Change,
+) -> Logged<Message> {
+    Logged {
+        event: Some(RoomEvent {
+            room_id: value.room_id,
+            pos: pos(at_pos),
+            at,
+            change,
+        }),
+        value,
+    }
+}
+
+/// What a call returns that changed nothing.
+fn unchanged(value: Message) -> Logged<Message> {
+    Logged { value, event: None }
+}
 
 /// A history query, spelled out.
 fn query(after: Option<i64>, before: Option<i64>, limit: i64) -> HistoryQuery {
@@ -64,6 +89,7 @@ pub async fn append_to_a_missing_room_is_none(stores: ChatStores) {
     }
     assert_eq!(stores.rooms.by_id(missing).await.unwrap(), None);
     assert_eq!(stored_room(&stores, room.id).await, room);
+    assert_unlogged(&stores, &room).await;
     let first = append_messages(&stores, room.id, owner.id, 1).await;
     assert_eq!(first[0].seq, seq(1));
 }
@@ -71,7 +97,8 @@ pub async fn append_to_a_missing_room_is_none(stores: ChatStores) {
 /// The first message of a room gets seq 1 and the room's `last_seq` becomes
 /// 1; the stored message reads back equal, every field included (non-ASCII
 /// body, client id, creation time to the microsecond, never edited nor
-/// deleted). The next one, without client id, gets seq 2.
+/// deleted); its `message` event is logged at the room's next position, at
+/// the message's time. The next one, without client id, gets seq 2.
 pub async fn first_append_gets_seq_1_and_round_trips(stores: ChatStores) {
     let (owner, room) = created_room(&stores, Visibility::Public).await;
     let sent = NewMessage {
@@ -91,13 +118,12 @@ pub async fn first_append_gets_seq_1_and_round_trips(stores: ChatStores) {
         deleted_at: None,
     };
 
+    let appended = stores.messages.append(&sent).await.unwrap().unwrap();
     assert_eq!(
-        stores.messages.append(&sent).await.unwrap(),
-        Some(Appended {
-            message: stored.clone(),
-            created: true,
-        })
+        appended,
+        logged(stored.clone(), 2, at(42), Change::Message(stored.clone()))
     );
+    assert_logged(&stores, &room, &[appended.event.unwrap()], &["message"]).await;
     assert_eq!(
         stores.messages.by_id(room.id, sent.id).await.unwrap(),
         Some(stored.clone())
@@ -106,6 +132,7 @@ pub async fn first_append_gets_seq_1_and_round_trips(stores: ChatStores) {
         stored_room(&stores, room.id).await,
         Room {
             last_seq: seq(1),
+            last_pos: pos(2),
             ..room.clone()
         }
     );
@@ -124,10 +151,12 @@ pub async fn first_append_gets_seq_1_and_round_trips(stores: ChatStores) {
     };
     assert_eq!(
         stores.messages.append(&plain).await.unwrap(),
-        Some(Appended {
-            message: second.clone(),
-            created: true,
-        })
+        Some(logged(
+            second.clone(),
+            3,
+            at(43),
+            Change::Message(second.clone())
+        ))
     );
     assert_eq!(
         stores.messages.by_id(room.id, plain.id).await.unwrap(),
@@ -170,11 +199,14 @@ pub async fn seqs_are_consecutive_per_room_and_independent_between_rooms(stores:
             .await
             .unwrap()
             .unwrap();
-        assert!(appended.created);
+        // Each room's log: created at 1, then one event per message.
+        let event = appended.event.expect("a new message is logged");
+        assert_eq!(event.room_id, room_id);
+        assert_eq!(event.pos, pos(appended.value.seq.value() + 1));
         if room_id == first_room.id {
-            first.push(appended.message);
+            first.push(appended.value);
         } else {
-            second.push(appended.message);
+            second.push(appended.value);
         }
     }
 
@@ -182,6 +214,7 @@ pub async fn seqs_are_consecutive_per_room_and_independent_between_rooms(stores:
         let seqs: Vec<i64> = messages.iter().map(|message| message.seq.value()).collect();
         assert_eq!(seqs, (1..=count).collect::<Vec<i64>>());
         assert_eq!(stored_room(&stores, room.id).await.last_seq, seq(count));
+        assert_eq!(stored_room(&stores, room.id).await.last_pos, pos(count + 1));
         assert_eq!(
             stores
                 .messages
@@ -198,7 +231,9 @@ pub async fn seqs_are_consecutive_per_room_and_independent_between_rooms(stores:
 
 /// 9 senders appending 10 messages each, all at once, get the seqs 1 to 90
 /// exactly: no gap, no seq twice, each sender's own messages in the order
-/// sent; `last_seq` is 90 and the history holds the 90 messages in seq order.
+/// sent; `last_seq` is 90 and the history holds the 90 messages in seq
+/// order. Their events take the positions 2 to 91 in the same order (seq n
+/// at position n + 1), and `last_pos` is 91.
 pub async fn concurrent_senders_get_gap_free_seqs(stores: ChatStores) {
     const SENDERS: usize = 9;
     const EACH: usize = 10;
@@ -219,9 +254,11 @@ pub async fn concurrent_senders_get_gap_free_seqs(stores: ChatStores) {
                     ..new_message(room.id, author)
                 };
                 let appended = messages.append(&message).await.unwrap().unwrap();
-                assert!(appended.created);
-                assert_eq!(appended.message.id, message.id);
-                stored.push(appended.message);
+                assert_eq!(appended.value.id, message.id);
+                let event = appended.event.expect("a new message is logged");
+                assert_eq!(event.pos, pos(appended.value.seq.value() + 1));
+                assert_eq!(event.change, Change::Message(appended.value.clone()));
+                stored.push(appended.value);
             }
             stored
         }
@@ -244,6 +281,20 @@ pub async fn concurrent_senders_get_gap_free_seqs(stores: ChatStores) {
         (1..=total).collect::<Vec<i64>>()
     );
     assert_eq!(stored_room(&stores, room.id).await.last_seq, seq(total));
+    assert_eq!(stored_room(&stores, room.id).await.last_pos, pos(total + 1));
+    let log = stores
+        .events
+        .after(room.id, &events_after(1, 100))
+        .await
+        .unwrap();
+    assert!(!log.has_more);
+    assert_eq!(
+        log.events
+            .iter()
+            .map(|event| event.change.clone())
+            .collect::<Vec<_>>(),
+        all.iter().cloned().map(Change::Message).collect::<Vec<_>>()
+    );
     assert_eq!(
         stores
             .messages
@@ -259,7 +310,8 @@ pub async fn concurrent_senders_get_gap_free_seqs(stores: ChatStores) {
 
 /// Appending again with a `(room, author, client_msg_id)` already used stores
 /// nothing (whatever the new id, body and time) and returns the first
-/// message, unchanged, with `created: false`; `last_seq` does not move.
+/// message, unchanged, with no event; neither `last_seq` nor `last_pos`
+/// moves.
 pub async fn repeated_client_msg_id_returns_the_first_message(stores: ChatStores) {
     let (owner, room) = created_room(&stores, Visibility::Public).await;
     let first = NewMessage {
@@ -267,14 +319,9 @@ pub async fn repeated_client_msg_id_returns_the_first_message(stores: ChatStores
         created_at: at(1),
         ..new_message_with_client_id(room.id, owner.id, unique_client_msg_id())
     };
-    let original = stores
-        .messages
-        .append(&first)
-        .await
-        .unwrap()
-        .unwrap()
-        .message;
+    let original = stores.messages.append(&first).await.unwrap().unwrap().value;
     let later = append_messages(&stores, room.id, owner.id, 1).await;
+    let before = stored_room(&stores, room.id).await;
 
     let repeat = NewMessage {
         id: MessageId::new(),
@@ -284,11 +331,9 @@ pub async fn repeated_client_msg_id_returns_the_first_message(stores: ChatStores
     };
     assert_eq!(
         stores.messages.append(&repeat).await.unwrap(),
-        Some(Appended {
-            message: original.clone(),
-            created: false,
-        })
+        Some(unchanged(original.clone()))
     );
+    assert_unlogged(&stores, &before).await;
     assert_eq!(original.seq, seq(1));
     assert_eq!(
         stores.messages.by_id(room.id, repeat.id).await.unwrap(),
@@ -309,12 +354,14 @@ pub async fn repeated_client_msg_id_returns_the_first_message(stores: ChatStores
 }
 
 /// Of 8 concurrent appends with one `(room, author, client_msg_id)`, exactly
-/// one stores its message; all 8 return that message; `last_seq` advances by
-/// exactly one and the other candidates leave no trace.
+/// one stores its message, and logs its event; all 8 return that message;
+/// `last_seq` and `last_pos` advance by exactly one and the other
+/// candidates leave no trace.
 pub async fn concurrent_repeats_of_one_client_msg_id_store_one_message(stores: ChatStores) {
     const RACERS: usize = 8;
     let (owner, room) = created_room(&stores, Visibility::Public).await;
     let before = append_messages(&stores, room.id, owner.id, 1).await;
+    let room_before = stored_room(&stores, room.id).await;
     let client_msg_id = unique_client_msg_id();
 
     let outcomes = race(RACERS, |racer| {
@@ -332,9 +379,9 @@ pub async fn concurrent_repeats_of_one_client_msg_id_store_one_message(stores: C
     })
     .await;
 
-    let winners: Vec<&(NewMessage, Appended)> = outcomes
+    let winners: Vec<&(NewMessage, Logged<Message>)> = outcomes
         .iter()
-        .filter(|(_, appended)| appended.created)
+        .filter(|(_, appended)| appended.changed())
         .collect();
     assert_eq!(winners.len(), 1, "exactly one append must store");
     let (candidate, won) = winners[0];
@@ -349,9 +396,16 @@ pub async fn concurrent_repeats_of_one_client_msg_id_store_one_message(stores: C
         edited_at: None,
         deleted_at: None,
     };
-    assert_eq!(won.message, expected);
+    assert_eq!(won.value, expected);
+    assert_logged(
+        &stores,
+        &room_before,
+        &[won.event.clone().unwrap()],
+        &["message"],
+    )
+    .await;
     for (other, appended) in &outcomes {
-        assert_eq!(appended.message, expected);
+        assert_eq!(appended.value, expected);
         if other.id != candidate.id {
             assert_eq!(
                 stores.messages.by_id(room.id, other.id).await.unwrap(),
@@ -391,20 +445,17 @@ pub async fn client_msg_id_is_scoped_to_author_and_room(stores: ChatStores) {
     for (room_id, author_id, expected_seq) in scopes {
         let message = new_message_with_client_id(room_id, author_id, client_msg_id.clone());
         let appended = stores.messages.append(&message).await.unwrap().unwrap();
-        assert!(appended.created, "a new scope stores a new message");
-        assert_eq!(appended.message.id, message.id);
-        assert_eq!(appended.message.seq, seq(expected_seq));
-        stored.push(appended.message);
+        assert!(appended.changed(), "a new scope stores a new message");
+        assert_eq!(appended.value.id, message.id);
+        assert_eq!(appended.value.seq, seq(expected_seq));
+        stored.push(appended.value);
     }
 
     for ((room_id, author_id, _), first) in scopes.into_iter().zip(&stored) {
         let repeat = new_message_with_client_id(room_id, author_id, client_msg_id.clone());
         assert_eq!(
             stores.messages.append(&repeat).await.unwrap(),
-            Some(Appended {
-                message: first.clone(),
-                created: false,
-            })
+            Some(unchanged(first.clone()))
         );
         assert_eq!(
             stores
@@ -418,6 +469,8 @@ pub async fn client_msg_id_is_scoped_to_author_and_room(stores: ChatStores) {
     }
     assert_eq!(stored_room(&stores, room.id).await.last_seq, seq(2));
     assert_eq!(stored_room(&stores, other_room.id).await.last_seq, seq(1));
+    assert_eq!(stored_room(&stores, room.id).await.last_pos, pos(3));
+    assert_eq!(stored_room(&stores, other_room.id).await.last_pos, pos(2));
 }
 
 /// Without a client id, nothing is deduplicated: the same author sending
@@ -432,9 +485,9 @@ pub async fn messages_without_client_msg_id_are_never_deduplicated(stores: ChatS
 
     for (message, expected_seq) in [(&original, 1), (&twin, 2)] {
         let appended = stores.messages.append(message).await.unwrap().unwrap();
-        assert!(appended.created);
-        assert_eq!(appended.message.id, message.id);
-        assert_eq!(appended.message.seq, seq(expected_seq));
+        assert!(appended.changed());
+        assert_eq!(appended.value.id, message.id);
+        assert_eq!(appended.value.seq, seq(expected_seq));
     }
     assert_eq!(stored_room(&stores, room.id).await.last_seq, seq(2));
 }
@@ -584,9 +637,10 @@ pub async fn page_of_an_empty_room_is_empty(stores: ChatStores) {
     }
 }
 
-/// `edit` replaces the body and sets `edited_at` (each time), returning the
-/// whole message; seq, author, client id and creation time are kept, and
-/// neither `last_seq` nor other messages change.
+/// `edit` replaces the body and sets `edited_at` (each time), logging
+/// `message_updated` with the whole message at the room's next position;
+/// seq, author, client id and creation time are kept, and neither
+/// `last_seq` nor other messages change.
 pub async fn edit_replaces_the_body_and_sets_edited_at(stores: ChatStores) {
     let (owner, room) = created_room(&stores, Visibility::Public).await;
     let all = append_messages(&stores, room.id, owner.id, 3).await;
@@ -599,14 +653,23 @@ pub async fn edit_replaces_the_body_and_sets_edited_at(stores: ChatStores) {
             edited_at: Some(edited_at),
             ..target.clone()
         };
+        let before = stored_room(&stores, room.id).await;
+        let edited = stores
+            .messages
+            .edit(room.id, target.id, &body(text), edited_at)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
-            stores
-                .messages
-                .edit(room.id, target.id, &body(text), edited_at)
-                .await
-                .unwrap(),
-            Some(current.clone())
+            edited,
+            RoomEvent {
+                room_id: room.id,
+                pos: before.last_pos.next(),
+                at: edited_at,
+                change: Change::MessageUpdated(current.clone()),
+            }
         );
+        assert_logged(&stores, &before, &[edited], &["message_updated"]).await;
         assert_eq!(
             stores.messages.by_id(room.id, target.id).await.unwrap(),
             Some(current.clone())
@@ -628,7 +691,7 @@ pub async fn edit_replaces_the_body_and_sets_edited_at(stores: ChatStores) {
 }
 
 /// `edit` of a deleted message, of an unknown id, or of a message named with
-/// the wrong room is `None` and changes nothing.
+/// the wrong room is `None`, and changes and logs nothing.
 pub async fn edit_of_a_deleted_or_missing_message_is_none(stores: ChatStores) {
     let (owner, room) = created_room(&stores, Visibility::Public).await;
     let all = append_messages(&stores, room.id, owner.id, 2).await;
@@ -644,8 +707,15 @@ pub async fn edit_of_a_deleted_or_missing_message_is_none(stores: ChatStores) {
             .tombstone(room.id, all[0].id, at(10))
             .await
             .unwrap(),
-        Some(deleted.clone())
+        Some(logged(
+            deleted.clone(),
+            4,
+            at(10),
+            Change::MessageDeleted(deleted.clone())
+        ))
     );
+    let before = stored_room(&stores, room.id).await;
+    let other_before = stored_room(&stores, other_room.id).await;
 
     let text = body("too late");
     for (room_id, id, why) in [
@@ -664,6 +734,8 @@ pub async fn edit_of_a_deleted_or_missing_message_is_none(stores: ChatStores) {
             "{why}"
         );
     }
+    assert_unlogged(&stores, &before).await;
+    assert_unlogged(&stores, &other_before).await;
     assert_eq!(
         stores.messages.by_id(room.id, all[0].id).await.unwrap(),
         Some(deleted)
@@ -683,9 +755,10 @@ pub async fn edit_of_a_deleted_or_missing_message_is_none(stores: ChatStores) {
 }
 
 /// `tombstone` clears the body and sets `deleted_at`, keeping the seq and
-/// every other field (an earlier edit time included); a second tombstone
-/// returns the message with the first `deleted_at`. The tombstone stays in
-/// the history, and its seq is never reused.
+/// every other field (an earlier edit time included), and logs
+/// `message_deleted` at the room's next position; a second tombstone
+/// returns the message with the first `deleted_at` and logs nothing. The
+/// tombstone stays in the history, and its seq is never reused.
 pub async fn tombstone_clears_the_body_and_keeps_the_seq(stores: ChatStores) {
     let (owner, room) = created_room(&stores, Visibility::Public).await;
     let all = append_messages(&stores, room.id, owner.id, 3).await;
@@ -695,6 +768,10 @@ pub async fn tombstone_clears_the_body_and_keeps_the_seq(stores: ChatStores) {
         .edit(room.id, target.id, &body("edited"), at(5))
         .await
         .unwrap()
+        .unwrap()
+        .change
+        .message()
+        .cloned()
         .unwrap();
     let tombstone = Message {
         body: None,
@@ -702,6 +779,30 @@ pub async fn tombstone_clears_the_body_and_keeps_the_seq(stores: ChatStores) {
         ..edited
     };
 
+    let before = stored_room(&stores, room.id).await;
+    let deleted = stores
+        .messages
+        .tombstone(room.id, target.id, at(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        deleted,
+        logged(
+            tombstone.clone(),
+            before.last_pos.value() + 1,
+            at(10),
+            Change::MessageDeleted(tombstone.clone())
+        )
+    );
+    assert_logged(
+        &stores,
+        &before,
+        &[deleted.event.unwrap()],
+        &["message_deleted"],
+    )
+    .await;
+    let before = stored_room(&stores, room.id).await;
     for deleted_at in [at(10), at(20)] {
         assert_eq!(
             stores
@@ -709,8 +810,9 @@ pub async fn tombstone_clears_the_body_and_keeps_the_seq(stores: ChatStores) {
                 .tombstone(room.id, target.id, deleted_at)
                 .await
                 .unwrap(),
-            Some(tombstone.clone())
+            Some(unchanged(tombstone.clone()))
         );
+        assert_unlogged(&stores, &before).await;
         assert_eq!(
             stores.messages.by_id(room.id, target.id).await.unwrap(),
             Some(tombstone.clone())
@@ -734,11 +836,12 @@ pub async fn tombstone_clears_the_body_and_keeps_the_seq(stores: ChatStores) {
 }
 
 /// `tombstone` of an unknown id, or of a message named with the wrong room,
-/// is `None` and deletes nothing.
+/// is `None`, and deletes and logs nothing.
 pub async fn tombstone_of_a_missing_message_is_none(stores: ChatStores) {
     let (owner, room) = created_room(&stores, Visibility::Public).await;
     let all = append_messages(&stores, room.id, owner.id, 1).await;
     let (_, other_room) = created_room(&stores, Visibility::Public).await;
+    let before = stored_room(&stores, room.id).await;
 
     for (room_id, id, why) in [
         (room.id, MessageId::new(), "an unknown message"),
@@ -755,6 +858,8 @@ pub async fn tombstone_of_a_missing_message_is_none(stores: ChatStores) {
             "{why}"
         );
     }
+    assert_unlogged(&stores, &before).await;
+    assert_unlogged(&stores, &other_room).await;
     assert_eq!(
         stores.messages.by_id(room.id, all[0].id).await.unwrap(),
         Some(all[0].clone())

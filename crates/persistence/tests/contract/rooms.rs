@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use p_chat_domain::events::{Change, EventPage, RoomEvent};
 use p_chat_domain::message::HistoryPage;
 use p_chat_domain::ports::{OpenedDirect, RoomDetails};
 use p_chat_domain::room::{Membership, Role, Room, RoomId, Visibility};
@@ -14,15 +15,16 @@ use p_chat_domain::user::{User, UserId};
 
 use crate::ChatStores;
 use crate::fixtures::{
-    added_member, append_messages, at, chat_user, create_room, created_room, direct_room,
-    membership, new_message, owner_membership, pair, race, room_name, room_owned_by, seq,
-    stored_room, topic, unique_word,
+    added_member, append_messages, assert_logged, assert_unlogged, at, chat_user, create_room,
+    created_room, direct_room, events_after, member, membership, new_message, owner_membership,
+    people, pos, race, room_name, room_owned_by, seq, stored_room, topic, unique_word,
 };
 
 /// A created room reads back equal, every field included (a non-ASCII name,
 /// a multi-line topic or none, the creation time to the microsecond,
-/// `last_seq` 0), and its owner's membership was stored with it: the owner is
-/// its one member, with the owner role.
+/// `last_seq` 0), but for its `last_pos`, 1: its owner's membership was
+/// stored with it (the owner is its one member, with the owner role) and
+/// logged as `member_joined` at position 1, showing the room as stored.
 pub async fn created_rooms_round_trip_with_their_owner(stores: ChatStores) {
     let owner = chat_user(&stores).await;
     let plain = room_owned_by(owner.id, Visibility::Public);
@@ -33,17 +35,33 @@ pub async fn created_rooms_round_trip_with_their_owner(stores: ChatStores) {
         ..room_owned_by(owner.id, Visibility::Private)
     };
     for room in [&plain, &detailed] {
-        stores
-            .rooms
-            .create(room, &owner_membership(room))
-            .await
-            .unwrap();
+        let owner_member = member(&owner, owner_membership(room));
+        let joined = stores.rooms.create(room, &owner_member).await.unwrap();
+        assert_eq!(
+            joined,
+            RoomEvent {
+                room_id: room.id,
+                pos: pos(1),
+                at: room.created_at,
+                change: Change::MemberJoined {
+                    room: Room {
+                        last_pos: pos(1),
+                        ..room.clone()
+                    },
+                    member: owner_member,
+                },
+            }
+        );
+        assert_logged(&stores, room, &[joined], &["member_joined"]).await;
     }
 
     for room in [&plain, &detailed] {
         assert_eq!(
-            stores.rooms.by_id(room.id).await.unwrap().as_ref(),
-            Some(room)
+            stores.rooms.by_id(room.id).await.unwrap(),
+            Some(Room {
+                last_pos: pos(1),
+                ..room.clone()
+            })
         );
         assert_eq!(
             stores.memberships.get(room.id, owner.id).await.unwrap(),
@@ -63,9 +81,10 @@ pub async fn by_id_of_unknown_room_is_none(stores: ChatStores) {
     assert_eq!(stores.rooms.by_id(RoomId::new()).await.unwrap(), None);
 }
 
-/// `update_details` replaces name, topic and visibility and returns the
-/// whole room; its id, owner, creation time and `last_seq` are kept, its
-/// owner stays the owner, and other rooms are untouched.
+/// `update_details` replaces name, topic and visibility and logs
+/// `room_updated` at the room's next position, showing the whole room; its
+/// id, owner, creation time and `last_seq` are kept, its owner stays the
+/// owner, and other rooms are untouched.
 pub async fn update_details_changes_only_name_topic_and_visibility(stores: ChatStores) {
     let owner = chat_user(&stores).await;
     let room = Room {
@@ -87,16 +106,26 @@ pub async fn update_details_changes_only_name_topic_and_visibility(stores: ChatS
         topic: None,
         visibility: Visibility::Private,
         last_seq: seq(1),
+        last_pos: pos(3),
         ..room.clone()
     };
+    let before = stored_room(&stores, room.id).await;
+    let event = stores
+        .rooms
+        .update_details(room.id, &private, at(70))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
-        stores
-            .rooms
-            .update_details(room.id, &private)
-            .await
-            .unwrap(),
-        Some(updated.clone())
+        event,
+        RoomEvent {
+            room_id: room.id,
+            pos: pos(3),
+            at: at(70),
+            change: Change::RoomUpdated(updated.clone()),
+        }
     );
+    assert_logged(&stores, &before, &[event], &["room_updated"]).await;
     assert_eq!(stores.rooms.by_id(room.id).await.unwrap(), Some(updated));
 
     let public = RoomDetails {
@@ -108,11 +137,21 @@ pub async fn update_details_changes_only_name_topic_and_visibility(stores: ChatS
         name: public.name.clone(),
         topic: public.topic.clone(),
         last_seq: seq(1),
+        last_pos: pos(4),
         ..room.clone()
     };
     assert_eq!(
-        stores.rooms.update_details(room.id, &public).await.unwrap(),
-        Some(updated_again.clone())
+        stores
+            .rooms
+            .update_details(room.id, &public, at(80))
+            .await
+            .unwrap(),
+        Some(RoomEvent {
+            room_id: room.id,
+            pos: pos(4),
+            at: at(80),
+            change: Change::RoomUpdated(updated_again.clone()),
+        })
     );
     assert_eq!(
         stores.rooms.by_id(room.id).await.unwrap(),
@@ -129,7 +168,8 @@ pub async fn update_details_changes_only_name_topic_and_visibility(stores: ChatS
     );
 }
 
-/// `update_details` of an unknown room is `None` and creates nothing.
+/// `update_details` of an unknown room is `None`, creates nothing and logs
+/// nothing.
 pub async fn update_details_of_unknown_room_is_none(stores: ChatStores) {
     created_room(&stores, Visibility::Public).await;
     let unknown = RoomId::new();
@@ -142,27 +182,66 @@ pub async fn update_details_of_unknown_room_is_none(stores: ChatStores) {
     assert_eq!(
         stores
             .rooms
-            .update_details(unknown, &details)
+            .update_details(unknown, &details, at(10))
             .await
             .unwrap(),
         None
     );
     assert_eq!(stores.rooms.by_id(unknown).await.unwrap(), None);
+    assert_eq!(
+        stores
+            .events
+            .after(unknown, &events_after(0, 10))
+            .await
+            .unwrap(),
+        EventPage {
+            events: Vec::new(),
+            has_more: false,
+        }
+    );
 }
 
-/// Deleting a room takes its memberships and messages with it (nothing of it
-/// can be read, and nothing more appended); a second delete returns `false`.
-/// Another room, its members and its messages are untouched.
+/// Deleting a room takes its memberships, messages and event log with it
+/// (nothing of it can be read, and nothing more appended) and returns its
+/// `room_deleted` event, at the position after its last; a second delete
+/// returns `None`. Another room, its members, messages and log are
+/// untouched.
 pub async fn delete_removes_the_room_with_its_members_and_messages(stores: ChatStores) {
     let (owner, room) = created_room(&stores, Visibility::Public).await;
     let member = added_member(&stores, room.id, at(5)).await;
     let messages = append_messages(&stores, room.id, member.id, 3).await;
     let (other_owner, bystander) = created_room(&stores, Visibility::Public).await;
     let kept = append_messages(&stores, bystander.id, other_owner.id, 1).await;
+    let bystanders_log = stores
+        .events
+        .after(bystander.id, &events_after(0, 10))
+        .await
+        .unwrap();
+    // Created (1), a member added (2), three messages (3 to 5).
+    assert_eq!(stored_room(&stores, room.id).await.last_pos, pos(5));
 
-    assert!(stores.rooms.delete(room.id).await.unwrap());
+    assert_eq!(
+        stores.rooms.delete(room.id, at(50)).await.unwrap(),
+        Some(RoomEvent {
+            room_id: room.id,
+            pos: pos(6),
+            at: at(50),
+            change: Change::RoomDeleted,
+        })
+    );
 
     assert_eq!(stores.rooms.by_id(room.id).await.unwrap(), None);
+    assert_eq!(
+        stores
+            .events
+            .after(room.id, &events_after(0, 10))
+            .await
+            .unwrap(),
+        EventPage {
+            events: Vec::new(),
+            has_more: false,
+        }
+    );
     for user in [&owner, &member] {
         assert_eq!(
             stores.memberships.get(room.id, user.id).await.unwrap(),
@@ -203,14 +282,23 @@ pub async fn delete_removes_the_room_with_its_members_and_messages(stores: ChatS
         None
     );
 
-    assert!(!stores.rooms.delete(room.id).await.unwrap());
+    assert_eq!(stores.rooms.delete(room.id, at(60)).await.unwrap(), None);
 
     assert_eq!(
         stores.rooms.by_id(bystander.id).await.unwrap(),
         Some(Room {
             last_seq: seq(1),
+            last_pos: pos(2),
             ..bystander.clone()
         })
+    );
+    assert_eq!(
+        stores
+            .events
+            .after(bystander.id, &events_after(0, 10))
+            .await
+            .unwrap(),
+        bystanders_log
     );
     assert_eq!(
         stores.memberships.list(bystander.id).await.unwrap(),
@@ -227,11 +315,14 @@ pub async fn delete_removes_the_room_with_its_members_and_messages(stores: ChatS
     );
 }
 
-/// Deleting an unknown room returns `false` and touches no other room.
+/// Deleting an unknown room returns `None` and touches no other room.
 pub async fn delete_of_unknown_room_is_false(stores: ChatStores) {
     let (_, room) = created_room(&stores, Visibility::Public).await;
 
-    assert!(!stores.rooms.delete(RoomId::new()).await.unwrap());
+    assert_eq!(
+        stores.rooms.delete(RoomId::new(), at(10)).await.unwrap(),
+        None
+    );
     assert_eq!(stores.rooms.by_id(room.id).await.unwrap(), Some(room));
 }
 
@@ -272,11 +363,29 @@ pub async fn of_member_lists_the_rooms_of_a_member_oldest_first(stores: ChatStor
     ] {
         stores
             .memberships
-            .add(&membership(room.id, user.id, role, joined_at))
+            .add(&member(
+                &user,
+                membership(room.id, user.id, role, joined_at),
+            ))
             .await
             .unwrap();
     }
-    assert!(stores.memberships.remove(left.id, user.id).await.unwrap());
+    assert!(
+        stores
+            .memberships
+            .remove(left.id, user.id, at(37))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // As stored: created (1), joined (2), left (3).
+    let (newest, oldest, middle, left, never_joined) = (
+        logged_up_to(&newest, 1),
+        logged_up_to(&oldest, 2),
+        logged_up_to(&middle, 2),
+        logged_up_to(&left, 3),
+        logged_up_to(&never_joined, 1),
+    );
 
     assert_eq!(
         stores.rooms.of_member(user.id).await.unwrap(),
@@ -318,10 +427,16 @@ async fn rooms_named_with(stores: &ChatStores, token: &str, public_words: &[&str
     };
     stores
         .rooms
-        .open_direct(&direct, pair(owner.id, peer.id), at(0))
+        .open_direct(&direct, &people(&owner, &peer), at(0))
         .await
         .unwrap();
     public
+        .into_iter()
+        .map(|room| Room {
+            last_pos: pos(1),
+            ..room
+        })
+        .collect()
 }
 
 /// `search_public` finds the public rooms whose name contains the query,
@@ -442,6 +557,38 @@ fn direct_members(room: RoomId, joined: [(&User, DateTime<Utc>); 2]) -> Vec<Memb
     members
 }
 
+/// The `member_joined` events of a direct room's users joining (at the
+/// given times), by user id, at consecutive positions from `first`, each
+/// showing `room` (as stored after) at its own position.
+fn direct_joins(room: &Room, joined: &[(&User, DateTime<Utc>)], first: i64) -> Vec<RoomEvent> {
+    let mut joined = joined.to_vec();
+    joined.sort_by_key(|(user, _)| user.id);
+    joined
+        .into_iter()
+        .zip(first..)
+        .map(|((user, joined_at), at_pos)| RoomEvent {
+            room_id: room.id,
+            pos: pos(at_pos),
+            at: joined_at,
+            change: Change::MemberJoined {
+                room: Room {
+                    last_pos: pos(at_pos),
+                    ..room.clone()
+                },
+                member: member(user, membership(room.id, user.id, Role::Member, joined_at)),
+            },
+        })
+        .collect()
+}
+
+/// The room as stored, up to its event at `last_pos`.
+fn logged_up_to(room: &Room, last_pos: i64) -> Room {
+    Room {
+        last_pos: pos(last_pos),
+        ..room.clone()
+    }
+}
+
 /// The room's memberships, sorted by user (members who joined together may
 /// be listed in any order).
 async fn members_by_user(stores: &ChatStores, room: RoomId) -> Vec<Membership> {
@@ -455,7 +602,7 @@ async fn members_by_user(stores: &ChatStores, room: RoomId) -> Vec<Membership> {
 /// longer) a member; an unknown room is `None`, whoever asks.
 pub async fn with_membership_reads_the_room_and_one_users_membership(stores: ChatStores) {
     let (owner, room) = created_room(&stores, Visibility::Private).await;
-    let member = added_member(&stores, room.id, at(5)).await;
+    let joiner = added_member(&stores, room.id, at(5)).await;
     let stranger = chat_user(&stores).await;
     let stored = stored_room(&stores, room.id).await;
     let read = |user: UserId| {
@@ -468,15 +615,23 @@ pub async fn with_membership_reads_the_room_and_one_users_membership(stores: Cha
         Some((stored.clone(), Some(owner_membership(&room))))
     );
     assert_eq!(
-        read(member.id).await,
+        read(joiner.id).await,
         Some((
             stored.clone(),
-            Some(membership(room.id, member.id, Role::Member, at(5)))
+            Some(membership(room.id, joiner.id, Role::Member, at(5)))
         ))
     );
     assert_eq!(read(stranger.id).await, Some((stored.clone(), None)));
-    assert!(stores.memberships.remove(room.id, member.id).await.unwrap());
-    assert_eq!(read(member.id).await, Some((stored, None)));
+    assert!(
+        stores
+            .memberships
+            .remove(room.id, joiner.id, at(6))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let stored = stored_room(&stores, room.id).await;
+    assert_eq!(read(joiner.id).await, Some((stored, None)));
     assert_eq!(
         stores
             .rooms
@@ -489,30 +644,40 @@ pub async fn with_membership_reads_the_room_and_one_users_membership(stores: Cha
 
 /// The first `open_direct` of a pair stores the given room with both users
 /// as members (role member, joined at `now`) and reports it created with
-/// both memberships; opening it again, from the other side and with another
-/// room value, returns the stored room, stores nothing new and reports no
-/// membership.
+/// both `member_joined` events (positions 1 and 2, by user id, under the
+/// names given); opening it again, from the other side and with another
+/// room value, returns the stored room, stores nothing new, and reports and
+/// logs no event.
 pub async fn open_direct_creates_the_room_of_a_pair_once(stores: ChatStores) {
     let a = chat_user(&stores).await;
     let b = chat_user(&stores).await;
     let first = direct_room(&a, &b);
+    let stored = logged_up_to(&first, 2);
 
     let members = direct_members(first.id, [(&a, at(10)), (&b, at(10))]);
+    let opened = stores
+        .rooms
+        .open_direct(&first, &people(&a, &b), at(10))
+        .await
+        .unwrap();
     assert_eq!(
-        stores
-            .rooms
-            .open_direct(&first, pair(a.id, b.id), at(10))
-            .await
-            .unwrap(),
+        opened,
         OpenedDirect {
-            room: first.clone(),
+            room: stored.clone(),
             created: true,
-            joined: members.clone(),
+            joined: direct_joins(&stored, &[(&a, at(10)), (&b, at(10))], 1),
         }
     );
+    assert_logged(
+        &stores,
+        &first,
+        &opened.joined,
+        &["member_joined", "member_joined"],
+    )
+    .await;
     assert_eq!(
         stores.rooms.by_id(first.id).await.unwrap(),
-        Some(first.clone())
+        Some(stored.clone())
     );
     assert_eq!(members_by_user(&stores, first.id).await, members);
 
@@ -520,70 +685,97 @@ pub async fn open_direct_creates_the_room_of_a_pair_once(stores: ChatStores) {
     assert_eq!(
         stores
             .rooms
-            .open_direct(&second, pair(b.id, a.id), at(20))
+            .open_direct(&second, &people(&b, &a), at(20))
             .await
             .unwrap(),
         OpenedDirect {
-            room: first.clone(),
+            room: stored.clone(),
             created: false,
             joined: Vec::new(),
         }
     );
+    assert_unlogged(&stores, &stored).await;
     assert_eq!(stores.rooms.by_id(second.id).await.unwrap(), None);
     assert_eq!(members_by_user(&stores, first.id).await, members);
     for user in [&a, &b] {
         assert_eq!(
             stores.rooms.of_member(user.id).await.unwrap(),
-            vec![first.clone()]
+            vec![stored.clone()]
         );
     }
 }
 
 /// Opening a direct room again re-adds whoever left it (role member, joined
-/// at the new `now`) and reports just them, keeps whoever stayed as they
-/// were, and returns the existing room, not created.
+/// at the new `now`) and reports and logs just them, keeps whoever stayed
+/// as they were, and returns the existing room, not created.
 pub async fn open_direct_re_adds_users_who_left(stores: ChatStores) {
     let a = chat_user(&stores).await;
     let b = chat_user(&stores).await;
     let room = direct_room(&a, &b);
-    let the_pair = pair(a.id, b.id);
+    let both = people(&a, &b);
     stores
         .rooms
-        .open_direct(&room, the_pair, at(10))
+        .open_direct(&room, &both, at(10))
         .await
         .unwrap();
 
-    assert!(stores.memberships.remove(room.id, a.id).await.unwrap());
-    assert_eq!(
+    assert!(
         stores
-            .rooms
-            .open_direct(&direct_room(&b, &a), the_pair, at(20))
+            .memberships
+            .remove(room.id, a.id, at(15))
             .await
-            .unwrap(),
+            .unwrap()
+            .is_some()
+    );
+    // Opened (1, 2), a left (3), a joins again (4).
+    let rejoined = stores
+        .rooms
+        .open_direct(&direct_room(&b, &a), &people(&b, &a), at(20))
+        .await
+        .unwrap();
+    let stored = logged_up_to(&room, 4);
+    assert_eq!(
+        rejoined,
         OpenedDirect {
-            room: room.clone(),
+            room: stored.clone(),
             created: false,
-            joined: vec![membership(room.id, a.id, Role::Member, at(20))],
+            joined: direct_joins(&stored, &[(&a, at(20))], 4),
         }
     );
+    assert_logged(
+        &stores,
+        &logged_up_to(&room, 3),
+        &rejoined.joined,
+        &["member_joined"],
+    )
+    .await;
     assert_eq!(
         members_by_user(&stores, room.id).await,
         direct_members(room.id, [(&a, at(20)), (&b, at(10))])
     );
 
-    for user in [&a, &b] {
-        assert!(stores.memberships.remove(room.id, user.id).await.unwrap());
+    for (user, left_at) in [(&a, at(25)), (&b, at(26))] {
+        assert!(
+            stores
+                .memberships
+                .remove(room.id, user.id, left_at)
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
+    // Both left (5, 6), both join again (7, 8).
+    let stored = logged_up_to(&room, 8);
     assert_eq!(
         stores
             .rooms
-            .open_direct(&direct_room(&a, &b), the_pair, at(30))
+            .open_direct(&direct_room(&a, &b), &both, at(30))
             .await
             .unwrap(),
         OpenedDirect {
-            room: room.clone(),
+            room: stored.clone(),
             created: false,
-            joined: direct_members(room.id, [(&a, at(30)), (&b, at(30))]),
+            joined: direct_joins(&stored, &[(&a, at(30)), (&b, at(30))], 7),
         }
     );
     assert_eq!(
@@ -594,9 +786,10 @@ pub async fn open_direct_re_adds_users_who_left(stores: ChatStores) {
 
 /// Of 6 concurrent `open_direct` calls for one pair (from both sides, each
 /// with its own room value), exactly one creates, and reports both
-/// memberships; all return that room, the only one stored, with exactly the
-/// two users as members. When both have left, 6 concurrent calls re-add
-/// each user once: each membership is reported by exactly one call.
+/// `member_joined` events (positions 1 and 2); all return that room, the
+/// only one stored, with exactly the two users as members. When both have
+/// left, 6 concurrent calls re-add each user once: each membership is
+/// reported by exactly one call, at the next two positions.
 pub async fn concurrent_open_direct_of_one_pair_yields_one_room(stores: ChatStores) {
     const RACERS: usize = 6;
     let a = chat_user(&stores).await;
@@ -604,17 +797,13 @@ pub async fn concurrent_open_direct_of_one_pair_yields_one_room(stores: ChatStor
 
     let outcomes = race(RACERS, |racer| {
         let rooms = Arc::clone(&stores.rooms);
-        let candidate = if racer % 2 == 0 {
-            direct_room(&a, &b)
+        let (candidate, both) = if racer % 2 == 0 {
+            (direct_room(&a, &b), people(&a, &b))
         } else {
-            direct_room(&b, &a)
+            (direct_room(&b, &a), people(&b, &a))
         };
-        let the_pair = pair(a.id, b.id);
         async move {
-            let opened = rooms
-                .open_direct(&candidate, the_pair, at(10))
-                .await
-                .unwrap();
+            let opened = rooms.open_direct(&candidate, &both, at(10)).await.unwrap();
             (candidate, opened)
         }
     })
@@ -625,9 +814,12 @@ pub async fn concurrent_open_direct_of_one_pair_yields_one_room(stores: ChatStor
         .filter(|(_, opened)| opened.created)
         .collect();
     assert_eq!(winners.len(), 1, "exactly one open_direct must create");
-    let winner = winners[0].0.clone();
+    let winner = logged_up_to(&winners[0].0, 2);
     let members = direct_members(winner.id, [(&a, at(10)), (&b, at(10))]);
-    assert_eq!(winners[0].1.joined, members);
+    assert_eq!(
+        winners[0].1.joined,
+        direct_joins(&winner, &[(&a, at(10)), (&b, at(10))], 1)
+    );
     for (candidate, opened) in &outcomes {
         assert_eq!(opened.room, winner);
         if candidate.id != winner.id {
@@ -645,56 +837,89 @@ pub async fn concurrent_open_direct_of_one_pair_yields_one_room(stores: ChatStor
     }
 
     for user in [&a, &b] {
-        assert!(stores.memberships.remove(winner.id, user.id).await.unwrap());
+        assert!(
+            stores
+                .memberships
+                .remove(winner.id, user.id, at(15))
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
+    // Opened (1, 2), both left (3, 4), both join again (5, 6).
+    let rejoined = logged_up_to(&winner, 6);
     let outcomes = race(RACERS, |_| {
         let rooms = Arc::clone(&stores.rooms);
         let candidate = direct_room(&a, &b);
-        let the_pair = pair(a.id, b.id);
-        async move {
-            rooms
-                .open_direct(&candidate, the_pair, at(20))
-                .await
-                .unwrap()
-        }
+        let both = people(&a, &b);
+        async move { rooms.open_direct(&candidate, &both, at(20)).await.unwrap() }
     })
     .await;
-    let mut reported: Vec<Membership> = outcomes
+    let mut reported: Vec<RoomEvent> = outcomes
         .into_iter()
-        .inspect(|opened| assert!(!opened.created && opened.room == winner))
+        .inspect(|opened| assert!(!opened.created && opened.room == rejoined))
         .flat_map(|opened| opened.joined)
         .collect();
-    reported.sort_by_key(|member| member.user_id);
+    reported.sort_by_key(|event| event.pos);
     assert_eq!(
-        reported,
+        reported.iter().map(|event| event.pos).collect::<Vec<_>>(),
+        [pos(5), pos(6)]
+    );
+    let mut joined: Vec<Membership> = reported
+        .iter()
+        .map(|event| match &event.change {
+            Change::MemberJoined { member, .. } => member.membership.clone(),
+            other => panic!("not a join: {other:?}"),
+        })
+        .collect();
+    joined.sort_by_key(|member| member.user_id);
+    assert_eq!(
+        joined,
         direct_members(winner.id, [(&a, at(20)), (&b, at(20))])
     );
+    assert_logged(
+        &stores,
+        &logged_up_to(&winner, 4),
+        &reported,
+        &["member_joined", "member_joined"],
+    )
+    .await;
 }
 
-/// Once a pair's direct room is deleted, opening it again creates a new one.
+/// Once a pair's direct room is deleted, opening it again creates a new
+/// one, with a log of its own from position 1.
 pub async fn open_direct_after_delete_creates_a_new_room(stores: ChatStores) {
     let a = chat_user(&stores).await;
     let b = chat_user(&stores).await;
-    let the_pair = pair(a.id, b.id);
+    let both = people(&a, &b);
     let first = direct_room(&a, &b);
     stores
         .rooms
-        .open_direct(&first, the_pair, at(10))
+        .open_direct(&first, &both, at(10))
         .await
         .unwrap();
-    assert!(stores.rooms.delete(first.id).await.unwrap());
+    assert_eq!(
+        stores.rooms.delete(first.id, at(15)).await.unwrap(),
+        Some(RoomEvent {
+            room_id: first.id,
+            pos: pos(3),
+            at: at(15),
+            change: Change::RoomDeleted,
+        })
+    );
 
     let second = direct_room(&b, &a);
+    let stored = logged_up_to(&second, 2);
     assert_eq!(
         stores
             .rooms
-            .open_direct(&second, the_pair, at(20))
+            .open_direct(&second, &people(&b, &a), at(20))
             .await
             .unwrap(),
         OpenedDirect {
-            room: second.clone(),
+            room: stored.clone(),
             created: true,
-            joined: direct_members(second.id, [(&a, at(20)), (&b, at(20))]),
+            joined: direct_joins(&stored, &[(&a, at(20)), (&b, at(20))], 1),
         }
     );
     assert_eq!(stores.rooms.by_id(first.id).await.unwrap(), None);

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use p_chat_domain::events::{Change, RoomEvent};
 use p_chat_domain::message::NewMessage;
 use p_chat_domain::ports::{Anonymisation, Registered, StoreError, UserQuery};
 use p_chat_domain::registration::Invite;
@@ -15,9 +16,10 @@ use p_chat_domain::verification::EmailVerification;
 
 use crate::Stores;
 use crate::fixtures::{
-    added_member, at, chat_user, created_room, direct_room, invite, membership, name, new_message,
-    pair, race, unique_email, unique_password_hash, unique_token_hash, unique_word, user,
-    user_with_email, verification_for,
+    added_member, assert_unlogged, at, chat_user, created_room, direct_room, events_after, invite,
+    member, membership, name, new_message, owner_membership, people, pos, race, stored_room,
+    unique_email, unique_password_hash, unique_token_hash, unique_word, user, user_with_email,
+    verification_for,
 };
 
 /// An inserted account reads back equal, every field included (timestamps to
@@ -328,7 +330,10 @@ async fn registration_in_a_room(
     stores
         .chat
         .memberships
-        .add(&membership(room.id, account.id, Role::Member, at(1)))
+        .add(&member(
+            &account,
+            membership(room.id, account.id, Role::Member, at(1)),
+        ))
         .await
         .unwrap();
     (account, pending, room.id)
@@ -1167,7 +1172,8 @@ pub async fn anonymise_of_unknown_user_is_missing(stores: Stores) {
 
 /// While the account owns a room, `anonymise` is `OwnsRooms` and changes
 /// nothing: the account, its memberships and its pending verification stay
-/// as they were. Once it handed the room over, it may be anonymised.
+/// as they were, and no room logs anything. Once it handed the room over,
+/// it may be anonymised.
 pub async fn anonymise_of_a_room_owner_is_refused_and_changes_nothing(stores: Stores) {
     let owner = user();
     let pending = verification_for(owner.id);
@@ -1182,10 +1188,17 @@ pub async fn anonymise_of_a_room_owner_is_refused_and_changes_nothing(stores: St
     stores
         .chat
         .memberships
-        .add(&membership(joined.id, owner.id, Role::Admin, at(3)))
+        .add(&member(
+            &owner,
+            membership(joined.id, owner.id, Role::Admin, at(3)),
+        ))
         .await
         .unwrap();
     let anonymised = Anonymised::of(owner.id, at(100));
+    let rooms_before = [
+        stored_room(&stores.chat, owned.id).await,
+        stored_room(&stores.chat, joined.id).await,
+    ];
 
     assert_eq!(
         stores
@@ -1222,14 +1235,23 @@ pub async fn anonymise_of_a_room_owner_is_refused_and_changes_nothing(stores: St
             .unwrap(),
         Some(pending)
     );
+    for room in &rooms_before {
+        assert_unlogged(&stores.chat, room).await;
+    }
 
-    assert!(
+    assert_eq!(
         stores
             .chat
             .memberships
-            .transfer_ownership(owned.id, owner.id, heir.id)
+            .transfer_ownership(
+                &member(&owner, owner_membership(&owned)),
+                &member(&heir, membership(owned.id, heir.id, Role::Member, at(2))),
+                at(50),
+            )
             .await
             .unwrap()
+            .len(),
+        3
     );
     assert!(matches!(
         stores
@@ -1244,9 +1266,12 @@ pub async fn anonymise_of_a_room_owner_is_refused_and_changes_nothing(stores: St
 /// `anonymise` of an account that owns no room replaces its email, name and
 /// password hash, disables it and marks it deleted, removes its pending
 /// verifications and every membership (a direct room it opened included),
-/// and returns the updated account with the rooms it left. The row stays:
-/// its messages keep their author and seq. Its old email is free for a new
-/// account, other accounts' memberships stay.
+/// each logged as `member_left` at the room's next position and the
+/// deletion time, and returns the updated account with those events, by
+/// room id. The account's earlier membership events show its new name,
+/// others' keep theirs. The row stays: its messages keep their author and
+/// seq. Its old email is free for a new account, other accounts'
+/// memberships stay.
 pub async fn anonymise_replaces_the_account_and_leaves_its_rooms(stores: Stores) {
     let account = User {
         display_name: name("Ada Lovelace"),
@@ -1264,7 +1289,10 @@ pub async fn anonymise_replaces_the_account_and_leaves_its_rooms(stores: Stores)
     stores
         .chat
         .memberships
-        .add(&membership(public.id, account.id, Role::Member, at(2)))
+        .add(&member(
+            &account,
+            membership(public.id, account.id, Role::Member, at(2)),
+        ))
         .await
         .unwrap();
     let friend = chat_user(&stores.chat).await;
@@ -1272,7 +1300,7 @@ pub async fn anonymise_replaces_the_account_and_leaves_its_rooms(stores: Stores)
     stores
         .chat
         .rooms
-        .open_direct(&direct, pair(account.id, friend.id), at(3))
+        .open_direct(&direct, &people(&account, &friend), at(3))
         .await
         .unwrap();
     let message = NewMessage {
@@ -1286,7 +1314,7 @@ pub async fn anonymise_replaces_the_account_and_leaves_its_rooms(stores: Stores)
         .await
         .unwrap()
         .unwrap()
-        .message;
+        .value;
     let anonymised = Anonymised::of(account.id, at(100));
 
     let outcome = stores
@@ -1302,13 +1330,68 @@ pub async fn anonymise_replaces_the_account_and_leaves_its_rooms(stores: Stores)
         deleted_at: Some(at(100)),
         ..account.clone()
     };
-    let Anonymisation::Done(updated, mut left) = outcome else {
+    let Anonymisation::Done(updated, left) = outcome else {
         panic!("anonymise must be done, got {outcome:?}");
     };
-    left.sort();
-    let mut rooms = vec![public.id, direct.id];
-    rooms.sort();
-    assert_eq!((updated, left), (expected.clone(), rooms));
+    // The public room: created (1), joined (2), the message (3); the direct
+    // room: both joined (1, 2).
+    let mut expected_left = vec![(public.id, 4), (direct.id, 3)];
+    expected_left.sort();
+    let expected_left: Vec<RoomEvent> = expected_left
+        .into_iter()
+        .map(|(room_id, at_pos)| RoomEvent {
+            room_id,
+            pos: pos(at_pos),
+            at: at(100),
+            change: Change::MemberLeft {
+                user_id: account.id,
+            },
+        })
+        .collect();
+    assert_eq!((updated, left), (expected.clone(), expected_left.clone()));
+    for left in &expected_left {
+        assert_eq!(
+            stored_room(&stores.chat, left.room_id).await.last_pos,
+            left.pos
+        );
+    }
+    for room in [public.id, direct.id] {
+        let log = stores
+            .chat
+            .events
+            .after(room, &events_after(0, 100))
+            .await
+            .unwrap()
+            .events;
+        assert!(
+            log.iter().any(|event| expected_left.contains(event)),
+            "{log:?}"
+        );
+        let names: Vec<(UserId, String)> = log
+            .iter()
+            .filter_map(|event| match &event.change {
+                Change::MemberJoined { member, .. } | Change::MemberUpdated(member) => Some((
+                    member.membership.user_id,
+                    member.display_name.as_str().to_owned(),
+                )),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            names.iter().any(|(user, _)| *user == account.id),
+            "{names:?}"
+        );
+        for (user, shown) in names {
+            let expected_name = if user == account.id {
+                anonymised.display_name.as_str()
+            } else if user == owner.id {
+                owner.display_name.as_str()
+            } else {
+                friend.display_name.as_str()
+            };
+            assert_eq!(shown, expected_name, "the name of {user} in room {room}");
+        }
+    }
 
     assert_eq!(
         stores.users.by_id(account.id).await.unwrap(),

@@ -1,0 +1,2 @@
+DROP TABLE room_events;
+ALTER TABLE rooms DROP COLUMN last_pos;
