@@ -266,16 +266,28 @@ impl MessageRepository for PgMessages {
             log(conn, std::slice::from_ref(&event)).await?;
             Ok((event, deleted))
         });
-        match self.store.bounded(unless_rolled_back(transaction)).await? {
-            Some((event, deleted)) => Ok(Some(Logged {
+        if let Some((event, deleted)) = self.store.bounded(unless_rolled_back(transaction)).await? {
+            return Ok(Some(Logged {
                 event: Some(event.into_event(Some(deleted.clone()))?),
                 value: Message::try_from(deleted)?,
-            })),
-            None => Ok(self.by_id(room, id).await?.map(|earlier| Logged {
-                value: earlier,
-                event: None,
-            })),
+            }));
         }
+        // Read on the same connection: another one, while this one is held,
+        // could wait for a pool that racing deletes have drained.
+        let query = messages::table
+            .find(id.as_uuid())
+            .filter(messages::room_id.eq(room.as_uuid()))
+            .select(MessageRow::as_select())
+            .first(&mut connection);
+        let earlier = self.store.bounded(async { query.await.optional() }).await?;
+        earlier
+            .map(|row| {
+                Ok(Logged {
+                    value: Message::try_from(row)?,
+                    event: None,
+                })
+            })
+            .transpose()
     }
 }
 

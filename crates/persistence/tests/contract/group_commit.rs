@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use tokio::time::sleep;
 
 use crate::fixtures::{
-    chat_user, created_room, events_after, new_message, new_message_with_client_id, pos,
+    at, body, chat_user, created_room, events_after, new_message, new_message_with_client_id, pos,
     stored_room,
 };
 use crate::{ChatStores, postgres_chat_stores};
@@ -284,8 +284,16 @@ async fn a_batch_refused_by_a_constraint_is_retried_one_by_one() {
         "the retried appends still get dense seqs"
     );
     // The batch rolled back left no hole: the retried appends' events follow
-    // the first one's.
+    // the first one's, and the next change takes the next position.
     fx.assert_log(&[&first, &one, &other]).await;
+    let edited = fx
+        .stores
+        .messages
+        .edit(fx.room, first.value.id, &body("edited"), at(9))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(edited.pos, pos(5));
     let writers = fx.writers().await;
     assert_eq!(
         writers.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),

@@ -5,7 +5,7 @@
 //! as documented on the traits.
 //!
 //! Each suite (`users`, `sessions`, `verifications`, `resets`, `invites`;
-//! `rooms`, `memberships`, `messages`) is a set of test bodies written once
+//! `rooms`, `memberships`, `messages`, `events`) is a set of test bodies written once
 //! against the port traits. [`contract_suite!`] turns the account suites into
 //! one `#[tokio::test]` per body for one adapter, given a factory that builds
 //! that adapter's [`Stores`]; [`chat_contract_suite!`] does the same for the
@@ -36,6 +36,7 @@
 // Test code: a failed `unwrap` or `expect` is a failed test, which is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod events;
 mod fixtures;
 mod group_commit;
 mod invites;
@@ -224,8 +225,8 @@ macro_rules! contract_suite {
 ///
 /// `chat_contract_suite!(name, factory)` is [`contract_suite!`] for the chat
 /// ports: it expands to a module `name` holding one multi-threaded
-/// `#[tokio::test]` per body of the `rooms`, `memberships` and `messages`
-/// suites, and `factory` returns a future of `Option<ChatStores>` (called once
+/// `#[tokio::test]` per body of the `rooms`, `memberships`, `messages` and
+/// `events` suites, and `factory` returns a future of `Option<ChatStores>` (called once
 /// per test; `None` skips it). Invoke it inside the `chat` module below, so
 /// that its `name` (`memory`, `postgres`) does not clash with the account
 /// suites' module of the same adapter: tests are named e.g.
@@ -290,6 +291,15 @@ macro_rules! chat_contract_suite {
                 tombstone_clears_the_body_and_keeps_the_seq,
                 tombstone_of_a_missing_message_is_none,
                 by_id_in_the_wrong_room_is_none,
+            ]);
+
+            contract_suite!(@cases events [
+                positions_are_gap_free_and_unique_under_concurrent_writers,
+                an_event_is_stored_iff_its_change_is,
+                after_pages_the_log_with_its_messages_as_they_are_now,
+                prune_removes_a_prefix_of_each_log,
+                a_deleted_room_takes_its_log_along,
+                anonymise_logs_the_rooms_left_and_renames_the_account_in_its_events,
             ]);
         }
     };

@@ -15,7 +15,7 @@ use p_chat_domain::user::{User, UserId};
 use crate::ChatStores;
 use crate::fixtures::{
     added_member, assert_logged, assert_unlogged, at, chat_user, created_room, member, membership,
-    owner_membership, pos, race, stored_room,
+    name, owner_membership, pos, race, stored_room, user,
 };
 
 /// The event at `pos` in `room`, at `at`, of `change`.
@@ -284,7 +284,7 @@ pub async fn set_role_changes_only_the_role(stores: ChatStores) {
     let bystander = added_member(&stores, room.id, at(6)).await;
     // As the caller read it: the name is what the event shows.
     let read = Member {
-        display_name: crate::fixtures::name("Read by the caller"),
+        display_name: name("Read by the caller"),
         ..as_member(&user, room.id, Role::Member, at(5))
     };
 
@@ -484,7 +484,7 @@ pub async fn refused_transfers_of_ownership_change_nothing(stores: ChatStores) {
     let in_room = |user: &User, role: Role| as_member(user, room.id, role, at(1));
     let unknown = User {
         id: UserId::new(),
-        ..crate::fixtures::user()
+        ..user()
     };
 
     for (from, to, why) in [
