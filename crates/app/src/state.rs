@@ -14,8 +14,8 @@ use p_chat_domain::services::{
 };
 use p_chat_persistence::memory::{MemoryAccounts, MemoryChat, MemorySessions};
 use p_chat_persistence::postgres::{
-    MigrationError, PgConfig, PgEvents, PgInvites, PgMemberships, PgMessages, PgResets, PgRooms, PgSessions,
-    PgStore, PgUsers, PgVerifications, PoolSetupError, run_migrations,
+    MigrationError, PgConfig, PgEvents, PgInvites, PgMemberships, PgMessages, PgResets, PgRooms,
+    PgSessions, PgStore, PgUsers, PgVerifications, PoolSetupError, run_migrations,
 };
 
 use tokio::sync::watch;

@@ -90,9 +90,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(rooms::remove_member))
                 .route(web::patch().to(rooms::change_role)),
         )
-        .service(
-            resource("/rooms/{id}/events").route(web::get().to(messages::events)),
-        )
+        .service(resource("/rooms/{id}/events").route(web::get().to(messages::events)))
         .service(
             resource("/rooms/{id}/messages")
                 .route(web::get().to(messages::history))

@@ -505,14 +505,16 @@ impl Connection {
         let me = live.principal.user_id;
         let cursor = match (live.cursors.get(&room), &event.change) {
             (Some(cursor), _) => *cursor,
-            (None, Change::MemberJoined { room: joined, member })
-                if member.membership.user_id == me =>
-            {
-                Cursor {
-                    pos: event.pos.previous(),
-                    seq: joined.last_seq,
-                }
-            }
+            (
+                None,
+                Change::MemberJoined {
+                    room: joined,
+                    member,
+                },
+            ) if member.membership.user_id == me => Cursor {
+                pos: event.pos.previous(),
+                seq: joined.last_seq,
+            },
             // Left before this connection's rooms were read, or unfollowed.
             (None, _) => return Ok(()),
         };

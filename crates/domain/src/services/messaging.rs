@@ -7,9 +7,9 @@ use crate::events::{Broadcast, Change, EventPage, EventQuery, Logged, RoomEvent}
 use crate::message::{
     ClientMsgId, HistoryPage, HistoryQuery, Message, MessageBody, MessageId, NewMessage, PageLimit,
 };
-use crate::position::Pos;
 use crate::permissions::{Action, can};
 use crate::ports::{Clock, EventLog, FanOut, MessageRepository};
+use crate::position::Pos;
 use crate::room::RoomId;
 use crate::services::access::RoomAccess;
 use crate::user::UserId;
@@ -167,9 +167,9 @@ impl Messaging {
                 .await?
                 .ok_or(DomainError::NotFound(Missing::Room))?;
         }
-        if let Some(left) = page.events.iter().position(|event| {
-            matches!(event.change, Change::MemberLeft { user_id } if user_id == actor)
-        }) {
+        if let Some(left) = page.events.iter().position(
+            |event| matches!(event.change, Change::MemberLeft { user_id } if user_id == actor),
+        ) {
             page.events.truncate(left + 1);
             page.has_more = false;
         }

@@ -162,12 +162,14 @@ impl Chat {
 
     /// `member_joined` of `member` in `room` (the room as it is then).
     fn log_join(&mut self, member: &Member) -> Option<RoomEvent> {
-        self.log(member.membership.room_id, member.membership.joined_at, |room| {
-            Change::MemberJoined {
+        self.log(
+            member.membership.room_id,
+            member.membership.joined_at,
+            |room| Change::MemberJoined {
                 room: room.clone(),
                 member: member.clone(),
-            }
-        })
+            },
+        )
     }
 
     /// The stored message with `seq` in `room`.
@@ -397,9 +399,7 @@ impl MembershipRepository for MemoryMemberships {
         let Some(members) = chat.members.get_mut(&room) else {
             return Ok(Vec::new());
         };
-        let from_is_owner = members
-            .get(&from_id)
-            .is_some_and(|m| m.role == Role::Owner);
+        let from_is_owner = members.get(&from_id).is_some_and(|m| m.role == Role::Owner);
         if to.membership.room_id != room
             || from_id == to_id
             || !from_is_owner
@@ -599,7 +599,9 @@ impl EventLog for MemoryEvents {
                 let current = chat
                     .message(room, logged.seq.value())
                     .cloned()
-                    .ok_or_else(|| StoreError::Failure("an event names a missing message".into()))?;
+                    .ok_or_else(|| {
+                        StoreError::Failure("an event names a missing message".into())
+                    })?;
                 match &mut event.change {
                     Change::Message(message)
                     | Change::MessageUpdated(message)
