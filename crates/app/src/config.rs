@@ -810,6 +810,7 @@ mod tests {
         assert_eq!(config.bcrypt_cost, 12);
         assert_eq!(config.registration, RegistrationMode::Open);
         assert_eq!(config.reset.ttl, TimeDelta::minutes(30));
+        assert_eq!(config.event_retention, TimeDelta::days(30));
         assert!(matches!(config.jwt_secret, JwtSecret::Generated(ref key) if key.len() >= 32));
     }
 
@@ -826,9 +827,11 @@ mod tests {
             ("PSQL_HOST", ""),
             ("REGISTRATION", "invite"),
             ("PASSWORD_RESET_TTL_MINUTES", "10"),
+            ("EVENT_RETENTION_DAYS", "90"),
         ])
         .unwrap();
         assert_eq!(config.registration, RegistrationMode::Invite);
+        assert_eq!(config.event_retention, TimeDelta::days(90));
         assert_eq!(config.reset.ttl, TimeDelta::minutes(10));
         assert_eq!(config.bind_address.to_string(), "0.0.0.0");
         assert_eq!(config.port, 9000);
@@ -857,6 +860,8 @@ mod tests {
             ("BCRYPT_COST", "32"),
             ("REGISTRATION", "sometimes"),
             ("PASSWORD_RESET_TTL_MINUTES", "0"),
+            ("EVENT_RETENTION_DAYS", "0"),
+            ("EVENT_RETENTION_DAYS", "a month"),
         ] {
             let message = load(&[(var, value)]).unwrap_err().to_string();
             assert!(message.contains(var), "{var}={value}: {message}");
