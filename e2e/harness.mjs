@@ -262,3 +262,49 @@ export async function send(page, body, { withButton = false } = {}) {
   if (withButton) await page.getByTestId('send').click();
   else await composer.press('Enter');
 }
+
+/**
+ * A REST call made as the user logged in on `page` (with its access token);
+ * resolves with the answer's `data`, or rejects with the status and body.
+ */
+export function apiAs(page, method, path, body) {
+  return page.evaluate(
+    async ({ method, path, body }) => {
+      const { access_token: token } = JSON.parse(sessionStorage.getItem('p-chat.tokens'));
+      const headers = { Authorization: `Bearer ${token}` };
+      if (body !== undefined) headers['Content-Type'] = 'application/json';
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      const answer = await fetch(path, { method, headers, body: payload });
+      const text = await answer.text();
+      if (!answer.ok) throw new Error(`${method} ${path}: ${answer.status} ${text}`);
+      return JSON.parse(text).data;
+    },
+    { method, path, body },
+  );
+}
+
+/**
+ * Takes a user's browser offline (as the test "a pending message is shown
+ * until acknowledged, and sent after a reconnect" does) and waits until its
+ * client has noticed.
+ */
+export async function goOffline(user) {
+  await user.context.setOffline(true);
+  await user.page
+    .locator('[data-testid="connection-status"][data-state="reconnecting"]')
+    .waitFor({ timeout: RECONNECT_MS });
+}
+
+/**
+ * Marks the page, so that `assertNotReloaded` can tell that what it shows
+ * came without a reload (a reload or navigation drops the mark).
+ */
+export function markPage(page) {
+  return page.evaluate(() => {
+    window.e2eMark = true;
+  });
+}
+
+export async function assertNotReloaded(page, who) {
+  assert.equal(await page.evaluate(() => window.e2eMark === true), true, `${who}'s page was reloaded`);
+}

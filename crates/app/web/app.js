@@ -2,14 +2,19 @@
 //
 // - api.js: the login session (tokens in sessionStorage, refresh) and REST.
 // - socket.js: the WebSocket (auth frame, own pings, reconnect with backoff).
-// - this file: the state (rooms, messages, pending sends) and the UI.
+// - this file: the state (rooms, members, messages, pending sends) and the UI.
 //
-// Messages: each room keeps its messages by seq (so a message seen twice,
-// live and again by a sync, is kept once) and the highest seq seen. After
-// every (re)connect the client `sync`s every room from that seq (again while
-// `has_more`), as docs/protocol.md asks. Sends carry a client_msg_id and stay
-// visibly pending until their `ack`; unacknowledged ones are sent again after
-// a reconnect (the server stores a client_msg_id once).
+// Every change in a room reaches the client as a room event with the room's
+// next position `pos` (docs/protocol.md). Each room keeps the position of
+// the last event it applied and applies only the next one, so every event is
+// applied once and in order; an event further ahead means one was missed,
+// and the room is synced from its position. After every (re)connect the
+// client lists its rooms (dropping the ones it lost, adding new ones) and
+// syncs each from its position, so what changed while it was away (edits,
+// deletions, renames, membership and roles) is applied without a reload.
+// Sends carry a client_msg_id and stay visibly pending until their `ack`;
+// unacknowledged ones are sent again after a reconnect (the server stores a
+// client_msg_id once).
 
 import { setUpAccountPanels, showAdminEntry } from './account.js';
 import { Session, newId, sha256Hex } from './api.js';
@@ -139,31 +144,34 @@ const state = {
   editing: null,
   /** Rooms this client is leaving (their member_left is expected). */
   leaving: new Set(),
-  /** Sync bookkeeping for the current connection. */
+  /** Sync bookkeeping for the current connection: ids of rooms waiting, and in flight. */
   syncQueue: [],
   syncing: new Set(),
   lastTypingSent: 0,
 };
 
-/** A room with what this client knows of it. */
-function roomState(room) {
+/** A room with what this client knows of it; `pos` is where its events start. */
+function roomState(room, pos = room.last_pos) {
   return {
     room,
     /**
-     * The seq the next sync starts after: the highest seq delivered in order
-     * (room list, newest history page, live or sync; see storeMessage).
+     * The position of the last room event applied: the next one applied is
+     * `pos + 1`, and a sync starts after it.
      */
+    pos,
+    /** The newest seq known (for the unread count). */
     lastSeq: room.last_seq ?? 0,
     /** seq → message; one entry per (room, seq). */
     messages: new Map(),
-    /** The newest page of history is here (the room was opened). */
+    /** Its members and newest history page were read (the room was opened). */
     loaded: false,
     loading: null,
     hasMoreBefore: false,
     loadingOlder: null,
-    /** user id → member, or null until fetched. */
+    /** user id → member, once loaded (then kept by the room's events). */
     members: null,
-    membersLoading: null,
+    /** Its position was lost (events pruned): it is being read afresh. */
+    reloading: false,
   };
 }
 
@@ -267,7 +275,7 @@ async function enterChat() {
   showView('chat');
   socket = new ChatSocket({
     getToken: () => session.accessToken(),
-    onReady: () => resync(),
+    onReady: () => onReady(),
     onFrame: (frame) => handleFrame(frame),
     onStatus: renderStatus,
     onAuthExpired: async () => {
@@ -454,21 +462,27 @@ function renderStatus(connection, detail) {
       : STATUS_TEXT[connection];
 }
 
-/** After `ready` on a new connection: catch up on everything missed. */
-function resync() {
-  // Sync from the seq seen *now*, before any live message of this connection
-  // moves it on (live delivery starts at `ready`; what came before is synced).
+/**
+ * After `ready` on a new connection: catch up on everything missed. Syncs
+ * asked on the connection before are void (their answers will not come).
+ */
+function onReady() {
   state.syncing.clear();
-  state.syncQueue = [...state.rooms.values()].map((rs) => ({
-    roomId: rs.room.id,
-    after: rs.lastSeq,
-  }));
-  pumpSync();
+  state.syncQueue = [];
   flushOutbox();
-  // Rooms joined or left while away, and fresh names and seqs.
-  inBackground(loadRooms);
-  const activeId = state.activeId;
-  if (activeId) inBackground(() => loadMembers(activeId, true));
+  inBackground(catchUp);
+}
+
+/**
+ * The resume recipe of docs/protocol.md: list the rooms (those gone are
+ * dropped, new ones added at the position listed), then sync every room
+ * from its position. The open room is read now if its first read failed
+ * (it was opened while the connection was going down).
+ */
+async function catchUp() {
+  for (const id of await loadRooms()) requestSync(id);
+  const open = state.rooms.get(state.activeId);
+  if (open) await showOpenRoom(open);
 }
 
 /**
@@ -490,59 +504,56 @@ function inBackground(task, retried = false) {
   });
 }
 
+/** Asks for a sync of a room from its position (once at a time). */
+function requestSync(roomId) {
+  const rs = state.rooms.get(roomId);
+  if (!rs || rs.reloading || state.syncing.has(roomId) || state.syncQueue.includes(roomId)) return;
+  state.syncQueue.push(roomId);
+  pumpSync();
+}
+
 function pumpSync() {
   while (state.syncing.size < SYNC_PARALLEL && state.syncQueue.length > 0) {
-    const next = state.syncQueue[0];
-    if (!state.rooms.has(next.roomId) || state.syncing.has(next.roomId)) {
+    const roomId = state.syncQueue[0];
+    const rs = state.rooms.get(roomId);
+    if (!rs || rs.reloading) {
       state.syncQueue.shift();
       continue;
     }
-    const sent = socket?.send({ type: 'sync', room_id: next.roomId, after_seq: next.after });
+    // From the position at the time of asking: events applied since the
+    // request was queued are not asked for again.
+    const sent = socket?.send({ type: 'sync', room_id: roomId, after_pos: rs.pos });
     if (!sent) return; // disconnected: the next `ready` starts over
     state.syncQueue.shift();
-    state.syncing.add(next.roomId);
+    state.syncing.add(roomId);
   }
 }
 
+/**
+ * The end of a sync. The room is synced again while the server has more,
+ * or while the room's position is still behind the replay's end (its
+ * position went back meanwhile, see readRoomState, and the replay's events
+ * did not follow on from it).
+ */
 function onSynced(frame) {
   state.syncing.delete(frame.room_id);
-  if (frame.has_more) state.syncQueue.unshift({ roomId: frame.room_id, after: frame.last_seq });
+  const rs = state.rooms.get(frame.room_id);
+  if (rs && (frame.has_more || rs.pos < frame.last_pos)) requestSync(frame.room_id);
   pumpSync();
 }
 
 function handleFrame(frame) {
+  if (Number.isInteger(frame.pos)) {
+    onRoomEvent(frame);
+    return;
+  }
   switch (frame.type) {
-    case 'message':
-      addMessage(frame.room_id, frame.message);
-      break;
-    case 'message_updated':
-    case 'message_deleted':
-      replaceMessage(frame.room_id, frame.message);
-      break;
     case 'ack':
       onAck(frame);
       break;
     case 'synced':
       onSynced(frame);
       break;
-    case 'member_joined':
-      onMemberJoined(frame);
-      break;
-    case 'member_left':
-      onMemberLeft(frame);
-      break;
-    case 'room_updated':
-      upsertRoom(frame.room);
-      renderRoomList();
-      if (frame.room_id === state.activeId) renderHeader();
-      break;
-    case 'room_deleted': {
-      const name = state.rooms.get(frame.room_id)?.room.name;
-      if (removeRoom(frame.room_id) && name !== undefined) {
-        showError(`The room “${name}” was deleted.`);
-      }
-      break;
-    }
     case 'typing':
       onTyping(frame.room_id, frame.user_id);
       break;
@@ -550,9 +561,52 @@ function handleFrame(frame) {
       onSocketError(frame);
       break;
     default:
-      // A newer server's event this client does not know: nothing to show.
+      // A newer server's frame this client does not know: nothing to show.
       break;
   }
+}
+
+/** How each kind of room event changes the room (docs/protocol.md lists them). */
+const APPLY = {
+  message: (rs, frame) => addMessage(rs, frame.message),
+  message_updated: (rs, frame) => replaceMessage(rs, frame.message),
+  message_deleted: (rs, frame) => replaceMessage(rs, frame.message),
+  member_joined: onMemberJoined,
+  member_left: onMemberLeft,
+  member_updated: onMemberUpdated,
+  room_updated: (rs, frame) => {
+    rs.room = frame.room;
+    rs.lastSeq = Math.max(rs.lastSeq, frame.room.last_seq);
+    renderRoomList();
+    if (rs.room.id === state.activeId) renderHeader();
+  },
+  room_deleted: (rs) => {
+    removeRoom(rs.room.id);
+    showError(`The room “${rs.room.name}” was deleted.`);
+  },
+};
+
+/**
+ * A room event: applied if it is the room's next one, ignored if it was
+ * applied already; one further ahead means an event was missed, and the
+ * room is synced from its position (which replays this one too).
+ */
+function onRoomEvent(frame) {
+  let rs = state.rooms.get(frame.room_id);
+  if (!rs) {
+    // A room new to this user starts with the user's own member_joined.
+    if (frame.type !== 'member_joined' || frame.member.user_id !== state.me?.id) return;
+    rs = roomState(frame.room, frame.pos - 1);
+    state.rooms.set(frame.room_id, rs);
+  }
+  if (frame.pos <= rs.pos) return;
+  if (frame.pos > rs.pos + 1) {
+    requestSync(frame.room_id);
+    return;
+  }
+  rs.pos = frame.pos;
+  // A kind this client does not know changed nothing it shows.
+  APPLY[frame.type]?.(rs, frame);
 }
 
 function onSocketError(frame) {
@@ -565,49 +619,52 @@ function onSocketError(frame) {
     showError(`Message not sent: ${frame.message}`);
     return;
   }
-  if (frame.ref && state.syncing.has(frame.ref)) {
-    state.syncing.delete(frame.ref);
-    pumpSync();
-    if (frame.code === 'room_not_found') {
-      removeRoom(frame.ref);
-      return;
-    }
+  const rs = frame.ref && state.syncing.has(frame.ref) ? state.rooms.get(frame.ref) : undefined;
+  if (frame.ref) state.syncing.delete(frame.ref);
+  pumpSync();
+  if (rs && (frame.code === 'resync_required' || frame.code === 'invalid_pos')) {
+    // The events after its position are gone (pruned, or a restored database).
+    inBackground(() => reloadRoom(rs));
+    return;
+  }
+  if (rs && (frame.code === 'room_not_found' || frame.code === 'forbidden')) {
+    lostRoom(rs);
+    return;
   }
   showError(`${frame.message} (${frame.code})`);
 }
 
 // ---------------------------------------------------------------- rooms
 
+/**
+ * `GET /rooms`: the rooms this client had and the list lacks are gone
+ * (left, removed or deleted meanwhile); a listed room new to it starts at
+ * the `last_pos` listed (its members and history are read when it is
+ * opened, after that position). A room known already keeps its own state:
+ * the list may be older than the events applied to it since the request.
+ * Returns the ids of the rooms listed.
+ */
 async function loadRooms() {
+  const known = new Set(state.rooms.keys());
   const rooms = await api('GET', '/rooms');
-  const ids = new Set(rooms.map((room) => room.id));
-  for (const id of [...state.rooms.keys()]) {
-    if (!ids.has(id)) removeRoom(id);
+  const listed = new Set(rooms.map((room) => room.id));
+  for (const id of known) {
+    const rs = state.rooms.get(id);
+    if (rs && !listed.has(id)) lostRoom(rs);
   }
-  rooms.forEach(upsertRoom);
+  for (const room of rooms) {
+    const rs = state.rooms.get(room.id);
+    if (rs) rs.lastSeq = Math.max(rs.lastSeq, room.last_seq);
+    else state.rooms.set(room.id, roomState(room));
+  }
   renderRoomList();
+  return [...listed];
 }
 
-let roomsReload = null;
-/** Reloads the room list soon (an event for a room not known yet). */
-function reloadRoomsSoon() {
-  if (roomsReload) return;
-  roomsReload = setTimeout(() => {
-    roomsReload = null;
-    if (state.me) loadRooms().catch(showError);
-  }, 300);
-}
-
-function upsertRoom(room) {
-  const rs = state.rooms.get(room.id);
-  if (!rs) {
-    state.rooms.set(room.id, roomState(room));
-    return;
-  }
-  rs.room = room;
-  // An opened room's seq comes from the messages it holds (so that a sync
-  // from it leaves no gap); another room's only counts unread messages.
-  if (!rs.loaded) rs.lastSeq = Math.max(rs.lastSeq, room.last_seq ?? 0);
+/** A room this user has just created or joined (over REST): known from now on. */
+function addRoom(room) {
+  if (!state.rooms.has(room.id)) state.rooms.set(room.id, roomState(room));
+  renderRoomList();
 }
 
 /** Forgets a room; true if it was known. */
@@ -615,40 +672,83 @@ function removeRoom(id) {
   if (!state.rooms.delete(id)) return false;
   state.typing.delete(id);
   state.leaving.delete(id);
+  state.syncing.delete(id);
   if (state.activeId === id) closeRoom();
   renderRoomList();
   return true;
 }
 
-function onMemberJoined(frame) {
-  if (frame.member.user_id === state.me?.id) {
-    const known = state.rooms.has(frame.room_id);
-    upsertRoom(frame.room);
-    if (!known) renderRoomList();
-    return;
+/** The user is no longer in a room (removed, or it was deleted): say so. */
+function lostRoom(rs) {
+  const expected = state.leaving.has(rs.room.id);
+  if (removeRoom(rs.room.id) && !expected) {
+    showError(`You are no longer a member of “${rs.room.name}”.`);
   }
-  const rs = state.rooms.get(frame.room_id);
-  if (!rs) return;
-  if (rs.members) rs.members.set(frame.member.user_id, frame.member);
-  if (frame.room_id === state.activeId) {
+}
+
+/**
+ * The room's position was lost (its next events were pruned): it is read
+ * afresh (`GET /rooms/{id}` first, for the position to go on from) and
+ * synced from there; if it is open, its members and newest history are read
+ * again as on opening. Reads of it in flight are waited for, and none
+ * starts meanwhile, so none puts the position back before the one read here.
+ */
+async function reloadRoom(rs) {
+  if (rs.reloading) return;
+  rs.reloading = true;
+  let room;
+  try {
+    await Promise.allSettled([rs.loading, rs.loadingOlder]);
+    room = await api('GET', `/rooms/${rs.room.id}`);
+  } catch (error) {
+    if (error.status === 404 || error.status === 403) {
+      lostRoom(rs);
+      return;
+    }
+    throw error;
+  } finally {
+    rs.reloading = false;
+  }
+  if (state.rooms.get(room.id) !== rs) return; // gone meanwhile
+  rs.room = room;
+  rs.pos = room.last_pos;
+  rs.lastSeq = Math.max(rs.lastSeq, room.last_seq);
+  rs.messages.clear();
+  rs.members = null;
+  rs.loaded = false;
+  rs.hasMoreBefore = false;
+  renderRoomList();
+  requestSync(room.id);
+  if (room.id === state.activeId) {
+    renderHeader();
+    renderMessages();
+    await showOpenRoom(rs);
+  }
+}
+
+function onMemberJoined(rs, frame) {
+  rs.room = frame.room;
+  rs.lastSeq = Math.max(rs.lastSeq, frame.room.last_seq);
+  rs.members?.set(frame.member.user_id, frame.member);
+  renderRoomList();
+  if (rs.room.id === state.activeId) {
     renderHeader();
     renderMessages();
   }
 }
 
-function onMemberLeft(frame) {
+function onMemberLeft(rs, frame) {
   if (frame.user_id === state.me?.id) {
-    const name = state.rooms.get(frame.room_id)?.room.name;
-    const expected = state.leaving.has(frame.room_id);
-    if (removeRoom(frame.room_id) && !expected) {
-      showError(`You are no longer a member of “${name}”.`);
-    }
+    lostRoom(rs);
     return;
   }
-  const rs = state.rooms.get(frame.room_id);
-  if (!rs?.members) return;
-  rs.members.delete(frame.user_id);
-  if (frame.room_id === state.activeId) renderHeader();
+  rs.members?.delete(frame.user_id);
+  if (rs.room.id === state.activeId) renderHeader();
+}
+
+function onMemberUpdated(rs, frame) {
+  rs.members?.set(frame.member.user_id, frame.member);
+  if (rs.room.id === state.activeId) renderHeader();
 }
 
 function unread(rs) {
@@ -705,12 +805,11 @@ function renderRoomList() {
 formHandler(ui.newRoomForm, async () => {
   const name = ui.newRoomName.value.trim();
   if (!name) throw new Error('Give the room a name.');
-  const room = await api('POST', '/rooms', { name, visibility: ui.newRoomVisibility.value });
-  upsertRoom(room);
-  renderRoomList();
+  const created = await api('POST', '/rooms', { name, visibility: ui.newRoomVisibility.value });
+  addRoom(created);
   ui.newRoomForm.reset();
   ui.newRoom.open = false;
-  await openRoom(room.id);
+  await openRoom(created.id);
 });
 
 formHandler(ui.browseForm, async () => {
@@ -735,8 +834,8 @@ formHandler(ui.browseForm, async () => {
       guarded(async () => {
         if (!state.rooms.has(room.id)) {
           await api('PUT', `/rooms/${room.id}/members/me`);
-          upsertRoom(room);
-          renderRoomList();
+          // Read after the join: its position is where the room's events go on.
+          addRoom(await api('GET', `/rooms/${room.id}`));
         }
         ui.browse.open = false;
         await openRoom(room.id);
@@ -758,8 +857,7 @@ formHandler(ui.dmForm, async () => {
   const email = ui.dmEmail.value.trim();
   if (!email) throw new Error('Enter the email of the person to write to.');
   const room = await api('POST', '/dms', { email });
-  upsertRoom(room);
-  renderRoomList();
+  addRoom(room);
   ui.dmForm.reset();
   ui.dm.open = false;
   await openRoom(room.id);
@@ -769,11 +867,9 @@ formHandler(ui.addMemberForm, async () => {
   const roomId = state.activeId;
   const email = ui.addMemberEmail.value.trim();
   if (!roomId || !email) throw new Error('Enter the email of the person to add.');
-  const member = await api('POST', `/rooms/${roomId}/members`, { email });
-  const rs = state.rooms.get(roomId);
-  rs?.members?.set(member.user_id, member);
+  // The member list shows the new member with its member_joined event.
+  await api('POST', `/rooms/${roomId}/members`, { email });
   ui.addMemberForm.reset();
-  if (roomId === state.activeId) renderHeader();
 });
 
 ui.leaveRoom.addEventListener(
@@ -795,25 +891,44 @@ ui.leaveRoom.addEventListener(
 
 // ---------------------------------------------------------------- members
 
-/** Fetches a room's members (cached; `force` fetches again). */
-function loadMembers(roomId, force = false) {
-  const rs = state.rooms.get(roomId);
-  if (!rs) return Promise.resolve();
-  if (rs.membersLoading) return rs.membersLoading;
-  if (rs.members && !force) return Promise.resolve();
-  rs.membersLoading = (async () => {
-    try {
-      const members = await api('GET', `/rooms/${roomId}/members`);
-      rs.members = new Map(members.map((member) => [member.user_id, member]));
-    } finally {
-      rs.membersLoading = null;
+/**
+ * Runs `read`, a REST read of a room's state (members, a history page) that
+ * applies what it got. Events applied while it was on its way may be older
+ * or newer than what it read, so the room's position goes back to where it
+ * was when the read began and a sync applies those events again on top of
+ * it (applying an event is an upsert or a removal: the state converges).
+ */
+async function readRoomState(rs, read) {
+  const from = rs.pos;
+  await read();
+  if (rs.pos > from) {
+    rs.pos = from;
+    requestSync(rs.room.id);
+  }
+}
+
+/** Reads what an open room shows, its members and newest history page (once). */
+function loadRoom(rs) {
+  if (rs.loading) return rs.loading;
+  rs.loading = readRoomState(rs, async () => {
+    const [members, page] = await Promise.all([
+      api('GET', `/rooms/${rs.room.id}/members`),
+      api('GET', `/rooms/${rs.room.id}/messages?limit=${PAGE_SIZE}`),
+    ]);
+    rs.members = new Map(members.map((member) => [member.user_id, member]));
+    const first = page.messages[0]?.seq;
+    if (first !== undefined) {
+      // Messages kept from before that are older than this page would
+      // leave a gap in between: scrolling back fetches them again.
+      for (const seq of rs.messages.keys()) if (seq < first) rs.messages.delete(seq);
     }
-    if (roomId === state.activeId) {
-      renderHeader();
-      renderMessages();
-    }
-  })();
-  return rs.membersLoading;
+    for (const message of page.messages) mergeMessage(rs, message, { fromHistory: true });
+    rs.hasMoreBefore = page.has_more;
+    rs.loaded = true;
+  }).finally(() => {
+    rs.loading = null;
+  });
+  return rs.loading;
 }
 
 function displayName(rs, userId) {
@@ -844,15 +959,18 @@ async function openRoom(id) {
   renderMessages({ toBottom: true });
   renderTyping();
   ui.composer.focus();
-  const loads = [loadMembers(id)];
-  if (!rs.loaded) loads.push(loadLatest(rs));
-  const results = await Promise.allSettled(loads);
-  if (state.activeId !== id) return;
-  renderMessages({ toBottom: true });
-  markActiveRead();
-  for (const result of results) {
-    if (result.status === 'rejected') throw result.reason;
+  await showOpenRoom(rs);
+}
+
+/** Reads the open room's members and newest history unless done, and shows them. */
+async function showOpenRoom(rs) {
+  if (!rs.loaded && !rs.reloading) {
+    await loadRoom(rs);
+    if (state.activeId !== rs.room.id) return;
+    renderHeader();
+    renderMessages({ toBottom: true });
   }
+  markActiveRead();
 }
 
 function closeRoom() {
@@ -880,8 +998,11 @@ function renderHeader() {
   title.textContent = room.name;
   ui.roomTitle.replaceChildren(roomIcon(room.visibility), title);
   ui.roomTitle.dataset.roomName = room.name;
-  ui.roomTopic.textContent =
+  const about =
     room.topic ?? { public: 'Public room', private: 'Private room', direct: 'Direct conversation' }[room.visibility];
+  // A direct conversation's two members are equals.
+  ui.roomTopic.textContent =
+    room.visibility === 'direct' ? about : `${about} · owner: ${displayName(rs, room.owner_id)}`;
   const members = rs.members ? [...rs.members.values()] : [];
   ui.membersCount.textContent = rs.members
     ? `${members.length} member${members.length === 1 ? '' : 's'}`
@@ -889,6 +1010,9 @@ function renderHeader() {
   ui.memberList.replaceChildren(
     ...members.map((member) => {
       const li = document.createElement('li');
+      li.dataset.testid = 'member';
+      li.dataset.userId = member.user_id;
+      li.dataset.role = member.role;
       const avatar = document.createElement('span');
       avatar.className = `avatar small ${hueClass(member.user_id)}`;
       avatar.setAttribute('aria-hidden', 'true');
@@ -909,47 +1033,21 @@ function renderHeader() {
   ui.addMemberForm.hidden = room.visibility === 'direct';
 }
 
-/** Loads the newest page of a room's history (once). */
-function loadLatest(rs) {
-  if (rs.loading) return rs.loading;
-  rs.loading = (async () => {
-    try {
-      const page = await api('GET', `/rooms/${rs.room.id}/messages?limit=${PAGE_SIZE}`);
-      const first = page.messages[0]?.seq;
-      if (first !== undefined) {
-        // Messages kept from before that are older than this page would
-        // leave a gap in between: scrolling back fetches them again.
-        for (const seq of rs.messages.keys()) if (seq < first) rs.messages.delete(seq);
-      }
-      for (const message of page.messages) storeMessage(rs, message);
-      rs.hasMoreBefore = page.has_more;
-      rs.loaded = true;
-    } finally {
-      rs.loading = null;
-    }
-  })();
-  return rs.loading;
-}
-
 /** Loads the page before the oldest message shown. */
 function loadOlder() {
   const rs = state.rooms.get(state.activeId);
-  if (!rs?.loaded || !rs.hasMoreBefore || rs.loadingOlder) return rs?.loadingOlder;
+  if (!rs?.loaded || rs.reloading || !rs.hasMoreBefore || rs.loadingOlder) return rs?.loadingOlder;
   const oldest = Math.min(...rs.messages.keys());
-  rs.loadingOlder = (async () => {
-    try {
-      const page = await api(
-        'GET',
-        `/rooms/${rs.room.id}/messages?before_seq=${oldest}&limit=${PAGE_SIZE}`,
-      );
-      for (const message of page.messages) storeMessage(rs, message);
-      rs.hasMoreBefore = page.has_more;
-    } finally {
-      rs.loadingOlder = null;
-    }
+  rs.loadingOlder = readRoomState(rs, async () => {
+    const page = await api('GET', `/rooms/${rs.room.id}/messages?before_seq=${oldest}&limit=${PAGE_SIZE}`);
+    for (const message of page.messages) mergeMessage(rs, message, { fromHistory: true });
+    rs.hasMoreBefore = page.has_more;
+  }).finally(() => {
+    rs.loadingOlder = null;
+  });
+  return rs.loadingOlder.then(() => {
     if (state.activeId === rs.room.id) renderMessages({ keepFromBottom: true });
-  })();
-  return rs.loadingOlder;
+  });
 }
 
 ui.loadOlder.addEventListener('click', guarded(loadOlder));
@@ -959,39 +1057,45 @@ ui.scroller.addEventListener('scroll', () => {
 
 // ---------------------------------------------------------------- messages
 
-/** Keeps a message once per (room, seq); true if it was new. */
+/** When a message was last edited (0 if never). */
+const editedAt = (message) => (message.edited_at ? Date.parse(message.edited_at) : 0);
+
+/** True if `a` is an earlier state of the message than `b` (a tombstone is its last). */
+function earlier(a, b) {
+  if (a.deleted || b.deleted) return !a.deleted;
+  return editedAt(a) < editedAt(b);
+}
+
 /**
- * Keeps a message unless its seq is known; true if it was new. Only what
- * the server delivers without gaps (`message` events, syncs, the newest
- * history page) moves the room's sync cursor: an `ack` or an update can
- * overtake the `message` events of earlier seqs, and a sync from past them
- * after a reconnect would skip those.
+ * Keeps a message once per (room, seq), as its latest state: an answer that
+ * arrives late (an `ack`, a REST answer, a history page read before a later
+ * event) never undoes an edit or a deletion. Outside history pages, a
+ * message older than the history shown is not kept: scrolling back reads it
+ * as it is then. True if the room's messages changed.
  */
-function storeMessage(rs, message, { inOrder = true } = {}) {
-  if (inOrder && message.seq > rs.lastSeq) rs.lastSeq = message.seq;
-  if (rs.messages.has(message.seq)) return false;
+function mergeMessage(rs, message, { fromHistory = false } = {}) {
+  rs.lastSeq = Math.max(rs.lastSeq, message.seq);
+  const held = rs.messages.get(message.seq);
+  if (held) {
+    if (earlier(message, held)) return false;
+  } else if (!fromHistory && rs.loaded && rs.hasMoreBefore) {
+    if (message.seq < Math.min(...rs.messages.keys())) return false;
+  }
   rs.messages.set(message.seq, message);
   return true;
 }
 
-function addMessage(roomId, message, { inOrder = true } = {}) {
-  const rs = state.rooms.get(roomId);
-  if (!rs) {
-    reloadRoomsSoon();
-    return;
-  }
+/** A new message (a `message` event, or the `ack` of our own). */
+function addMessage(rs, message) {
+  const roomId = rs.room.id;
   const mine = message.author_id === state.me?.id;
   // Our own message seen (live, or replayed by a sync): no longer pending.
   const wasPending = mine && message.client_msg_id && state.outbox.delete(message.client_msg_id);
   if (wasPending) saveOutbox();
   state.typing.get(roomId)?.delete(message.author_id);
-  if (!storeMessage(rs, message, { inOrder })) {
-    if (wasPending && roomId === state.activeId) renderMessages();
-    return;
-  }
   if (mine) markRead(roomId, message.seq);
+  if (!mergeMessage(rs, message) && !wasPending) return;
   if (roomId === state.activeId) {
-    if (rs.members && !rs.members.has(message.author_id)) loadMembers(roomId, true).catch(showError);
     renderMessages();
     renderTyping();
     markActiveRead();
@@ -999,22 +1103,22 @@ function addMessage(roomId, message, { inOrder = true } = {}) {
   renderRoomList();
 }
 
-function replaceMessage(roomId, message) {
-  const rs = state.rooms.get(roomId);
-  if (!rs) return;
-  if (rs.messages.has(message.seq)) rs.messages.set(message.seq, message);
-  else storeMessage(rs, message, { inOrder: false });
-  if (message.deleted && state.editing?.roomId === roomId && state.editing.seq === message.seq) {
+/** An edited or deleted message (an event, or the answer to our own request). */
+function replaceMessage(rs, message) {
+  if (!mergeMessage(rs, message)) return;
+  if (message.deleted && state.editing?.roomId === rs.room.id && state.editing.seq === message.seq) {
     state.editing = null;
   }
-  if (roomId === state.activeId) renderMessages();
+  if (rs.room.id === state.activeId) renderMessages();
 }
 
 function onAck(frame) {
-  const wasPending = state.outbox.delete(frame.client_msg_id);
-  if (wasPending) saveOutbox();
-  addMessage(frame.message.room_id, frame.message, { inOrder: false });
-  if (wasPending && frame.message.room_id === state.activeId) renderMessages();
+  const rs = state.rooms.get(frame.message.room_id);
+  if (rs) {
+    addMessage(rs, frame.message);
+  } else if (state.outbox.delete(frame.client_msg_id)) {
+    saveOutbox();
+  }
 }
 
 // Read markers: per user, in localStorage (they hold no secret).
@@ -1400,7 +1504,8 @@ async function saveEdit(roomId, message, text) {
   }
   const edited = await api('PATCH', `/rooms/${roomId}/messages/${message.id}`, { body });
   state.editing = null;
-  replaceMessage(roomId, edited);
+  const rs = state.rooms.get(roomId);
+  if (rs) replaceMessage(rs, edited);
   ui.composer.focus();
 }
 
@@ -1438,7 +1543,7 @@ ui.messageList.addEventListener(
     } else if (action === 'delete') {
       if (!window.confirm('Delete this message?')) return;
       const tombstone = await api('DELETE', `/rooms/${roomId}/messages/${message.id}`);
-      replaceMessage(roomId, tombstone);
+      replaceMessage(rs, tombstone);
     }
   }),
 );
