@@ -5,6 +5,7 @@
 pub mod process;
 pub mod proxy;
 pub mod raw;
+pub mod resume;
 pub mod smtp;
 pub mod ws;
 
@@ -258,6 +259,12 @@ impl TestApp {
     /// The throwaway database behind a PostgreSQL-backed server.
     pub fn database(&self) -> Option<&TestDatabase> {
         self.database.as_ref()
+    }
+
+    /// The services of an in-process server, for what no endpoint does
+    /// on demand (e.g. the hourly pruning of room events).
+    pub fn state(&self) -> &AppState {
+        self.state.as_ref().expect("an in-process server")
     }
 
     /// A client for a server started elsewhere (e.g. a child process).

@@ -101,6 +101,27 @@ impl WsClient {
         bearer: Option<&str>,
         origin: Option<&str>,
     ) -> Result<Self, StatusCode> {
+        match Self::upgrade(base, bearer, origin).await {
+            Ok(client) => Ok(client),
+            Err(WsClientError::InvalidResponseStatus(status)) => Err(status),
+            Err(error) => panic!("upgrading {} failed: {error:?}", ws_url(base)),
+        }
+    }
+
+    /// Like [`WsClient::connect_to`] with a bearer token, for clients that
+    /// retry while a server restarts: any failure to upgrade (no server
+    /// there, a refused upgrade) is an `Err` saying what happened.
+    pub async fn try_connect_to(base: &str, bearer: &str) -> Result<Self, String> {
+        Self::upgrade(base, Some(bearer), None)
+            .await
+            .map_err(|error| format!("upgrading {} failed: {error:?}", ws_url(base)))
+    }
+
+    async fn upgrade(
+        base: &str,
+        bearer: Option<&str>,
+        origin: Option<&str>,
+    ) -> Result<Self, WsClientError> {
         let url = ws_url(base);
         let client = awc::Client::builder().timeout(WAIT).finish();
         let mut request = client.ws(url.as_str()).max_frame_size(CLIENT_MAX_FRAME);
@@ -110,16 +131,13 @@ impl WsClient {
         if let Some(origin) = origin {
             request = request.origin(origin);
         }
-        match request.connect().await {
-            Ok((_response, framed)) => Ok(Self {
-                io: Box::pin(framed),
-                ended: false,
-                answer_pings: true,
-                close_description: None,
-            }),
-            Err(WsClientError::InvalidResponseStatus(status)) => Err(status),
-            Err(error) => panic!("upgrading {url} failed: {error:?}"),
-        }
+        let (_response, framed) = request.connect().await?;
+        Ok(Self {
+            io: Box::pin(framed),
+            ended: false,
+            answer_pings: true,
+            close_description: None,
+        })
     }
 
     /// Connects with `token` as the bearer and waits for `ready` (returned).
