@@ -1103,17 +1103,17 @@ async fn readers_that_drop_and_resume_lose_nothing_across_crashes() {
 
     let stats = world.stats.borrow();
     let lost = lost + stats.lost_in_replay;
-    println!(
+    report(format!(
         "chaos: {} events in {ROOMS} rooms ({} acked sends, {owner_acts} owner changes), {kills} kills, {:.1?}",
         events_in_logs,
         acked.len(),
         started.elapsed()
-    );
-    println!(
+    ));
+    report(format!(
         "chaos: readers received {} events and applied {}: lost {lost}, duplicated {}, reordered {}, mismatched {}",
         stats.received, stats.applied, stats.duplicated, stats.reordered, stats.mismatched
-    );
-    println!(
+    ));
+    report(format!(
         "chaos: {} reader sessions ({} dropped on purpose, {} lost, {} resynced after a gap), {} typing ({} with a pos), {} WebSocket resends, {} REST retries, closes {:?}",
         stats.reader_sessions,
         stats.reader_drops,
@@ -1124,7 +1124,7 @@ async fn readers_that_drop_and_resume_lose_nothing_across_crashes() {
         stats.ws_resends,
         stats.rest_retries,
         stats.closes
-    );
+    ));
     assert!(
         differing.is_empty(),
         "{} reader states differ from a fresh load; the first: {}",
@@ -1148,4 +1148,11 @@ async fn readers_that_drop_and_resume_lose_nothing_across_crashes() {
         "acknowledged, never stored: {unstored:?}"
     );
     assert!(repeated.is_empty(), "stored more than once: {repeated:?}");
+}
+
+/// Writes a summary line straight to the process's standard error, past the
+/// test harness's capture, so that CI logs show the counts of every run.
+fn report(line: String) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
