@@ -10,7 +10,9 @@
 //   node bench/events.mjs http://127.0.0.1:8082 postgres://postgres@127.0.0.1/p_chat_bench 1000000 5 500
 //
 // Arguments: the server, its database (psql must reach it), events in the
-// room, runs, requests per run and kind.
+// room, runs, requests per run and kind. The `sync`s go faster than the
+// default per-connection frame rate: start the server with a higher
+// WS_RATE_PER_SECOND and WS_RATE_BURST (bench/README.md).
 
 import { execFileSync } from 'node:child_process';
 import WebSocket from 'ws';
@@ -54,6 +56,7 @@ async function timed(request) {
   return Number(process.hrtime.bigint() - started) / 1e6;
 }
 
+let finished = false;
 const socket = await new Promise((resolve, reject) => {
   const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/ws`, { headers: { Authorization: `Bearer ${owner.token}` } });
   ws.on('message', (data) => {
@@ -105,6 +108,7 @@ for (let run = 0; run < runs; run += 1) {
     results[kind].p99.push(percentile(values, 99));
   }
 }
+finished = true;
 socket.close();
 
 console.log(`room of ${events} events, pages of ${PAGE}, ${runs} runs x ${requests} requests; medians over runs (ms):`);

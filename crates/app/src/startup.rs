@@ -83,6 +83,10 @@ impl Application {
         .client_request_timeout(REQUEST_HEAD_TIMEOUT)
         .keep_alive(KEEP_ALIVE)
         .client_disconnect_timeout(LINGER_TIMEOUT)
+        // A chat server writes many small frames (a `sync` replays up to a
+        // hundred at once): with Nagle's algorithm each one after the first
+        // waits for the client's delayed ACK, some 40 ms.
+        .tcp_nodelay(true)
         // Signals are handled in `run_until_stopped`, which first tells
         // WebSocket connections to close with 1001.
         .disable_signals()
