@@ -67,14 +67,27 @@ impl Change {
         }
     }
 
+    /// The room a `member_joined` or `room_updated` event shows.
+    pub fn room(&self) -> Option<&Room> {
+        match self {
+            Self::MemberJoined { room, .. } | Self::RoomUpdated(room) => Some(room),
+            _ => None,
+        }
+    }
+
+    /// The member a `member_joined` or `member_updated` event shows.
+    pub fn member(&self) -> Option<&Member> {
+        match self {
+            Self::MemberJoined { member, .. } | Self::MemberUpdated(member) => Some(member),
+            _ => None,
+        }
+    }
+
     /// The user a membership event is about.
     pub fn member_id(&self) -> Option<UserId> {
         match self {
-            Self::MemberJoined { member, .. } | Self::MemberUpdated(member) => {
-                Some(member.membership.user_id)
-            }
             Self::MemberLeft { user_id } => Some(*user_id),
-            _ => None,
+            other => other.member().map(|member| member.membership.user_id),
         }
     }
 }

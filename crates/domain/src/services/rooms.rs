@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::{ConflictError, DomainError, Missing};
-use crate::events::{Broadcast, Change, RoomEvent};
+use crate::events::{Broadcast, RoomEvent};
 use crate::message::{PageLimit, Seq};
 use crate::permissions::{Action, can_kick};
 use crate::ports::{Clock, DirectPeople, FanOut, RoomDetails, StoreError, UserRepository};
@@ -104,10 +104,11 @@ impl Rooms {
             })
             .await?;
         let joined = self.access.rooms.create(&room, &owner).await?;
-        let created = match &joined.change {
-            Change::MemberJoined { room, .. } => room.clone(),
-            _ => return Err(DomainError::Internal("a new room logged no join".into())),
-        };
+        let created = joined
+            .change
+            .room()
+            .cloned()
+            .ok_or_else(|| DomainError::Internal("a new room logged no join".into()))?;
         self.announce([joined]).await;
         Ok(created)
     }
@@ -159,10 +160,11 @@ impl Rooms {
             .update_details(room_id, &details, self.clock.now())
             .await?
             .ok_or(DomainError::NotFound(Missing::Room))?;
-        let updated = match &event.change {
-            Change::RoomUpdated(room) => room.clone(),
-            _ => return Err(DomainError::Internal("an update logged no room".into())),
-        };
+        let updated = event
+            .change
+            .room()
+            .cloned()
+            .ok_or_else(|| DomainError::Internal("an update logged no room".into()))?;
         self.announce([event]).await;
         Ok(updated)
     }
@@ -324,12 +326,9 @@ impl Rooms {
         };
         let changed = events
             .iter()
-            .find_map(|event| match &event.change {
-                Change::MemberUpdated(member) if member.membership.user_id == target => {
-                    Some(member.clone())
-                }
-                _ => None,
-            })
+            .filter_map(|event| event.change.member())
+            .find(|member| member.membership.user_id == target)
+            .cloned()
             .ok_or_else(|| DomainError::Internal("a role change logged no member".into()))?;
         self.announce(events).await;
         Ok(changed)
@@ -380,10 +379,7 @@ impl Rooms {
             .joined
             .iter()
             .rev()
-            .find_map(|event| match &event.change {
-                Change::MemberJoined { room, .. } => Some(room.clone()),
-                _ => None,
-            })
+            .find_map(|event| event.change.room().cloned())
             .unwrap_or(opened.room);
         self.announce(opened.joined).await;
         Ok((room, opened.created))
