@@ -15,6 +15,7 @@ use p_chat_domain::recovery::ResetPolicy;
 use p_chat_domain::registration::RegistrationMode;
 use p_chat_domain::session::SessionPolicy;
 use p_chat_domain::verification::VerificationPolicy;
+use p_chat_fanout::redis::{ChannelPrefix, RedisUrl};
 use p_chat_persistence::postgres::PgConfig;
 
 use crate::http::client_ip::TrustedProxies;
@@ -65,6 +66,10 @@ pub enum ConfigError {
         /// How to resolve it.
         why: &'static str,
     },
+    /// `REDIS_URL` is not a Redis URL. The value is not repeated: it may
+    /// hold a password.
+    #[error("invalid REDIS_URL (value not shown: it may hold a password): {0}")]
+    RedisUrl(String),
     /// `JWT_SECRET` is too weak to protect persistent accounts.
     #[error(
         "JWT_SECRET must be a random value of at least {MIN_SECRET_BYTES} bytes when PSQL_HOST is \
@@ -114,6 +119,16 @@ pub enum Storage {
     InMemory,
     /// PostgreSQL (`PSQL_HOST` set).
     Postgres(PgConfig),
+}
+
+/// The fan-out across nodes (`REDIS_URL`, `REDIS_PREFIX`).
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    /// `REDIS_URL`: the Redis server the nodes share.
+    pub url: RedisUrl,
+    /// `REDIS_PREFIX`: the prefix of this deployment's channel names
+    /// (default `p-chat`).
+    pub prefix: ChannelPrefix,
 }
 
 /// WebSocket gateway settings (`ALLOWED_ORIGINS`, `WS_*`).
@@ -259,6 +274,9 @@ pub struct Config {
     pub storage: Storage,
     /// The WebSocket gateway's settings.
     pub ws: WsSettings,
+    /// `REDIS_*`: the fan-out across nodes; `None` (no `REDIS_URL`): this
+    /// process alone serves every connection.
+    pub redis: Option<RedisSettings>,
     /// `TRUSTED_PROXIES`: whose `X-Forwarded-For` names the client.
     pub trusted_proxies: TrustedProxies,
     /// The abuse limits.
@@ -302,6 +320,14 @@ impl Config {
         {
             return Err(ConfigError::WeakSecret);
         }
+        let redis = redis(&vars)?;
+        if redis.is_some() && matches!(storage, Storage::InMemory) {
+            return Err(ConfigError::Missing {
+                var: "PSQL_HOST",
+                why: "REDIS_URL is set: the nodes of a deployment share one PostgreSQL database \
+                      (the in-memory store belongs to one process)",
+            });
+        }
         Ok(Self {
             bind_address: vars.parse("BIND_ADDRESS", "an IP address", "127.0.0.1".parse().ok())?,
             port: vars.parse("PORT", "a TCP port number (0-65535)", Some(8080))?,
@@ -325,6 +351,7 @@ impl Config {
             bcrypt_cost: vars.bounded("BCRYPT_COST", 4..=31, "an integer from 4 to 31", 12)?,
             storage,
             ws: ws(&vars)?,
+            redis,
             trusted_proxies: trusted_proxies(&vars)?,
             limits: limits(&vars)?,
             mail: mail(&vars)?,
@@ -455,6 +482,22 @@ fn ws(vars: &Vars) -> Result<WsSettings, ConfigError> {
         ping_interval: seconds("WS_PING_INTERVAL_SECONDS", 15)?,
         idle_timeout: seconds("WS_IDLE_TIMEOUT_SECONDS", 45)?,
     })
+}
+
+fn redis(vars: &Vars) -> Result<Option<RedisSettings>, ConfigError> {
+    let Some(url) = vars.get("REDIS_URL") else {
+        return Ok(None);
+    };
+    let url = RedisUrl::parse(&url).map_err(|error| ConfigError::RedisUrl(error.to_string()))?;
+    let prefix = match vars.get("REDIS_PREFIX") {
+        Some(prefix) => ChannelPrefix::parse(&prefix).map_err(|_| ConfigError::Invalid {
+            var: "REDIS_PREFIX",
+            value: prefix,
+            expected: "1 to 64 ASCII letters, digits, '-', '_', '.' or ':'",
+        })?,
+        None => ChannelPrefix::default(),
+    };
+    Ok(Some(RedisSettings { url, prefix }))
 }
 
 fn trusted_proxies(vars: &Vars) -> Result<TrustedProxies, ConfigError> {

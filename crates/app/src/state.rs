@@ -12,6 +12,8 @@ use p_chat_domain::ports::{
 use p_chat_domain::services::{
     Accounts, Admin, Messaging, Recovery, RecoveryPorts, RoomAccess, Rooms, Sessions,
 };
+use p_chat_fanout::local::Hub;
+use p_chat_fanout::redis::{RedisFanOut, RedisSetupError};
 use p_chat_persistence::memory::{MemoryAccounts, MemoryChat, MemorySessions};
 use p_chat_persistence::postgres::{
     MigrationError, PgConfig, PgEvents, PgInvites, PgMemberships, PgMessages, PgResets, PgRooms,
@@ -20,11 +22,10 @@ use p_chat_persistence::postgres::{
 
 use tokio::sync::watch;
 
-use crate::config::{Config, JwtSecret, Storage, WsSettings};
+use crate::config::{Config, JwtSecret, RedisSettings, Storage, WsSettings};
 use crate::http::client_ip::TrustedProxies;
 use crate::limits::Limits;
 use crate::mail::{MailSetupError, Outbox};
-use crate::ws::hub::Hub;
 
 /// The services handlers call, cheap to clone (all `Arc`s inside).
 #[derive(Clone)]
@@ -91,6 +92,9 @@ pub enum StateError {
     /// The SMTP transport could not be set up.
     #[error(transparent)]
     Mail(#[from] MailSetupError),
+    /// The Redis client could not be set up.
+    #[error(transparent)]
+    Redis(#[from] RedisSetupError),
 }
 
 /// The storage ports, from whichever store is configured.
@@ -119,7 +123,7 @@ impl AppState {
             Storage::Postgres(pg) => postgres(pg).await?,
         };
         let hasher: Arc<dyn PasswordHasher> = Arc::new(BcryptHasher::new(config.bcrypt_cost)?);
-        let fanout: Arc<dyn FanOut> = Arc::new(Hub::default());
+        let fanout = fanout(config.redis.as_ref(), stores.events.clone())?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let limits = Arc::new(Limits::new(&config.limits, &config.ws));
         Limits::spawn_housekeeping(&limits, shutdown.clone());
@@ -188,6 +192,23 @@ impl AppState {
             outbox,
         })
     }
+}
+
+/// The fan-out: across nodes through Redis when `REDIS_URL` is set, else
+/// within this process.
+fn fanout(
+    redis: Option<&RedisSettings>,
+    events: Arc<dyn EventLog>,
+) -> Result<Arc<dyn FanOut>, StateError> {
+    let Some(redis) = redis else {
+        return Ok(Arc::new(Hub::default()));
+    };
+    tracing::info!(url = ?redis.url, prefix = redis.prefix.as_str(), "fan-out across nodes through Redis");
+    Ok(Arc::new(RedisFanOut::start(
+        &redis.url,
+        redis.prefix.clone(),
+        events,
+    )?))
 }
 
 fn in_memory(secret: &JwtSecret) -> Stores {

@@ -18,10 +18,16 @@ pub async fn health() -> HttpResponse {
     envelope::ok(json!({ "status": "ok" }))
 }
 
-/// `GET /ready`: 200 while the store answers, else 503 in the error envelope.
+/// `GET /ready`: 200 while the store answers, else 503 in the error
+/// envelope. The body says whether events reach the other nodes
+/// (`fanout`: `local`, `cluster` or `degraded`): a node cut off from Redis
+/// still serves its own connections, so it stays in rotation.
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     match tokio::time::timeout(READY_TIMEOUT, state.readiness.check()).await {
-        Ok(Ok(())) => Ok(envelope::ok(json!({ "status": "ready" }))),
+        Ok(Ok(())) => Ok(envelope::ok(json!({
+            "status": "ready",
+            "fanout": state.fanout.status().as_str(),
+        }))),
         Ok(Err(error)) => Err(DomainError::from(error).into()),
         Err(_) => {
             Err(DomainError::Unavailable(format!("no answer within {READY_TIMEOUT:?}")).into())

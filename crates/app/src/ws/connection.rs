@@ -149,7 +149,10 @@ impl Connection {
             Subscriber {
                 user_id: user,
                 session_id: principal.session_id,
-                rooms: rooms.keys().copied().collect(),
+                rooms: rooms
+                    .iter()
+                    .map(|(room, cursor)| (*room, cursor.pos))
+                    .collect(),
             },
             self.state.ws.queue_capacity,
         );

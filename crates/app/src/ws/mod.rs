@@ -1,16 +1,13 @@
 //! The WebSocket gateway (`GET /ws`, docs/protocol.md): the upgrade with its
 //! origin check here, one task per connection in [`connection`], the frames
-//! in [`protocol`], and the in-process fan-out in [`hub`].
+//! in [`protocol`]. Events reach connections through the domain's `FanOut`
+//! port, whose adapters live in the `p-chat-fanout` crate.
 
 pub mod admission;
 mod connection;
 mod guard;
-pub mod hub;
 mod protocol;
 mod rate;
-mod sequencer;
-#[cfg(test)]
-mod test_support;
 
 use std::pin::Pin;
 

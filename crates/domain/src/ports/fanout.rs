@@ -3,6 +3,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::events::Broadcast;
+use crate::position::Pos;
 use crate::room::RoomId;
 use crate::session::SessionId;
 use crate::user::UserId;
@@ -46,12 +47,38 @@ pub struct Subscriber {
     pub user_id: UserId,
     /// The login session the connection authenticated with.
     pub session_id: SessionId,
-    /// The rooms the user is a member of now.
-    pub rooms: Vec<RoomId>,
+    /// The rooms the user is a member of now, each with the last position
+    /// the connection has read of it: an adapter across nodes reads on from
+    /// there what its bus may have lost while it started listening.
+    pub rooms: Vec<(RoomId, Pos)>,
 }
 
-/// Real-time fan-out of room events to connections: in process now, across
-/// nodes (Redis, NATS) later, behind the same trait.
+/// Whether published events reach every node serving the deployment, as
+/// `GET /ready` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FanOutStatus {
+    /// One process serves every connection: nothing to reach.
+    Local,
+    /// Connected to the bus the nodes share.
+    Cluster,
+    /// Cut off from the shared bus: this node serves its own connections
+    /// only, until it reconnects and catches them up from the event log.
+    Degraded,
+}
+
+impl FanOutStatus {
+    /// The status's wire name (`local`, `cluster`, `degraded`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Cluster => "cluster",
+            Self::Degraded => "degraded",
+        }
+    }
+}
+
+/// Real-time fan-out of room events to connections, in one process or
+/// across the nodes of a deployment (through Redis), behind the same trait.
 ///
 /// Routing follows membership: a `member_joined` event subscribes the new
 /// member's connections to its room before it is delivered, a
@@ -72,6 +99,11 @@ pub trait FanOut: Send + Sync {
 
     /// Subscribes one connection, with room for `capacity` undelivered events.
     fn subscribe(&self, subscriber: Subscriber, capacity: usize) -> Box<dyn Subscription>;
+
+    /// Whether events reach the other nodes now.
+    fn status(&self) -> FanOutStatus {
+        FanOutStatus::Local
+    }
 }
 
 /// A fan-out with nobody listening, for services used without real-time

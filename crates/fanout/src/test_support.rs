@@ -9,7 +9,7 @@ use p_chat_domain::user::UserId;
 
 /// The `message` event at position `pos` of `room` (its message has the
 /// same number as its seq).
-pub(super) fn message(room: RoomId, pos: i64) -> RoomEvent {
+pub(crate) fn message(room: RoomId, pos: i64) -> RoomEvent {
     RoomEvent {
         room_id: room,
         pos: Pos::new(pos).unwrap_or(Pos::ZERO),

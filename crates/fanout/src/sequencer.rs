@@ -18,11 +18,11 @@ use p_chat_domain::events::RoomEvent;
 use p_chat_domain::position::Pos;
 
 /// The longest an early event waits for the ones before it.
-pub(super) const HOLD: Duration = Duration::from_millis(50);
+pub(crate) const HOLD: Duration = Duration::from_millis(50);
 
 /// What became of an event handed to [`Sequencer::admit`].
 #[derive(Debug, PartialEq)]
-pub(super) enum Admitted {
+pub(crate) enum Admitted {
     /// These events are due now, in this order.
     Due(Vec<RoomEvent>),
     /// Held until the events before it come. `flush_after` is set when
@@ -33,7 +33,7 @@ pub(super) enum Admitted {
 
 /// One room's order of events.
 #[derive(Debug)]
-pub(super) struct Sequencer {
+pub(crate) struct Sequencer {
     /// The position that is due next.
     next: Pos,
     /// Events published ahead of their turn, by position.
@@ -45,7 +45,7 @@ pub(super) struct Sequencer {
 
 impl Sequencer {
     /// A room whose first event seen is at `pos`: it is due at once.
-    pub(super) fn starting_at(pos: Pos) -> Self {
+    pub(crate) fn starting_at(pos: Pos) -> Self {
         Self {
             next: pos,
             held: BTreeMap::new(),
@@ -54,7 +54,7 @@ impl Sequencer {
     }
 
     /// Takes an event.
-    pub(super) fn admit(&mut self, event: RoomEvent) -> Admitted {
+    pub(crate) fn admit(&mut self, event: RoomEvent) -> Admitted {
         let pos = event.pos;
         if pos > self.next {
             let starts_period = self.held.is_empty();
@@ -83,7 +83,7 @@ impl Sequencer {
     /// The end of holding period `generation`: everything still held is due,
     /// in position order, and the position after the last of it is due next. Nothing
     /// if that period is over.
-    pub(super) fn flush(&mut self, generation: u64) -> Vec<RoomEvent> {
+    pub(crate) fn flush(&mut self, generation: u64) -> Vec<RoomEvent> {
         if generation != self.generation {
             return Vec::new();
         }
@@ -98,8 +98,8 @@ impl Sequencer {
 mod tests {
     use p_chat_domain::room::RoomId;
 
-    use super::super::test_support;
     use super::*;
+    use crate::test_support;
 
     fn pos(value: i64) -> Pos {
         Pos::new(value).unwrap_or(Pos::ZERO)

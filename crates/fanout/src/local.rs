@@ -1,6 +1,6 @@
 //! The in-process [`FanOut`] adapter: routes room events to the connections
-//! of this process. A multi-node adapter (Redis, NATS) implements the same
-//! port; the gateway does not change.
+//! of this process. The Redis adapter ([`crate::redis`]) puts one in front
+//! of each node's connections; the gateway does not change.
 //!
 //! Routing tables sit behind one mutex held only for map updates and
 //! non-blocking `try_send`s into each connection's bounded queue: no socket
@@ -8,6 +8,7 @@
 //! room's events pass a [`Sequencer`] first, which puts publications that
 //! raced each other back into position order.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -15,12 +16,13 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use async_trait::async_trait;
 use p_chat_domain::events::{Broadcast, Change, RoomEvent};
 use p_chat_domain::ports::{Delivery, FanOut, Subscriber, Subscription};
+use p_chat_domain::position::Pos;
 use p_chat_domain::room::RoomId;
 use p_chat_domain::session::SessionId;
 use p_chat_domain::user::UserId;
 use tokio::sync::{Notify, mpsc};
 
-use super::sequencer::{Admitted, HOLD, Sequencer};
+use crate::sequencer::{Admitted, HOLD, Sequencer};
 
 type ConnId = u64;
 
@@ -31,6 +33,26 @@ pub struct Hub {
     next_id: AtomicU64,
 }
 
+/// What a hub has connections for: a room with at least one member
+/// connected here, or a user with at least one connection here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// A room some connection here follows.
+    Room(RoomId),
+    /// A user connected here.
+    User(UserId),
+}
+
+/// A change of what a hub has connections for, reported (in the order they
+/// happen) to whoever routes events to it from other nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interest {
+    /// The first connection for the topic arrived.
+    Listen(Topic),
+    /// The last connection for the topic is gone.
+    Unlisten(Topic),
+}
+
 #[derive(Default)]
 struct Routes {
     connections: HashMap<ConnId, Connection>,
@@ -39,6 +61,12 @@ struct Routes {
     sessions: HashMap<SessionId, HashSet<ConnId>>,
     /// The event order of each room that has connections.
     order: HashMap<RoomId, Sequencer>,
+    /// The highest position known of each room that has connections: what
+    /// its connections had when they subscribed, or the newest event
+    /// delivered since. A catch-up from the event log reads on from here.
+    marks: HashMap<RoomId, Pos>,
+    /// Where changes of `rooms` and `users` are reported.
+    interest: Option<mpsc::UnboundedSender<Interest>>,
 }
 
 struct Connection {
@@ -83,11 +111,55 @@ fn flush_later(routes: Weak<Mutex<Routes>>, room: RoomId, generation: u64) {
     });
 }
 
+/// Removes `id` from `ids` (one of the maps keyed by room, user or session)
+/// and the entry once empty; returns whether it was the last one.
+fn forget<K: std::hash::Hash + Eq>(
+    map: &mut HashMap<K, HashSet<ConnId>>,
+    key: K,
+    id: ConnId,
+) -> bool {
+    let Some(ids) = map.get_mut(&key) else {
+        return false;
+    };
+    ids.remove(&id);
+    if ids.is_empty() {
+        map.remove(&key);
+        return true;
+    }
+    false
+}
+
+/// Adds `id` under `key`; returns whether it is the first one.
+fn remember<K: std::hash::Hash + Eq>(
+    map: &mut HashMap<K, HashSet<ConnId>>,
+    key: K,
+    id: ConnId,
+) -> bool {
+    match map.entry(key) {
+        Entry::Vacant(vacant) => {
+            vacant.insert(HashSet::from([id]));
+            true
+        }
+        Entry::Occupied(occupied) => {
+            occupied.into_mut().insert(id);
+            false
+        }
+    }
+}
+
 impl Routes {
+    fn report(&self, change: Interest) {
+        if let Some(interest) = &self.interest {
+            let _ = interest.send(change);
+        }
+    }
+
     fn join(&mut self, id: ConnId, room: RoomId) {
         if let Some(connection) = self.connections.get_mut(&id) {
             connection.rooms.insert(room);
-            self.rooms.entry(room).or_default().insert(id);
+            if remember(&mut self.rooms, room, id) {
+                self.report(Interest::Listen(Topic::Room(room)));
+            }
         }
     }
 
@@ -95,12 +167,16 @@ impl Routes {
         if let Some(connection) = self.connections.get_mut(&id) {
             connection.rooms.remove(&room);
         }
-        if let Some(members) = self.rooms.get_mut(&room) {
-            members.remove(&id);
-            if members.is_empty() {
-                self.rooms.remove(&room);
-                self.order.remove(&room);
-            }
+        self.forget_member(id, room);
+    }
+
+    /// Takes `id` off `room`'s connections; the room's order and mark go
+    /// with its last one.
+    fn forget_member(&mut self, id: ConnId, room: RoomId) {
+        if forget(&mut self.rooms, room, id) {
+            self.order.remove(&room);
+            self.marks.remove(&room);
+            self.report(Interest::Unlisten(Topic::Room(room)));
         }
     }
 
@@ -117,27 +193,36 @@ impl Routes {
     fn remove(&mut self, id: ConnId) -> Option<Connection> {
         let connection = self.connections.remove(&id)?;
         for room in &connection.rooms {
-            if let Some(members) = self.rooms.get_mut(room) {
-                members.remove(&id);
-                if members.is_empty() {
-                    self.rooms.remove(room);
-                    self.order.remove(room);
+            self.forget_member(id, *room);
+        }
+        if forget(&mut self.users, connection.user, id) {
+            self.report(Interest::Unlisten(Topic::User(connection.user)));
+        }
+        forget(&mut self.sessions, connection.session, id);
+        Some(connection)
+    }
+
+    /// Puts `event` in its room's order, and delivers what is due.
+    fn admit(&mut self, event: RoomEvent, routes: &Arc<Mutex<Routes>>) {
+        let room = event.room_id;
+        if !self.rooms.contains_key(&room) && !self.joins_here(&event) {
+            return; // no connection listens to this room
+        }
+        let order = self
+            .order
+            .entry(room)
+            .or_insert_with(|| Sequencer::starting_at(event.pos));
+        match order.admit(event) {
+            Admitted::Due(events) => {
+                for event in events {
+                    self.deliver(Broadcast::Event(event));
                 }
             }
+            Admitted::Held {
+                flush_after: Some(generation),
+            } => flush_later(Arc::downgrade(routes), room, generation),
+            Admitted::Held { flush_after: None } => {}
         }
-        if let Some(ids) = self.users.get_mut(&connection.user) {
-            ids.remove(&id);
-            if ids.is_empty() {
-                self.users.remove(&connection.user);
-            }
-        }
-        if let Some(ids) = self.sessions.get_mut(&connection.session) {
-            ids.remove(&id);
-            if ids.is_empty() {
-                self.sessions.remove(&connection.session);
-            }
-        }
-        Some(connection)
     }
 
     /// Whether `event` makes a user with connections here a member of its
@@ -186,10 +271,15 @@ impl Routes {
         for id in overflowed {
             self.expel(id, |flags| &flags.overflowed);
         }
-        let change = match event.as_ref() {
-            Broadcast::Event(event) => &event.change,
+        let event = match event.as_ref() {
+            Broadcast::Event(event) => event,
             Broadcast::Typing { .. } => return,
         };
+        if self.rooms.contains_key(&room) {
+            let mark = self.marks.entry(room).or_insert(event.pos);
+            *mark = (*mark).max(event.pos);
+        }
+        let change = &event.change;
         match change {
             Change::MemberLeft { user_id } => {
                 for id in self.connections_of(*user_id) {
@@ -219,13 +309,8 @@ impl Routes {
         if before == session {
             return;
         }
-        if let Some(ids) = self.sessions.get_mut(&before) {
-            ids.remove(&id);
-            if ids.is_empty() {
-                self.sessions.remove(&before);
-            }
-        }
-        self.sessions.entry(session).or_default().insert(id);
+        forget(&mut self.sessions, before, id);
+        remember(&mut self.sessions, session, id);
     }
 
     /// Removes a connection and tells it why, in that order of visibility:
@@ -238,36 +323,65 @@ impl Routes {
     }
 }
 
-#[async_trait]
-impl FanOut for Hub {
-    async fn publish(&self, broadcast: Broadcast) {
-        let room = broadcast.room_id();
+impl Hub {
+    /// A hub that reports to `interest` each room and user it starts or
+    /// stops having connections for, as the Redis adapter needs to
+    /// subscribe to exactly those.
+    pub fn reporting(interest: mpsc::UnboundedSender<Interest>) -> Self {
+        let hub = Self::default();
+        lock(&hub.routes).interest = Some(interest);
+        hub
+    }
+
+    /// The rooms among `rooms` that have connections here, each with the
+    /// highest position known of it (see [`Hub::catch_up`]).
+    pub fn marks(&self, rooms: &[RoomId]) -> Vec<(RoomId, Pos)> {
+        let routes = lock(&self.routes);
+        rooms
+            .iter()
+            .filter_map(|room| routes.marks.get(room).map(|pos| (*room, *pos)))
+            .collect()
+    }
+
+    /// Every room that has connections here, with the highest position
+    /// known of it.
+    pub fn all_marks(&self) -> Vec<(RoomId, Pos)> {
+        let routes = lock(&self.routes);
+        routes
+            .marks
+            .iter()
+            .map(|(room, pos)| (*room, *pos))
+            .collect()
+    }
+
+    /// Delivers events read from a room's log after its mark (what the bus
+    /// may have lost): those the hub has not passed yet, in order, as if
+    /// they had been published. Connections drop what they already have.
+    pub fn catch_up(&self, events: Vec<RoomEvent>) {
         let mut routes = lock(&self.routes);
-        let event = match broadcast {
-            Broadcast::Event(event) => event,
-            typing @ Broadcast::Typing { .. } => return routes.deliver(typing),
-        };
-        if !routes.rooms.contains_key(&room) && !routes.joins_here(&event) {
-            return; // no connection listens to this room
-        }
-        let order = routes
-            .order
-            .entry(room)
-            .or_insert_with(|| Sequencer::starting_at(event.pos));
-        match order.admit(event) {
-            Admitted::Due(events) => {
-                for event in events {
-                    routes.deliver(Broadcast::Event(event));
-                }
+        for event in events {
+            if routes
+                .marks
+                .get(&event.room_id)
+                .is_some_and(|mark| event.pos > *mark)
+            {
+                routes.admit(event, &self.routes);
             }
-            Admitted::Held {
-                flush_after: Some(generation),
-            } => flush_later(Arc::downgrade(&self.routes), room, generation),
-            Admitted::Held { flush_after: None } => {}
         }
     }
 
-    async fn end_session(&self, session: SessionId) {
+    /// [`FanOut::publish`], which never waits: for callers that are not
+    /// async (the Redis adapter's listener).
+    pub fn publish_now(&self, broadcast: Broadcast) {
+        let mut routes = lock(&self.routes);
+        match broadcast {
+            Broadcast::Event(event) => routes.admit(event, &self.routes),
+            typing @ Broadcast::Typing { .. } => routes.deliver(typing),
+        }
+    }
+
+    /// [`FanOut::end_session`], which never waits.
+    pub fn end_session_now(&self, session: SessionId) {
         let mut routes = lock(&self.routes);
         let ids: Vec<ConnId> = routes
             .sessions
@@ -277,6 +391,17 @@ impl FanOut for Hub {
         for id in ids {
             routes.expel(id, |flags| &flags.session_ended);
         }
+    }
+}
+
+#[async_trait]
+impl FanOut for Hub {
+    async fn publish(&self, broadcast: Broadcast) {
+        self.publish_now(broadcast);
+    }
+
+    async fn end_session(&self, session: SessionId) {
+        self.end_session_now(session);
     }
 
     fn subscribe(&self, subscriber: Subscriber, capacity: usize) -> Box<dyn Subscription> {
@@ -294,18 +419,13 @@ impl FanOut for Hub {
                 flags: flags.clone(),
             },
         );
-        routes
-            .users
-            .entry(subscriber.user_id)
-            .or_default()
-            .insert(id);
-        routes
-            .sessions
-            .entry(subscriber.session_id)
-            .or_default()
-            .insert(id);
-        for room in subscriber.rooms {
+        if remember(&mut routes.users, subscriber.user_id, id) {
+            routes.report(Interest::Listen(Topic::User(subscriber.user_id)));
+        }
+        remember(&mut routes.sessions, subscriber.session_id, id);
+        for (room, pos) in subscriber.rooms {
             routes.join(id, room);
+            routes.marks.entry(room).or_insert(pos);
         }
         Box::new(HubSubscription {
             id,
@@ -373,8 +493,8 @@ mod tests {
 
     use tokio::time::timeout;
 
-    use super::super::test_support::message;
     use super::*;
+    use crate::test_support::message;
 
     /// Whether `subscription` is told its session ended within a short wait.
     async fn session_ended(subscription: &mut Box<dyn Subscription>) -> bool {
@@ -417,7 +537,7 @@ mod tests {
             Subscriber {
                 user_id: UserId::new(),
                 session_id: SessionId::new(),
-                rooms: vec![room],
+                rooms: vec![(room, Pos::ZERO)],
             },
             16,
         )

@@ -1,0 +1,344 @@
+//! What travels on a p-chat channel: one JSON object per publication,
+//! versioned, naming the node that published it. Decoding parses every
+//! field into its domain type, so garbage someone else publishes on a
+//! channel is refused here and never reaches a connection.
+
+use chrono::{DateTime, Utc};
+use p_chat_domain::error::ValidationError;
+use p_chat_domain::events::{Broadcast, Change, RoomEvent};
+use p_chat_domain::message::{ClientMsgId, Message, MessageBody, MessageId, Seq};
+use p_chat_domain::position::Pos;
+use p_chat_domain::room::{Member, Membership, Role, Room, RoomId, RoomName, Topic, Visibility};
+use p_chat_domain::session::SessionId;
+use p_chat_domain::user::{DisplayName, UserId};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The format's version: a node drops publications of another version (as
+/// during a rolling upgrade that changes it; positions fill the gap).
+const VERSION: u8 = 1;
+
+/// Identifies one running node, so it can skip its own publications (it
+/// delivered them to its connections already).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct NodeId(Uuid);
+
+impl NodeId {
+    /// A fresh id, for a node starting.
+    pub(crate) fn new() -> Self {
+        Self(Uuid::new_v4())
+    }
+}
+
+/// One publication as a node reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Publication {
+    /// Who published it.
+    pub(crate) node: NodeId,
+    /// What it says.
+    pub(crate) news: News,
+}
+
+/// What a publication says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum News {
+    /// A room event or a typing signal.
+    Broadcast(Box<Broadcast>),
+    /// A login session ended: its connections close on every node.
+    SessionEnded(SessionId),
+}
+
+/// Why a publication was refused.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DecodeError {
+    /// Not JSON of the expected shape.
+    #[error("malformed publication: {0}")]
+    Malformed(#[from] serde_json::Error),
+    /// Another version of the format.
+    #[error("publication of format version {0}, this node reads {VERSION}")]
+    Version(u8),
+    /// A field that is not a valid value of its type.
+    #[error("invalid publication: {0}")]
+    Invalid(#[from] ValidationError),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    v: u8,
+    node: NodeId,
+    #[serde(flatten)]
+    body: Body,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Body {
+    Event(Box<EventWire>),
+    Typing { room_id: Uuid, user_id: Uuid },
+    SessionEnded { session_id: Uuid },
+}
+
+#[derive(Serialize, Deserialize)]
+struct EventWire {
+    room_id: Uuid,
+    pos: i64,
+    at: DateTime<Utc>,
+    change: ChangeWire,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ChangeWire {
+    Message { message: MessageWire },
+    MessageUpdated { message: MessageWire },
+    MessageDeleted { message: MessageWire },
+    MemberJoined { room: RoomWire, member: MemberWire },
+    MemberLeft { user_id: Uuid },
+    MemberUpdated { member: MemberWire },
+    RoomUpdated { room: RoomWire },
+    RoomDeleted,
+}
+
+#[derive(Serialize, Deserialize)]
+struct MessageWire {
+    id: Uuid,
+    room_id: Uuid,
+    seq: i64,
+    author_id: Uuid,
+    body: Option<String>,
+    client_msg_id: Option<String>,
+    created_at: DateTime<Utc>,
+    edited_at: Option<DateTime<Utc>>,
+    deleted_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RoomWire {
+    id: Uuid,
+    name: String,
+    topic: Option<String>,
+    visibility: String,
+    owner_id: Uuid,
+    created_at: DateTime<Utc>,
+    last_seq: i64,
+    last_pos: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct MemberWire {
+    room_id: Uuid,
+    user_id: Uuid,
+    role: String,
+    joined_at: DateTime<Utc>,
+    display_name: String,
+}
+
+/// The bytes to publish for `news` from `node`.
+pub(crate) fn encode(node: NodeId, news: &News) -> Vec<u8> {
+    let body = match news {
+        News::Broadcast(broadcast) => match broadcast.as_ref() {
+            Broadcast::Event(event) => Body::Event(Box::new(EventWire::from(event))),
+            Broadcast::Typing { room_id, user_id } => Body::Typing {
+                room_id: room_id.as_uuid(),
+                user_id: user_id.as_uuid(),
+            },
+        },
+        News::SessionEnded(session) => Body::SessionEnded {
+            session_id: session.as_uuid(),
+        },
+    };
+    let envelope = Envelope {
+        v: VERSION,
+        node,
+        body,
+    };
+    // Serializing plain structs of strings, numbers and UUIDs cannot fail.
+    serde_json::to_vec(&envelope).unwrap_or_default()
+}
+
+/// Reads a publication.
+pub(crate) fn decode(bytes: &[u8]) -> Result<Publication, DecodeError> {
+    let envelope: Envelope = serde_json::from_slice(bytes)?;
+    if envelope.v != VERSION {
+        return Err(DecodeError::Version(envelope.v));
+    }
+    let news = match envelope.body {
+        Body::Event(event) => News::Broadcast(Box::new(Broadcast::Event((*event).try_into()?))),
+        Body::Typing { room_id, user_id } => News::Broadcast(Box::new(Broadcast::Typing {
+            room_id: RoomId::from_uuid(room_id),
+            user_id: UserId::from_uuid(user_id),
+        })),
+        Body::SessionEnded { session_id } => News::SessionEnded(SessionId::from_uuid(session_id)),
+    };
+    Ok(Publication {
+        node: envelope.node,
+        news,
+    })
+}
+
+impl From<&RoomEvent> for EventWire {
+    fn from(event: &RoomEvent) -> Self {
+        let change = match &event.change {
+            Change::Message(message) => ChangeWire::Message {
+                message: message.into(),
+            },
+            Change::MessageUpdated(message) => ChangeWire::MessageUpdated {
+                message: message.into(),
+            },
+            Change::MessageDeleted(message) => ChangeWire::MessageDeleted {
+                message: message.into(),
+            },
+            Change::MemberJoined { room, member } => ChangeWire::MemberJoined {
+                room: room.into(),
+                member: member.into(),
+            },
+            Change::MemberLeft { user_id } => ChangeWire::MemberLeft {
+                user_id: user_id.as_uuid(),
+            },
+            Change::MemberUpdated(member) => ChangeWire::MemberUpdated {
+                member: member.into(),
+            },
+            Change::RoomUpdated(room) => ChangeWire::RoomUpdated { room: room.into() },
+            Change::RoomDeleted => ChangeWire::RoomDeleted,
+        };
+        Self {
+            room_id: event.room_id.as_uuid(),
+            pos: event.pos.value(),
+            at: event.at,
+            change,
+        }
+    }
+}
+
+impl TryFrom<EventWire> for RoomEvent {
+    type Error = ValidationError;
+
+    fn try_from(wire: EventWire) -> Result<Self, ValidationError> {
+        let change = match wire.change {
+            ChangeWire::Message { message } => Change::Message(message.try_into()?),
+            ChangeWire::MessageUpdated { message } => Change::MessageUpdated(message.try_into()?),
+            ChangeWire::MessageDeleted { message } => Change::MessageDeleted(message.try_into()?),
+            ChangeWire::MemberJoined { room, member } => Change::MemberJoined {
+                room: room.try_into()?,
+                member: member.try_into()?,
+            },
+            ChangeWire::MemberLeft { user_id } => Change::MemberLeft {
+                user_id: UserId::from_uuid(user_id),
+            },
+            ChangeWire::MemberUpdated { member } => Change::MemberUpdated(member.try_into()?),
+            ChangeWire::RoomUpdated { room } => Change::RoomUpdated(room.try_into()?),
+            ChangeWire::RoomDeleted => Change::RoomDeleted,
+        };
+        Ok(Self {
+            room_id: RoomId::from_uuid(wire.room_id),
+            pos: Pos::new(wire.pos)?,
+            at: wire.at,
+            change,
+        })
+    }
+}
+
+impl From<&Message> for MessageWire {
+    fn from(message: &Message) -> Self {
+        Self {
+            id: message.id.as_uuid(),
+            room_id: message.room_id.as_uuid(),
+            seq: message.seq.value(),
+            author_id: message.author_id.as_uuid(),
+            body: message.body.as_ref().map(|body| body.as_str().to_owned()),
+            client_msg_id: message
+                .client_msg_id
+                .as_ref()
+                .map(|id| id.as_str().to_owned()),
+            created_at: message.created_at,
+            edited_at: message.edited_at,
+            deleted_at: message.deleted_at,
+        }
+    }
+}
+
+impl TryFrom<MessageWire> for Message {
+    type Error = ValidationError;
+
+    fn try_from(wire: MessageWire) -> Result<Self, ValidationError> {
+        Ok(Self {
+            id: MessageId::from_uuid(wire.id),
+            room_id: RoomId::from_uuid(wire.room_id),
+            seq: Seq::new(wire.seq)?,
+            author_id: UserId::from_uuid(wire.author_id),
+            body: wire.body.as_deref().map(MessageBody::parse).transpose()?,
+            client_msg_id: wire
+                .client_msg_id
+                .as_deref()
+                .map(ClientMsgId::parse)
+                .transpose()?,
+            created_at: wire.created_at,
+            edited_at: wire.edited_at,
+            deleted_at: wire.deleted_at,
+        })
+    }
+}
+
+impl From<&Room> for RoomWire {
+    fn from(room: &Room) -> Self {
+        Self {
+            id: room.id.as_uuid(),
+            name: room.name.as_str().to_owned(),
+            topic: room.topic.as_ref().map(|topic| topic.as_str().to_owned()),
+            visibility: room.visibility.as_str().to_owned(),
+            owner_id: room.owner_id.as_uuid(),
+            created_at: room.created_at,
+            last_seq: room.last_seq.value(),
+            last_pos: room.last_pos.value(),
+        }
+    }
+}
+
+impl TryFrom<RoomWire> for Room {
+    type Error = ValidationError;
+
+    fn try_from(wire: RoomWire) -> Result<Self, ValidationError> {
+        Ok(Self {
+            id: RoomId::from_uuid(wire.id),
+            name: RoomName::parse(&wire.name)?,
+            topic: match wire.topic.as_deref() {
+                Some(topic) => Topic::parse(topic)?,
+                None => None,
+            },
+            visibility: Visibility::parse(&wire.visibility)?,
+            owner_id: UserId::from_uuid(wire.owner_id),
+            created_at: wire.created_at,
+            last_seq: Seq::new(wire.last_seq)?,
+            last_pos: Pos::new(wire.last_pos)?,
+        })
+    }
+}
+
+impl From<&Member> for MemberWire {
+    fn from(member: &Member) -> Self {
+        let membership = &member.membership;
+        Self {
+            room_id: membership.room_id.as_uuid(),
+            user_id: membership.user_id.as_uuid(),
+            role: membership.role.as_str().to_owned(),
+            joined_at: membership.joined_at,
+            display_name: member.display_name.as_str().to_owned(),
+        }
+    }
+}
+
+impl TryFrom<MemberWire> for Member {
+    type Error = ValidationError;
+
+    fn try_from(wire: MemberWire) -> Result<Self, ValidationError> {
+        Ok(Self {
+            membership: Membership {
+                room_id: RoomId::from_uuid(wire.room_id),
+                user_id: UserId::from_uuid(wire.user_id),
+                role: Role::parse(&wire.role)?,
+                joined_at: wire.joined_at,
+            },
+            display_name: DisplayName::parse(&wire.display_name)?,
+        })
+    }
+}
