@@ -13,3 +13,5 @@ pub mod redis;
 mod sequencer;
 #[cfg(test)]
 mod test_support;
+#[cfg(feature = "test-support")]
+pub mod testing;

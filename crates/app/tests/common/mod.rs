@@ -2,6 +2,7 @@
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod process;
 pub mod proxy;
 pub mod raw;
