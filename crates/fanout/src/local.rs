@@ -221,7 +221,7 @@ impl Routes {
             Admitted::Held {
                 flush_after: Some(generation),
             } => flush_later(Arc::downgrade(routes), room, generation),
-            Admitted::Held { flush_after: None } => {}
+            Admitted::Held { flush_after: None } | Admitted::Repeat => {}
         }
     }
 
