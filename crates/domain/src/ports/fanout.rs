@@ -19,6 +19,11 @@ pub enum Delivery {
     Overflowed,
     /// The connection's login session was revoked: it must be closed.
     SessionEnded,
+    /// The fan-out may have missed what concerns this connection beyond its
+    /// rooms' events (its node was cut off from the other nodes for a
+    /// while): an ended session, a room the user was added to. The
+    /// connection checks its session and its user's rooms again.
+    Recheck,
 }
 
 /// A connection's stream of deliveries. Dropping it unsubscribes.

@@ -511,8 +511,11 @@ impl Listener {
         self.checks_down = self.checks_down.saturating_add(1);
     }
 
+    /// After publications may have been lost: reads every followed room's
+    /// log on, and has every connection check its session and rooms.
     fn catch_up_all(&self) {
         let _ = self.work.send(CatchUp::Rooms(self.hub.all_marks()));
+        self.hub.recheck_all();
     }
 
     /// Hands a received publication to the hub; garbage is logged and
