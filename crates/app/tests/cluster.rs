@@ -1,6 +1,8 @@
 //! Several nodes on one PostgreSQL and one Redis (issue 12): what one node
 //! publishes reaches the connections of the others.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
 mod common;
 
 use common::cluster::Cluster;
