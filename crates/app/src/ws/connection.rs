@@ -505,10 +505,11 @@ impl Connection {
     }
 
     /// Checks again what the fan-out may have missed for this connection:
-    /// whether its session still lives, and whether its user joined a room
-    /// it does not follow (it cannot be told that room's events from its
-    /// start without its `member_joined`: the client reconnects and loads
-    /// its rooms again).
+    /// whether its session still lives, and whether its user's rooms are
+    /// still the ones it follows. A room joined unseen cannot be followed
+    /// from here without its `member_joined`, and the deletion of a room
+    /// leaves no event in any log: either way the client reconnects and
+    /// loads its rooms again.
     async fn recheck(&mut self, live: &Live) -> Outcome {
         self.state
             .sessions
@@ -516,7 +517,9 @@ impl Connection {
             .await
             .map_err(unauthenticated)?;
         let rooms = self.member_rooms(&live.principal).await?;
-        if rooms.keys().any(|room| !live.cursors.contains_key(room)) {
+        let same = rooms.len() == live.cursors.len()
+            && rooms.keys().all(|room| live.cursors.contains_key(room));
+        if !same {
             return Err(End::Close(CLOSE_ROOMS_CHANGED, ROOMS_CHANGED));
         }
         Ok(())
