@@ -109,6 +109,12 @@ pub trait FanOut: Send + Sync {
     fn status(&self) -> FanOutStatus {
         FanOutStatus::Local
     }
+
+    /// Waits until everything published so far has left this process for
+    /// the other nodes (at once for a fan-out within one process): a
+    /// short-lived process, such as the admin console ending a user's
+    /// sessions, calls it before it exits. Callers bound the wait.
+    async fn flush(&self) {}
 }
 
 /// A fan-out with nobody listening, for services used without real-time
