@@ -4,6 +4,7 @@
 //! from arguments (which other users of the machine can see).
 
 use std::io::{BufRead, Write};
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use p_chat_domain::DomainError;
@@ -110,6 +111,9 @@ pub enum CliError {
 
 /// The most accounts `p-chat admin list` prints.
 const LIST_LIMIT: usize = 100;
+/// How long the console waits for what it published (ended sessions) to
+/// reach the running servers through Redis before it exits anyway.
+const PUBLISH_WAIT: Duration = Duration::from_secs(5);
 
 /// Runs one admin command against the configured store, writing its result
 /// to standard output.
@@ -174,6 +178,18 @@ pub async fn run_admin(config: Config, command: AdminCommand) -> Result<(), CliE
         }
     };
     writeln!(std::io::stdout().lock(), "{}", describe(&user))?;
+    // Sessions it ended close their sockets on every running node.
+    if tokio::time::timeout(PUBLISH_WAIT, state.fanout.flush())
+        .await
+        .is_err()
+    {
+        writeln!(
+            std::io::stderr().lock(),
+            "warning: Redis did not take the ended sessions within {} s: sockets already \
+             open on running servers close when their access tokens expire",
+            PUBLISH_WAIT.as_secs()
+        )?;
+    }
     Ok(())
 }
 

@@ -191,3 +191,33 @@ fn the_console_refuses_the_in_memory_store() {
         stderr(&output)
     );
 }
+
+/// With Redis, what the console ends reaches the running servers at once:
+/// a disabled user's open WebSocket closes with 4001, long before its
+/// access token would expire.
+#[actix_web::test]
+async fn a_console_disable_closes_open_sockets_on_running_nodes() {
+    let Some(cluster) = common::cluster::Cluster::spawn(1, &[]).await else {
+        return;
+    };
+    let node = &cluster.nodes[0];
+    let user = node.user("disabled-live@example.com").await;
+    let (mut socket, _) = common::ws::WsClient::connect_ready(node, &user.token).await;
+    let mut vars = postgres_vars(cluster.database().config());
+    vars.extend([
+        ("JWT_SECRET", SECRET.to_owned()),
+        ("BCRYPT_COST", "4".to_owned()),
+        ("REDIS_URL", cluster.redis_url.clone()),
+        ("REDIS_PREFIX", cluster.prefix.clone()),
+    ]);
+    let disabled = admin(&vars, &["disable", "disabled-live@example.com"], "");
+    assert!(disabled.status.success(), "{}", stderr(&disabled));
+    assert!(
+        !stderr(&disabled).contains("warning"),
+        "{}",
+        stderr(&disabled)
+    );
+    socket
+        .expect_close_within(4001, std::time::Duration::from_secs(2))
+        .await;
+}

@@ -82,6 +82,7 @@ struct Connection {
 struct Flags {
     overflowed: AtomicBool,
     session_ended: AtomicBool,
+    recheck: AtomicBool,
     wake: Notify,
 }
 
@@ -221,7 +222,7 @@ impl Routes {
             Admitted::Held {
                 flush_after: Some(generation),
             } => flush_later(Arc::downgrade(routes), room, generation),
-            Admitted::Held { flush_after: None } => {}
+            Admitted::Held { flush_after: None } | Admitted::Repeat => {}
         }
     }
 
@@ -380,6 +381,17 @@ impl Hub {
         }
     }
 
+    /// Tells every connection to check its session and rooms again
+    /// ([`Delivery::Recheck`]), as after this node was cut off from the
+    /// others.
+    pub fn recheck_all(&self) {
+        let routes = lock(&self.routes);
+        for connection in routes.connections.values() {
+            connection.flags.recheck.store(true, Ordering::SeqCst);
+            connection.flags.wake.notify_one();
+        }
+    }
+
     /// [`FanOut::end_session`], which never waits.
     pub fn end_session_now(&self, session: SessionId) {
         let mut routes = lock(&self.routes);
@@ -462,6 +474,9 @@ impl Subscription for HubSubscription {
         loop {
             if let Some(verdict) = self.verdict() {
                 return Some(verdict);
+            }
+            if self.flags.recheck.swap(false, Ordering::SeqCst) {
+                return Some(Delivery::Recheck);
             }
             tokio::select! {
                 biased;

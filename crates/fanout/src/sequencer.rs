@@ -10,8 +10,12 @@
 //! (its publisher died after the commit) only delays the held ones by
 //! [`HOLD`]: they then go out, and each connection fills the gap from the
 //! log as before.
+//!
+//! An event at or below the last one let through is a repeat (across nodes
+//! a `member_joined` comes on two channels), and is dropped, unless the
+//! flush of a holding period skipped its position: then it is late, and due.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use p_chat_domain::events::RoomEvent;
@@ -19,6 +23,10 @@ use p_chat_domain::position::Pos;
 
 /// The longest an early event waits for the ones before it.
 pub(crate) const HOLD: Duration = Duration::from_millis(50);
+
+/// How many skipped positions a room remembers, to let them through if they
+/// come late; older ones are left to the connections' own gap filling.
+const REMEMBERED_SKIPS: usize = 1024;
 
 /// What became of an event handed to [`Sequencer::admit`].
 #[derive(Debug, PartialEq)]
@@ -29,6 +37,8 @@ pub(crate) enum Admitted {
     /// this starts a new holding period: then
     /// [`Sequencer::flush`] must run after [`HOLD`] with this generation.
     Held { flush_after: Option<u64> },
+    /// Already let through: dropped.
+    Repeat,
 }
 
 /// One room's order of events.
@@ -41,6 +51,8 @@ pub(crate) struct Sequencer {
     /// Counts holding periods, so that a late flush of an earlier period
     /// does nothing.
     generation: u64,
+    /// Positions below `next` that a flush skipped (not seen yet).
+    skipped: BTreeSet<Pos>,
 }
 
 impl Sequencer {
@@ -50,12 +62,22 @@ impl Sequencer {
             next: pos,
             held: BTreeMap::new(),
             generation: 0,
+            skipped: BTreeSet::new(),
         }
     }
 
     /// Takes an event.
     pub(crate) fn admit(&mut self, event: RoomEvent) -> Admitted {
         let pos = event.pos;
+        if pos < self.next {
+            // Late past its hold (its connections have filled the gap, and
+            // drop it as a repeat), or a repeat.
+            return if self.skipped.remove(&pos) {
+                Admitted::Due(vec![event])
+            } else {
+                Admitted::Repeat
+            };
+        }
         if pos > self.next {
             let starts_period = self.held.is_empty();
             self.held.insert(pos, event);
@@ -68,15 +90,11 @@ impl Sequencer {
             return Admitted::Held { flush_after: None };
         }
         let mut due = vec![event];
-        if pos == self.next {
-            self.next = pos.next();
-            while let Some(event) = self.held.remove(&self.next) {
-                due.push(event);
-                self.next = self.next.next();
-            }
+        self.next = pos.next();
+        while let Some(event) = self.held.remove(&self.next) {
+            due.push(event);
+            self.next = self.next.next();
         }
-        // Below `next`: an event late past its hold, due as it is (its
-        // connections have filled the gap, and drop it as a repeat).
         Admitted::Due(due)
     }
 
@@ -87,10 +105,20 @@ impl Sequencer {
         if generation != self.generation {
             return Vec::new();
         }
-        if let Some(last) = self.held.keys().next_back() {
-            self.next = last.next();
+        let held = std::mem::take(&mut self.held);
+        let mut expected = self.next;
+        for pos in held.keys() {
+            while expected < *pos {
+                self.skipped.insert(expected);
+                expected = expected.next();
+            }
+            expected = pos.next();
         }
-        std::mem::take(&mut self.held).into_values().collect()
+        self.next = expected;
+        while self.skipped.len() > REMEMBERED_SKIPS {
+            self.skipped.pop_first();
+        }
+        held.into_values().collect()
     }
 }
 
@@ -168,6 +196,20 @@ mod tests {
         // The missing ones, late, are still due (below `next`).
         assert_eq!(due(admit(&mut sequencer, 2)), [2]);
         assert_eq!(due(admit(&mut sequencer, 4)), [4]);
+    }
+
+    #[test]
+    fn a_repeat_is_dropped() {
+        let mut sequencer = Sequencer::starting_at(pos(1));
+        assert_eq!(due(admit(&mut sequencer, 1)), [1]);
+        assert_eq!(due(admit(&mut sequencer, 2)), [2]);
+        assert_eq!(admit(&mut sequencer, 2), Admitted::Repeat);
+        assert_eq!(admit(&mut sequencer, 1), Admitted::Repeat);
+        // A late one let through once is then a repeat too.
+        admit(&mut sequencer, 4);
+        assert_eq!(positions(&sequencer.flush(1)), [4]);
+        assert_eq!(due(admit(&mut sequencer, 3)), [3]);
+        assert_eq!(admit(&mut sequencer, 3), Admitted::Repeat);
     }
 
     #[test]

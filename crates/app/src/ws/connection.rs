@@ -114,6 +114,12 @@ impl Cursor {
 /// The close reason of a gap that cannot be filled.
 const GAP_UNFILLED: &str = "cannot fill a gap; reconnect and sync";
 
+/// The close code (1012, "service restart": reconnect) of a connection whose
+/// user joined a room while its node was cut off from the other nodes.
+const CLOSE_ROOMS_CHANGED: u16 = 1012;
+/// Its close reason.
+const ROOMS_CHANGED: &str = "rooms changed while this server was cut off; reconnect and sync";
+
 fn unauthenticated(error: DomainError) -> End {
     match error {
         DomainError::Unavailable(_) => End::Close(1011, "service unavailable"),
@@ -489,12 +495,34 @@ impl Connection {
             Some(Delivery::Event(broadcast)) => broadcast,
             Some(Delivery::Overflowed) => return Err(End::Close(4008, "client too slow")),
             Some(Delivery::SessionEnded) => return Err(End::Close(4001, "session revoked")),
+            Some(Delivery::Recheck) => return self.recheck(live).await,
             None => return Err(End::Close(1011, "fan-out stopped")),
         };
         match broadcast.as_ref() {
             Broadcast::Event(event) => self.deliver_in_order(live, event).await,
             typing @ Broadcast::Typing { .. } => self.send(protocol::broadcast(typing)).await,
         }
+    }
+
+    /// Checks again what the fan-out may have missed for this connection:
+    /// whether its session still lives, and whether its user's rooms are
+    /// still the ones it follows. A room joined unseen cannot be followed
+    /// from here without its `member_joined`, and the deletion of a room
+    /// leaves no event in any log: either way the client reconnects and
+    /// loads its rooms again.
+    async fn recheck(&mut self, live: &Live) -> Outcome {
+        self.state
+            .sessions
+            .confirm(&live.principal)
+            .await
+            .map_err(unauthenticated)?;
+        let rooms = self.member_rooms(&live.principal).await?;
+        let same = rooms.len() == live.cursors.len()
+            && rooms.keys().all(|room| live.cursors.contains_key(room));
+        if !same {
+            return Err(End::Close(CLOSE_ROOMS_CHANGED, ROOMS_CHANGED));
+        }
+        Ok(())
     }
 
     /// Sends `event` only as the next position of its room: drops repeats

@@ -19,6 +19,11 @@ pub enum Delivery {
     Overflowed,
     /// The connection's login session was revoked: it must be closed.
     SessionEnded,
+    /// The fan-out may have missed what concerns this connection beyond its
+    /// rooms' events (its node was cut off from the other nodes for a
+    /// while): an ended session, a room the user was added to. The
+    /// connection checks its session and its user's rooms again.
+    Recheck,
 }
 
 /// A connection's stream of deliveries. Dropping it unsubscribes.
@@ -104,6 +109,12 @@ pub trait FanOut: Send + Sync {
     fn status(&self) -> FanOutStatus {
         FanOutStatus::Local
     }
+
+    /// Waits until everything published so far has left this process for
+    /// the other nodes (at once for a fan-out within one process): a
+    /// short-lived process, such as the admin console ending a user's
+    /// sessions, calls it before it exits. Callers bound the wait.
+    async fn flush(&self) {}
 }
 
 /// A fan-out with nobody listening, for services used without real-time

@@ -101,7 +101,7 @@ pub struct RedisSetupError(#[from] redis::RedisError);
 /// The fan-out of a node among several, sharing events through Redis.
 pub struct RedisFanOut {
     hub: Arc<Hub>,
-    outbox: mpsc::Sender<News>,
+    outbox: mpsc::Sender<Outgoing>,
     link: Arc<Link>,
     barriers: mpsc::UnboundedSender<oneshot::Sender<()>>,
 }
@@ -185,7 +185,7 @@ impl RedisFanOut {
     }
 
     fn enqueue(&self, news: News) {
-        if let Err(error) = self.outbox.try_send(news) {
+        if let Err(error) = self.outbox.try_send(Outgoing::News(news)) {
             tracing::warn!(
                 error = %error,
                 "Redis publish queue full: a publication is dropped (other nodes fill it from the event log)"
@@ -225,6 +225,21 @@ impl FanOut for RedisFanOut {
             FanOutStatus::Degraded
         }
     }
+
+    async fn flush(&self) {
+        let (done, sent) = oneshot::channel();
+        if self.outbox.send(Outgoing::Flush(done)).await.is_ok() {
+            let _ = sent.await;
+        }
+    }
+}
+
+/// What the publish queue holds.
+enum Outgoing {
+    /// A publication.
+    News(News),
+    /// Answer once everything before has been published.
+    Flush(oneshot::Sender<()>),
 }
 
 /// The channels a publication goes to.
@@ -250,9 +265,16 @@ async fn publish(
     mut manager: ConnectionManager,
     prefix: ChannelPrefix,
     node: NodeId,
-    mut outgoing: mpsc::Receiver<News>,
+    mut outgoing: mpsc::Receiver<Outgoing>,
 ) {
-    while let Some(news) = outgoing.recv().await {
+    while let Some(next) = outgoing.recv().await {
+        let news = match next {
+            Outgoing::News(news) => news,
+            Outgoing::Flush(done) => {
+                let _ = done.send(());
+                continue;
+            }
+        };
         let payload = wire::encode(node, &news);
         let typing = matches!(&news, News::Broadcast(broadcast)
             if matches!(broadcast.as_ref(), Broadcast::Typing { .. }));
@@ -511,8 +533,11 @@ impl Listener {
         self.checks_down = self.checks_down.saturating_add(1);
     }
 
+    /// After publications may have been lost: reads every followed room's
+    /// log on, and has every connection check its session and rooms.
     fn catch_up_all(&self) {
         let _ = self.work.send(CatchUp::Rooms(self.hub.all_marks()));
+        self.hub.recheck_all();
     }
 
     /// Hands a received publication to the hub; garbage is logged and
