@@ -6,8 +6,6 @@
 //! events reach; `REDIS_*` settings are checked at start-up.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
-
 mod common;
 
 use std::collections::{HashMap, HashSet};
