@@ -494,6 +494,12 @@ impl Subscription for HubSubscription {
     fn rebind(&mut self, session: SessionId) {
         lock(&self.routes).rebind(self.id, session);
     }
+
+    fn follow(&mut self, room: RoomId, pos: Pos) {
+        let mut routes = lock(&self.routes);
+        routes.join(self.id, room);
+        routes.marks.entry(room).or_insert(pos);
+    }
 }
 
 impl Drop for HubSubscription {

@@ -110,20 +110,14 @@ impl Deployment {
         })
     }
 
-    /// Subscribes a connection on the listening node and waits until it
-    /// hears everything published from then on.
+    /// Subscribes a connection on the listening node and waits until it is
+    /// ready: it hears everything published from then on.
     async fn connect(&self, subscriber: Subscriber, capacity: usize) -> Box<dyn Subscription> {
-        let subscription = self.listener.subscribe(subscriber, capacity);
-        self.settle().await;
+        let mut subscription = self.listener.subscribe(subscriber, capacity);
+        timeout(ARRIVES, subscription.ready())
+            .await
+            .expect("the subscription gets ready");
         subscription
-    }
-
-    async fn settle(&self) {
-        if let Some(listener) = &self.redis_listener {
-            timeout(ARRIVES, listener.settled())
-                .await
-                .expect("the listening node settles");
-        }
     }
 
     /// Logs `event`, then publishes it (commit, then publication).
@@ -288,6 +282,18 @@ async fn a_join_subscribes_before_its_delivery(deployment: Deployment) {
     assert_eq!(positions(&mut member, 2).await, [1, 2]);
 }
 
+async fn a_followed_room_is_routed_from_its_position(deployment: Deployment) {
+    let room = RoomId::new();
+    let mut subscription = deployment
+        .connect(subscriber(UserId::new(), &[]), CAPACITY)
+        .await;
+    // Joined after subscribing, its join (1) unseen: followed from 1 on.
+    deployment.commit(joined(room, UserId::new(), 1)).await;
+    subscription.follow(room, pos(1));
+    deployment.commit(message(room, 2)).await;
+    assert_eq!(event(&mut subscription).await.pos, pos(2));
+}
+
 async fn a_departure_unsubscribes_after_its_delivery(deployment: Deployment) {
     let room = RoomId::new();
     let leaver = UserId::new();
@@ -448,6 +454,7 @@ on_every_adapter!(
     routes_by_membership,
     a_room_events_arrive_in_position_order,
     a_join_subscribes_before_its_delivery,
+    a_followed_room_is_routed_from_its_position,
     a_departure_unsubscribes_after_its_delivery,
     a_deleted_room_is_unsubscribed_after_its_delivery,
     a_connection_that_cannot_keep_up_is_told_it_overflowed,

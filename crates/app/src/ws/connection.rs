@@ -29,6 +29,9 @@ use crate::state::AppState;
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one outgoing frame may wait for a client that does not read.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a new connection waits for the fan-out to listen for its rooms
+/// and user (a round trip to Redis across nodes) before it goes on anyway.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a close frame may wait behind a backlog a slow client is still
 /// reading, before the socket is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -169,12 +172,27 @@ impl Connection {
             .confirm(&principal)
             .await
             .map_err(unauthenticated)?;
-        // Read again now that events are flowing: anything newer than these
+        // Read again once events are flowing (across nodes: once this node
+        // listens for them on the shared bus): anything newer than these
         // positions reaches this connection live; older ones are for `sync`.
+        let _ = timeout(SUBSCRIBE_TIMEOUT, subscription.ready()).await;
         let cursors = self.member_rooms(&principal).await?;
+        // Rooms joined between the two reads: followed from here, and read
+        // on from the log (their events in between may have gone by).
+        let joined: Vec<RoomId> = cursors
+            .iter()
+            .filter(|(room, _)| !rooms.contains_key(room))
+            .map(|(room, cursor)| {
+                subscription.follow(*room, cursor.pos);
+                *room
+            })
+            .collect();
         let mut live = Live { principal, cursors };
         self.send(protocol::ready(user, live.principal.expires_at))
             .await?;
+        for room in joined {
+            self.fill_gap(&mut live, room, None).await?;
+        }
 
         let mut shutdown = self.state.shutdown.clone();
         let mut heartbeat = interval(self.state.ws.ping_interval);
@@ -553,19 +571,25 @@ impl Connection {
             return Ok(());
         }
         live.cursors.insert(room, cursor);
-        if event.pos > cursor.pos.next() && !self.fill_gap(live, room, event.pos).await? {
+        if event.pos > cursor.pos.next() && !self.fill_gap(live, room, Some(event.pos)).await? {
             return Ok(());
         }
         self.deliver(live, event).await
     }
 
     /// Sends the events of `room` from the connection's cursor up to, not
-    /// including, `upto`. Returns whether the room is still followed (the
-    /// user's own departure may be among them).
-    async fn fill_gap(&mut self, live: &mut Live, room: RoomId, upto: Pos) -> Outcome<bool> {
+    /// including, `upto` (`None`: to the end of its log). Returns whether
+    /// the room is still followed (the user's own departure may be among
+    /// them).
+    async fn fill_gap(
+        &mut self,
+        live: &mut Live,
+        room: RoomId,
+        upto: Option<Pos>,
+    ) -> Outcome<bool> {
         let me = live.principal.user_id;
         while let Some(cursor) = live.cursors.get(&room).copied() {
-            if cursor.pos.next() >= upto {
+            if upto.is_some_and(|upto| cursor.pos.next() >= upto) {
                 return Ok(true);
             }
             let page = match self.state.messaging.catch_up(me, room, cursor.pos).await {
@@ -580,13 +604,19 @@ impl Connection {
             let missing: Vec<&RoomEvent> = page
                 .events
                 .iter()
-                .filter(|missing| missing.pos < upto)
+                .filter(|missing| upto.is_none_or(|upto| missing.pos < upto))
                 .collect();
             if missing.is_empty() {
-                return Err(End::Close(1011, GAP_UNFILLED));
+                return match upto {
+                    None => Ok(true),
+                    Some(_) => Err(End::Close(1011, GAP_UNFILLED)),
+                };
             }
             for event in missing {
                 self.deliver(live, event).await?;
+            }
+            if upto.is_none() && !page.has_more {
+                return Ok(live.cursors.contains_key(&room));
             }
         }
         Ok(false)

@@ -43,6 +43,17 @@ pub trait Subscription: Send {
     /// The caller checks that `session` is alive again after the rebind, so
     /// a session ended in between cannot be missed.
     fn rebind(&mut self, session: SessionId);
+
+    /// Waits until everything published from now on for this connection's
+    /// rooms and user reaches it (across nodes: until the node listens to
+    /// them on the shared bus; not at all while cut off from it, as the
+    /// node catches up when it is back). The connection reads its rooms'
+    /// positions after this, so nothing falls between.
+    async fn ready(&mut self) {}
+
+    /// Adds a room the user turned out to be a member of after subscribing
+    /// (joined in between), whose log the connection has read up to `pos`.
+    fn follow(&mut self, room: RoomId, pos: Pos);
 }
 
 /// Who a new subscription is for.
@@ -132,6 +143,8 @@ impl Subscription for Silence {
     }
 
     fn rebind(&mut self, _session: SessionId) {}
+
+    fn follow(&mut self, _room: RoomId, _pos: Pos) {}
 }
 
 #[async_trait]

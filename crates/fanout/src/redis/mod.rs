@@ -28,7 +28,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use p_chat_domain::events::{Broadcast, Change, EventQuery};
 use p_chat_domain::message::PageLimit;
-use p_chat_domain::ports::{EventLog, FanOut, FanOutStatus, Subscriber, Subscription};
+use p_chat_domain::ports::{Delivery, EventLog, FanOut, FanOutStatus, Subscriber, Subscription};
 use p_chat_domain::position::Pos;
 use p_chat_domain::room::RoomId;
 use p_chat_domain::session::SessionId;
@@ -103,7 +103,30 @@ pub struct RedisFanOut {
     hub: Arc<Hub>,
     outbox: mpsc::Sender<Outgoing>,
     link: Arc<Link>,
-    barriers: mpsc::UnboundedSender<oneshot::Sender<()>>,
+    barriers: mpsc::UnboundedSender<Barrier>,
+}
+
+/// A request to be told when the subscriptions that the hub's connections
+/// needed at the time are in place and caught up.
+struct Barrier {
+    done: oneshot::Sender<()>,
+    /// Whether to wait for Redis while the link is down (else answered at
+    /// once: the node catches up when the link is back).
+    through_outage: bool,
+}
+
+/// Sends a barrier and waits for its answer.
+async fn pass(barriers: &mpsc::UnboundedSender<Barrier>, through_outage: bool) {
+    let (done, wait) = oneshot::channel();
+    if barriers
+        .send(Barrier {
+            done,
+            through_outage,
+        })
+        .is_ok()
+    {
+        let _ = wait.await;
+    }
 }
 
 /// The state of this node's link to Redis, shared by its tasks.
@@ -178,10 +201,7 @@ impl RedisFanOut {
     /// tests: nothing published from then on can be missed). Waits for
     /// Redis if it is down.
     pub async fn settled(&self) {
-        let (done, wait) = oneshot::channel();
-        if self.barriers.send(done).is_ok() {
-            let _ = wait.await;
-        }
+        pass(&self.barriers, true).await;
     }
 
     fn enqueue(&self, news: News) {
@@ -215,7 +235,10 @@ impl FanOut for RedisFanOut {
     }
 
     fn subscribe(&self, subscriber: Subscriber, capacity: usize) -> Box<dyn Subscription> {
-        self.hub.subscribe(subscriber, capacity)
+        Box::new(RedisSubscription {
+            local: self.hub.subscribe(subscriber, capacity),
+            barriers: self.barriers.clone(),
+        })
     }
 
     fn status(&self) -> FanOutStatus {
@@ -231,6 +254,32 @@ impl FanOut for RedisFanOut {
         if self.outbox.send(Outgoing::Flush(done)).await.is_ok() {
             let _ = sent.await;
         }
+    }
+}
+
+/// A connection's subscription on a node among several: the hub's, ready
+/// once the node listens on Redis to what the connection needs.
+struct RedisSubscription {
+    local: Box<dyn Subscription>,
+    barriers: mpsc::UnboundedSender<Barrier>,
+}
+
+#[async_trait]
+impl Subscription for RedisSubscription {
+    async fn next(&mut self) -> Option<Delivery> {
+        self.local.next().await
+    }
+
+    fn rebind(&mut self, session: SessionId) {
+        self.local.rebind(session);
+    }
+
+    async fn ready(&mut self) {
+        pass(&self.barriers, false).await;
+    }
+
+    fn follow(&mut self, room: RoomId, pos: Pos) {
+        self.local.follow(room, pos);
     }
 }
 
@@ -386,11 +435,11 @@ impl Listener {
         mut self,
         mut interests: mpsc::UnboundedReceiver<Interest>,
         mut received: mpsc::Receiver<PushInfo>,
-        mut barriers: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
+        mut barriers: mpsc::UnboundedReceiver<Barrier>,
     ) {
         let mut check = interval(LINK_CHECK);
         check.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        // Barriers wait here while the link is down.
+        // Barriers that wait for Redis wait here while the link is down.
         let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
         loop {
             tokio::select! {
@@ -411,7 +460,11 @@ impl Listener {
                         changes.push(more);
                     }
                     self.apply(changes).await;
-                    waiting.push(barrier);
+                    if barrier.through_outage || self.link.up.load(Ordering::SeqCst) {
+                        waiting.push(barrier.done);
+                    } else {
+                        let _ = barrier.done.send(());
+                    }
                 }
                 _ = check.tick() => self.check().await,
             }
