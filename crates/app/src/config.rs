@@ -15,7 +15,7 @@ use p_chat_domain::recovery::ResetPolicy;
 use p_chat_domain::registration::RegistrationMode;
 use p_chat_domain::session::SessionPolicy;
 use p_chat_domain::verification::VerificationPolicy;
-use p_chat_fanout::redis::{ChannelPrefix, RedisUrl};
+use p_chat_fanout::redis::{ChannelPrefix, PREFIX_RULE, RedisUrl};
 use p_chat_persistence::postgres::PgConfig;
 
 use crate::http::client_ip::TrustedProxies;
@@ -493,7 +493,7 @@ fn redis(vars: &Vars) -> Result<Option<RedisSettings>, ConfigError> {
         Some(prefix) => ChannelPrefix::parse(&prefix).map_err(|_| ConfigError::Invalid {
             var: "REDIS_PREFIX",
             value: prefix,
-            expected: "1 to 64 ASCII letters, digits, '-', '_', '.' or ':'",
+            expected: PREFIX_RULE,
         })?,
         None => ChannelPrefix::default(),
     };

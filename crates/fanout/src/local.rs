@@ -164,6 +164,13 @@ impl Routes {
         }
     }
 
+    /// Joins a connection that has read `room` up to `pos` (the room's mark
+    /// starts there if it is new here).
+    fn follow(&mut self, id: ConnId, room: RoomId, pos: Pos) {
+        self.join(id, room);
+        self.marks.entry(room).or_insert(pos);
+    }
+
     fn leave(&mut self, id: ConnId, room: RoomId) {
         if let Some(connection) = self.connections.get_mut(&id) {
             connection.rooms.remove(&room);
@@ -436,8 +443,7 @@ impl FanOut for Hub {
         }
         remember(&mut routes.sessions, subscriber.session_id, id);
         for (room, pos) in subscriber.rooms {
-            routes.join(id, room);
-            routes.marks.entry(room).or_insert(pos);
+            routes.follow(id, room, pos);
         }
         Box::new(HubSubscription {
             id,
@@ -496,9 +502,7 @@ impl Subscription for HubSubscription {
     }
 
     fn follow(&mut self, room: RoomId, pos: Pos) {
-        let mut routes = lock(&self.routes);
-        routes.join(self.id, room);
-        routes.marks.entry(room).or_insert(pos);
+        lock(&self.routes).follow(self.id, room, pos);
     }
 }
 

@@ -118,7 +118,8 @@ impl Cursor {
 const GAP_UNFILLED: &str = "cannot fill a gap; reconnect and sync";
 
 /// The close code (1012, "service restart": reconnect) of a connection whose
-/// user joined a room while its node was cut off from the other nodes.
+/// user's rooms changed unseen (one joined or deleted) while its node was
+/// cut off from the other nodes.
 const CLOSE_ROOMS_CHANGED: u16 = 1012;
 /// Its close reason.
 const ROOMS_CHANGED: &str = "rooms changed while this server was cut off; reconnect and sync";

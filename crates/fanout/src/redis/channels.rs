@@ -15,12 +15,12 @@ pub const DEFAULT_PREFIX: &str = "p-chat";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelPrefix(String);
 
+/// What a channel prefix may be, as errors state it.
+pub const PREFIX_RULE: &str = "1 to 64 ASCII letters, digits, '-', '_', '.' or ':'";
+
 /// Why a channel prefix was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "must be 1 to {max} characters of ASCII letters, digits, '-', '_', '.' or ':'",
-    max = ChannelPrefix::MAX_LEN
-)]
+#[error("must be {PREFIX_RULE}")]
 pub struct InvalidPrefix;
 
 impl ChannelPrefix {
@@ -91,6 +91,10 @@ mod tests {
         for bad in ["", " p", "p chat", "p*", "é", &"x".repeat(65)] {
             assert_eq!(ChannelPrefix::parse(bad), Err(InvalidPrefix), "{bad}");
         }
+        assert!(
+            PREFIX_RULE.contains(&format!("1 to {} ", ChannelPrefix::MAX_LEN)),
+            "the stated rule follows MAX_LEN"
+        );
     }
 
     #[test]

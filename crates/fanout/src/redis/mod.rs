@@ -38,7 +38,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{MissedTickBehavior, interval, sleep};
 
 use self::channels::Channel;
-pub use self::channels::{ChannelPrefix, DEFAULT_PREFIX, InvalidPrefix};
+pub use self::channels::{ChannelPrefix, DEFAULT_PREFIX, InvalidPrefix, PREFIX_RULE};
 use self::wire::{News, NodeId};
 use crate::local::{Hub, Interest, Topic};
 
@@ -414,6 +414,11 @@ async fn catch_up_room(hub: &Hub, log: &dyn EventLog, room: RoomId, mark: Pos) {
     hub.catch_up(last_page);
 }
 
+/// The interest changes already reported, without waiting for more.
+fn pending(interests: &mut mpsc::UnboundedReceiver<Interest>) -> Vec<Interest> {
+    std::iter::from_fn(|| interests.try_recv().ok()).collect()
+}
+
 /// The task that holds the node's subscriptions and hands what they receive
 /// to the hub.
 struct Listener {
@@ -445,9 +450,7 @@ impl Listener {
             tokio::select! {
                 Some(first) = interests.recv() => {
                     let mut changes = vec![first];
-                    while let Ok(more) = interests.try_recv() {
-                        changes.push(more);
-                    }
+                    changes.extend(pending(&mut interests));
                     self.apply(changes).await;
                 }
                 Some(push) = received.recv() => self.on_push(push),
@@ -455,11 +458,7 @@ impl Listener {
                     // The fan-out is gone: so is this node's listening.
                     let Some(barrier) = barrier else { return };
                     // Changes reported before the barrier are applied first.
-                    let mut changes = Vec::new();
-                    while let Ok(more) = interests.try_recv() {
-                        changes.push(more);
-                    }
-                    self.apply(changes).await;
+                    self.apply(pending(&mut interests)).await;
                     if barrier.through_outage || self.link.up.load(Ordering::SeqCst) {
                         waiting.push(barrier.done);
                     } else {
