@@ -130,6 +130,14 @@ fn forget<K: std::hash::Hash + Eq>(
     false
 }
 
+/// The connections under `key` (of a room, user or session), copied out so
+/// the routes can change while they are served.
+fn listed<K: std::hash::Hash + Eq>(map: &HashMap<K, HashSet<ConnId>>, key: &K) -> Vec<ConnId> {
+    map.get(key)
+        .map(|ids| ids.iter().copied().collect())
+        .unwrap_or_default()
+}
+
 /// Adds `id` under `key`; returns whether it is the first one.
 fn remember<K: std::hash::Hash + Eq>(
     map: &mut HashMap<K, HashSet<ConnId>>,
@@ -189,10 +197,7 @@ impl Routes {
     }
 
     fn connections_of(&self, user: UserId) -> Vec<ConnId> {
-        self.users
-            .get(&user)
-            .map(|ids| ids.iter().copied().collect())
-            .unwrap_or_default()
+        listed(&self.users, &user)
     }
 
     /// Unsubscribes a connection entirely and hands it back, so the caller
@@ -258,11 +263,7 @@ impl Routes {
             Broadcast::Typing { user_id, .. } => Some(*user_id),
             Broadcast::Event(_) => None,
         };
-        let targets: Vec<ConnId> = self
-            .rooms
-            .get(&room)
-            .map(|ids| ids.iter().copied().collect())
-            .unwrap_or_default();
+        let targets = listed(&self.rooms, &room);
         let event = Arc::new(event);
         let mut overflowed = Vec::new();
         for id in targets {
@@ -295,12 +296,7 @@ impl Routes {
                 }
             }
             Change::RoomDeleted => {
-                let ids: Vec<ConnId> = self
-                    .rooms
-                    .get(&room)
-                    .map(|ids| ids.iter().copied().collect())
-                    .unwrap_or_default();
-                for id in ids {
+                for id in listed(&self.rooms, &room) {
                     self.leave(id, room);
                 }
             }
@@ -402,12 +398,7 @@ impl Hub {
     /// [`FanOut::end_session`], which never waits.
     pub fn end_session_now(&self, session: SessionId) {
         let mut routes = lock(&self.routes);
-        let ids: Vec<ConnId> = routes
-            .sessions
-            .get(&session)
-            .map(|ids| ids.iter().copied().collect())
-            .unwrap_or_default();
-        for id in ids {
+        for id in listed(&routes.sessions, &session) {
             routes.expel(id, |flags| &flags.session_ended);
         }
     }
