@@ -43,6 +43,26 @@ diesel::table! {
         created_at -> Timestamptz,
         edited_at -> Nullable<Timestamptz>,
         deleted_at -> Nullable<Timestamptz>,
+        reply_to -> Nullable<Uuid>,
+        mentions -> Array<Uuid>,
+    }
+}
+
+diesel::table! {
+    message_mentions (user_id, room_id, seq) {
+        user_id -> Uuid,
+        room_id -> Uuid,
+        seq -> Int8,
+        message_id -> Uuid,
+    }
+}
+
+diesel::table! {
+    message_reactions (message_id, emoji, user_id) {
+        message_id -> Uuid,
+        emoji -> Text,
+        user_id -> Uuid,
+        reacted_at -> Timestamptz,
     }
 }
 
@@ -72,6 +92,7 @@ diesel::table! {
         user_id -> Uuid,
         role -> Text,
         joined_at -> Timestamptz,
+        last_read_seq -> Int8,
     }
 }
 
@@ -101,12 +122,18 @@ diesel::table! {
         role -> Text,
         disabled_at -> Nullable<Timestamptz>,
         deleted_at -> Nullable<Timestamptz>,
+        last_seen_at -> Nullable<Timestamptz>,
     }
 }
 
 diesel::joinable!(email_verifications -> users (user_id));
 diesel::joinable!(invites -> users (created_by));
 diesel::joinable!(login_sessions -> users (user_id));
+diesel::joinable!(message_mentions -> messages (message_id));
+diesel::joinable!(message_mentions -> rooms (room_id));
+diesel::joinable!(message_mentions -> users (user_id));
+diesel::joinable!(message_reactions -> messages (message_id));
+diesel::joinable!(message_reactions -> users (user_id));
 diesel::joinable!(messages -> rooms (room_id));
 diesel::joinable!(messages -> users (author_id));
 diesel::joinable!(password_resets -> users (user_id));
@@ -120,6 +147,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     email_verifications,
     invites,
     login_sessions,
+    message_mentions,
+    message_reactions,
     messages,
     password_resets,
     room_events,
