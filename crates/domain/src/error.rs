@@ -123,6 +123,24 @@ pub enum ValidationError {
     /// An invitation's lifetime outside its bounds.
     #[error("expires_in must be between 60 seconds and 90 days")]
     InviteLifetime,
+    /// `reply_to` is not a message of this room.
+    #[error("reply_to must be a message of this room")]
+    Reply,
+    /// Too many users mentioned, or one who is not a member of the room.
+    #[error("mentions must be at most 50 members of this room")]
+    Mentions,
+    /// Not one emoji.
+    #[error("emoji must be exactly one emoji of at most 32 bytes")]
+    Emoji,
+    /// A read marker beyond the room's newest message.
+    #[error("seq is beyond the room's last_seq")]
+    SeqAhead,
+    /// A search text that is empty, too long or has control characters.
+    #[error("q must be 1 to 200 characters without control characters")]
+    SearchText,
+    /// A search page size out of range.
+    #[error("limit must be between 1 and 50")]
+    SearchLimit,
 }
 
 impl ValidationError {
@@ -148,6 +166,12 @@ impl ValidationError {
             Self::InstanceRole => "invalid_role",
             Self::InviteUses => "invalid_uses",
             Self::InviteLifetime => "invalid_expires_in",
+            Self::Reply => "invalid_reply",
+            Self::Mentions => "invalid_mentions",
+            Self::Emoji => "invalid_emoji",
+            Self::SeqAhead => "seq_ahead",
+            Self::SearchText => "invalid_query",
+            Self::SearchLimit => "invalid_limit",
         }
     }
 }
@@ -165,9 +189,12 @@ pub enum ConflictError {
     /// ownership to another member first.
     #[error("the owner must hand ownership to another member first")]
     OwnerMustHandOver,
-    /// The message was deleted; it can no longer be edited.
+    /// The message was deleted; it can no longer be edited or reacted to.
     #[error("the message was deleted")]
     MessageDeleted,
+    /// A message carries at most 20 distinct emoji.
+    #[error("a message carries at most 20 distinct reactions")]
+    TooManyReactions,
 }
 
 impl ConflictError {
@@ -178,6 +205,7 @@ impl ConflictError {
             Self::DirectRoomFull => "direct_room_full",
             Self::OwnerMustHandOver => "owner_must_hand_over",
             Self::MessageDeleted => "message_deleted",
+            Self::TooManyReactions => "too_many_reactions",
         }
     }
 }

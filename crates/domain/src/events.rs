@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 
 use crate::message::{Message, PageLimit};
 use crate::position::Pos;
+use crate::reaction::ReactionChange;
+use crate::read::UnreadCounts;
 use crate::room::{Member, Room, RoomId};
 use crate::user::UserId;
 
@@ -40,6 +42,10 @@ pub enum Change {
     RoomUpdated(Room),
     /// The room is gone, with its log: this event is delivered live only.
     RoomDeleted,
+    /// A member reacted to a message with an emoji.
+    ReactionAdded(ReactionChange),
+    /// A member took their reaction back.
+    ReactionRemoved(ReactionChange),
 }
 
 impl Change {
@@ -54,6 +60,16 @@ impl Change {
             Self::MemberUpdated(_) => "member_updated",
             Self::RoomUpdated(_) => "room_updated",
             Self::RoomDeleted => "room_deleted",
+            Self::ReactionAdded(_) => "reaction_added",
+            Self::ReactionRemoved(_) => "reaction_removed",
+        }
+    }
+
+    /// The reaction a reaction event adds or removes.
+    pub fn reaction(&self) -> Option<&ReactionChange> {
+        match self {
+            Self::ReactionAdded(change) | Self::ReactionRemoved(change) => Some(change),
+            _ => None,
         }
     }
 
@@ -136,6 +152,15 @@ pub enum Broadcast {
         /// Who is typing.
         user_id: UserId,
     },
+    /// A member's read marker moved (not stored, never replayed): their own
+    /// connections update their badges from `counts`, the other members'
+    /// see a receipt.
+    ReadMarker {
+        /// Whose marker.
+        user_id: UserId,
+        /// Where it is now and what that leaves unread for them.
+        counts: UnreadCounts,
+    },
 }
 
 impl Broadcast {
@@ -144,6 +169,7 @@ impl Broadcast {
         match self {
             Self::Event(event) => event.room_id,
             Self::Typing { room_id, .. } => *room_id,
+            Self::ReadMarker { counts, .. } => counts.room_id,
         }
     }
 
@@ -151,7 +177,7 @@ impl Broadcast {
     pub fn pos(&self) -> Option<Pos> {
         match self {
             Self::Event(event) => Some(event.pos),
-            Self::Typing { .. } => None,
+            Self::Typing { .. } | Self::ReadMarker { .. } => None,
         }
     }
 }

@@ -7,7 +7,8 @@
 //! adapters, or with the ones in `p-chat-persistence` and `p-chat-auth`.
 //!
 //! - [`user`], [`session`], [`verification`], [`registration`], [`recovery`],
-//!   [`token`], [`room`], [`message`], [`mail`]: the values, parsed on
+//!   [`token`], [`room`], [`message`], [`reaction`], [`read`], [`search`],
+//!   [`mail`]: the values, parsed on
 //!   construction (a value that exists is valid).
 //! - [`permissions`]: who may do what in a room.
 //! - [`ports`]: what the use cases need from the outside world.
@@ -86,9 +87,12 @@ pub mod message;
 pub mod permissions;
 pub mod ports;
 pub mod position;
+pub mod reaction;
+pub mod read;
 pub mod recovery;
 pub mod registration;
 pub mod room;
+pub mod search;
 pub mod services;
 pub mod session;
 pub mod token;

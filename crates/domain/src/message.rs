@@ -5,6 +5,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 
 use crate::error::ValidationError;
+use crate::reaction::Reaction;
 use crate::room::RoomId;
 use crate::user::UserId;
 
@@ -101,7 +102,74 @@ impl ClientMsgId {
     }
 }
 
-/// A stored message. A deleted one keeps its seq and loses its body.
+/// The users a message mentions: at most [`Mentions::MAX`], each once, in
+/// the order given. Whether they are members of the room is the messaging
+/// service's check, as it needs the store.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Mentions(Vec<UserId>);
+
+impl Mentions {
+    /// The most users one message mentions.
+    pub const MAX: usize = 50;
+
+    /// Drops repeats (the first of each stays) and checks the count.
+    pub fn parse(users: impl IntoIterator<Item = UserId>) -> Result<Self, ValidationError> {
+        let mut unique: Vec<UserId> = Vec::new();
+        for user in users {
+            if !unique.contains(&user) {
+                if unique.len() == Self::MAX {
+                    return Err(ValidationError::Mentions);
+                }
+                unique.push(user);
+            }
+        }
+        Ok(Self(unique))
+    }
+
+    /// The users.
+    pub fn users(&self) -> &[UserId] {
+        &self.0
+    }
+
+    /// Whether `user` is mentioned.
+    pub fn includes(&self, user: UserId) -> bool {
+        self.0.contains(&user)
+    }
+
+    /// Whether nobody is.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// What a member sends: the text and its optional parts, parsed (the room
+/// and membership checks are the service's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Draft {
+    /// The text.
+    pub body: MessageBody,
+    /// The sender's idempotency key, if any.
+    pub client_msg_id: Option<ClientMsgId>,
+    /// The message of the same room it replies to.
+    pub reply_to: Option<MessageId>,
+    /// The members it mentions.
+    pub mentions: Mentions,
+}
+
+impl Draft {
+    /// A plain message: no idempotency key, no reply, no mention.
+    pub fn text(body: MessageBody) -> Self {
+        Self {
+            body,
+            client_msg_id: None,
+            reply_to: None,
+            mentions: Mentions::default(),
+        }
+    }
+}
+
+/// A stored message. A deleted one keeps its seq and its `reply_to` and
+/// loses its body, mentions and reactions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     /// The message's identity.
@@ -122,6 +190,13 @@ pub struct Message {
     pub edited_at: Option<DateTime<Utc>>,
     /// When it was deleted (tombstoned).
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The message of the same room it replies to (which may be deleted).
+    pub reply_to: Option<MessageId>,
+    /// The members it mentions.
+    pub mentions: Mentions,
+    /// Its reactions, one per distinct emoji, in the order each emoji was
+    /// first added.
+    pub reactions: Vec<Reaction>,
 }
 
 impl Message {
@@ -146,6 +221,10 @@ pub struct NewMessage {
     pub client_msg_id: Option<ClientMsgId>,
     /// When it is sent.
     pub created_at: DateTime<Utc>,
+    /// The message of the same room it replies to.
+    pub reply_to: Option<MessageId>,
+    /// The members it mentions.
+    pub mentions: Mentions,
 }
 
 /// How many messages one history page holds: 1 to 100, 50 by default.
@@ -251,6 +330,23 @@ mod tests {
         for bad in [0, -1, 101, i64::MAX] {
             assert_eq!(PageLimit::new(bad), Err(ValidationError::PageLimit));
         }
+    }
+
+    #[test]
+    fn mentions_drop_repeats_and_stop_at_50_distinct_users() {
+        let ada = UserId::new();
+        let bob = UserId::new();
+        let mentions = Mentions::parse([ada, bob, ada]).unwrap();
+        assert_eq!(mentions.users(), &[ada, bob]);
+        assert!(mentions.includes(bob) && !mentions.includes(UserId::new()));
+        let fifty: Vec<UserId> = (0..50).map(|_| UserId::new()).collect();
+        let mut repeated = fifty.clone();
+        repeated.extend(fifty.iter().copied());
+        assert_eq!(Mentions::parse(repeated).unwrap().users().len(), 50);
+        let mut fifty_one = fifty;
+        fifty_one.push(UserId::new());
+        assert_eq!(Mentions::parse(fifty_one), Err(ValidationError::Mentions));
+        assert!(Mentions::parse([]).unwrap().is_empty());
     }
 
     #[test]

@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 
 use super::StoreError;
 use crate::events::RoomEvent;
+use crate::message::Seq;
+use crate::read::{MarkerMove, Receipt, UnreadCounts};
 use crate::room::{Member, Membership, Role, RoomId};
 use crate::user::UserId;
 
@@ -56,4 +58,31 @@ pub trait MembershipRepository: Send + Sync {
 
     /// The room's memberships, in the order members joined.
     async fn list(&self, room: RoomId) -> Result<Vec<Membership>, StoreError>;
+
+    /// Those of `users` who are members of `room` (each once).
+    async fn which_members(&self, room: RoomId, users: &[UserId]) -> Result<Vec<UserId>, StoreError>;
+
+    /// Moves `user`'s read marker in `room` to `seq` if that is ahead of
+    /// it, atomically: a marker never moves backward, however many calls
+    /// race. `None` if `user` is not a member. The caller has checked that
+    /// `seq` is not beyond the room's `last_seq`.
+    async fn mark_read(
+        &self,
+        room: RoomId,
+        user: UserId,
+        seq: Seq,
+    ) -> Result<Option<MarkerMove>, StoreError>;
+
+    /// `user`'s read state of each room they are a member of (or of `room`
+    /// only), in one query: the marker, the messages after it by others
+    /// and not deleted, and those of them that mention `user`, each count
+    /// stopping at [`UnreadCounts::CAP`]. In no particular order.
+    async fn unread(
+        &self,
+        user: UserId,
+        room: Option<RoomId>,
+    ) -> Result<Vec<UnreadCounts>, StoreError>;
+
+    /// Every member's read marker of `room`, in the order members joined.
+    async fn receipts(&self, room: RoomId) -> Result<Vec<Receipt>, StoreError>;
 }

@@ -27,7 +27,7 @@ pub use fanout::{Delivery, FanOut, FanOutStatus, NoFanOut, Subscriber, Subscript
 pub use login_throttle::{LoginThrottle, NoLoginThrottle, Throttled};
 pub use mailer::{Mailer, NoMailer};
 pub use memberships::MembershipRepository;
-pub use messages::MessageRepository;
+pub use messages::{MessageRepository, Reacted};
 pub use password_hasher::{HashError, PasswordHasher};
 pub use resets::PasswordResetStore;
 pub use rooms::{DirectPeople, OpenedDirect, RoomDetails, RoomRepository};

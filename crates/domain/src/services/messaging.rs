@@ -1,16 +1,20 @@
-//! Sending, reading, editing and deleting messages.
+//! Sending (with replies and mentions), reading, editing, deleting and
+//! reacting to messages; read markers; search.
 
 use std::sync::Arc;
 
 use crate::error::{ConflictError, DomainError, Missing, ValidationError};
 use crate::events::{Broadcast, Change, EventPage, EventQuery, Logged, RoomEvent};
 use crate::message::{
-    ClientMsgId, HistoryPage, HistoryQuery, Message, MessageBody, MessageId, NewMessage, PageLimit,
+    Draft, HistoryPage, HistoryQuery, Message, MessageBody, MessageId, NewMessage, PageLimit, Seq,
 };
 use crate::permissions::{Action, can};
-use crate::ports::{Clock, EventLog, FanOut, MessageRepository};
+use crate::ports::{Clock, EventLog, FanOut, MembershipRepository, MessageRepository, Reacted};
 use crate::position::Pos;
+use crate::reaction::{Emoji, ReactionChange};
+use crate::read::{Receipt, UnreadCounts};
 use crate::room::RoomId;
+use crate::search::{SearchHit, SearchQuery};
 use crate::services::access::RoomAccess;
 use crate::user::UserId;
 
@@ -50,25 +54,48 @@ impl Messaging {
         }
     }
 
+    /// The memberships store (markers, mention checks).
+    fn members(&self) -> &dyn MembershipRepository {
+        self.access.members.as_ref()
+    }
+
     /// Posts a message (members). Returns once it is durably stored, with
     /// its event; a repeat of the author's `client_msg_id` in the room
-    /// returns the first message with no event and stores nothing.
-    #[tracing::instrument(skip(self, body, client_msg_id))]
+    /// returns the first message with no event and stores nothing. A reply
+    /// must name a message of this room (a deleted one too); everyone
+    /// mentioned must be a member ([`ValidationError::Reply`],
+    /// [`ValidationError::Mentions`]).
+    #[tracing::instrument(skip(self, draft))]
     pub async fn send(
         &self,
         actor: UserId,
         room_id: RoomId,
-        body: MessageBody,
-        client_msg_id: Option<ClientMsgId>,
+        draft: Draft,
     ) -> Result<Logged<Message>, DomainError> {
         self.access.check(actor, room_id, Action::Post).await?;
+        if let Some(reply_to) = draft.reply_to
+            && self.messages.by_id(room_id, reply_to).await?.is_none()
+        {
+            return Err(ValidationError::Reply.into());
+        }
+        if !draft.mentions.is_empty() {
+            let members = self
+                .members()
+                .which_members(room_id, draft.mentions.users())
+                .await?;
+            if members.len() != draft.mentions.users().len() {
+                return Err(ValidationError::Mentions.into());
+            }
+        }
         let message = NewMessage {
             id: MessageId::new(),
             room_id,
             author_id: actor,
-            body,
-            client_msg_id,
+            body: draft.body,
+            client_msg_id: draft.client_msg_id,
             created_at: self.clock.now(),
+            reply_to: draft.reply_to,
+            mentions: draft.mentions,
         };
         let appended = self
             .messages
@@ -242,6 +269,129 @@ impl Messaging {
             .ok_or(DomainError::NotFound(Missing::Message))?;
         self.announce(tombstone.event).await;
         Ok(tombstone.value)
+    }
+
+    /// Adds the caller's reaction to a message (members; idempotent).
+    /// A tombstone takes none ([`ConflictError::MessageDeleted`]); a 21st
+    /// distinct emoji is [`ConflictError::TooManyReactions`].
+    #[tracing::instrument(skip(self))]
+    pub async fn react(
+        &self,
+        actor: UserId,
+        room_id: RoomId,
+        message_id: MessageId,
+        emoji: Emoji,
+    ) -> Result<Message, DomainError> {
+        self.access.check(actor, room_id, Action::Post).await?;
+        let change = ReactionChange {
+            message_id,
+            emoji,
+            user_id: actor,
+        };
+        let reacted = self.messages.react(room_id, &change, self.clock.now()).await?;
+        self.reacted(reacted).await
+    }
+
+    /// Takes the caller's reaction back (members; idempotent), as
+    /// [`Messaging::react`] refuses.
+    #[tracing::instrument(skip(self))]
+    pub async fn unreact(
+        &self,
+        actor: UserId,
+        room_id: RoomId,
+        message_id: MessageId,
+        emoji: Emoji,
+    ) -> Result<Message, DomainError> {
+        self.access.check(actor, room_id, Action::Post).await?;
+        let change = ReactionChange {
+            message_id,
+            emoji,
+            user_id: actor,
+        };
+        let reacted = self
+            .messages
+            .unreact(room_id, &change, self.clock.now())
+            .await?;
+        self.reacted(reacted).await
+    }
+
+    /// The message a reaction change leaves, announced if it changed.
+    async fn reacted(&self, reacted: Reacted) -> Result<Message, DomainError> {
+        match reacted {
+            Reacted::Done(logged) => {
+                self.announce(logged.event).await;
+                Ok(logged.value)
+            }
+            Reacted::NoMessage => Err(DomainError::NotFound(Missing::Message)),
+            Reacted::Deleted => Err(ConflictError::MessageDeleted.into()),
+            Reacted::TooMany => Err(ConflictError::TooManyReactions.into()),
+        }
+    }
+
+    /// Moves the caller's read marker forward to `seq` (members): never
+    /// backward (an older seq changes nothing), never beyond the room's
+    /// newest message ([`ValidationError::SeqAhead`]). A move is announced
+    /// to the caller's connections (their badges) and the room's members
+    /// (a receipt). Returns the caller's read state of the room after it.
+    #[tracing::instrument(skip(self))]
+    pub async fn mark_read(
+        &self,
+        actor: UserId,
+        room_id: RoomId,
+        seq: Seq,
+    ) -> Result<UnreadCounts, DomainError> {
+        // Members only, as for posting: a public room's visitor has no marker.
+        let room = self.access.check(actor, room_id, Action::Post).await?.room;
+        if seq > room.last_seq {
+            return Err(ValidationError::SeqAhead.into());
+        }
+        let moved = self
+            .members()
+            .mark_read(room_id, actor, seq)
+            .await?
+            .ok_or(DomainError::NotFound(Missing::Room))?;
+        let counts = self
+            .members()
+            .unread(actor, Some(room_id))
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| UnreadCounts::read_up_to(room_id, moved.last_read_seq));
+        if moved.moved {
+            self.fanout
+                .publish(Broadcast::ReadMarker {
+                    user_id: actor,
+                    counts,
+                })
+                .await;
+        }
+        Ok(counts)
+    }
+
+    /// Where each member of the room has read up to (whoever may list the
+    /// members).
+    #[tracing::instrument(skip(self))]
+    pub async fn receipts(
+        &self,
+        actor: UserId,
+        room_id: RoomId,
+    ) -> Result<Vec<Receipt>, DomainError> {
+        self.access
+            .check(actor, room_id, Action::ListMembers)
+            .await?;
+        Ok(self.members().receipts(room_id).await?)
+    }
+
+    /// Searches the messages the caller can read now. A room named must be
+    /// one the caller may read (else as for its history: 404 or 403).
+    #[tracing::instrument(skip(self, query), fields(user = %query.user))]
+    pub async fn search(&self, query: SearchQuery) -> Result<Vec<SearchHit>, DomainError> {
+        if let Some(room_id) = query.room {
+            self.access
+                .check(query.user, room_id, Action::ReadHistory)
+                .await?;
+        }
+        Ok(self.messages.search(&query).await?)
     }
 
     async fn message(

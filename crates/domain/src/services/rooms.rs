@@ -10,6 +10,7 @@ use crate::message::{PageLimit, Seq};
 use crate::permissions::{Action, can_kick};
 use crate::ports::{Clock, DirectPeople, FanOut, RoomDetails, StoreError, UserRepository};
 use crate::position::Pos;
+use crate::read::UnreadCounts;
 use crate::room::{
     DirectPair, Member, Membership, Role, Room, RoomId, RoomName, RoomSearch, Topic, Visibility,
 };
@@ -116,6 +117,31 @@ impl Rooms {
     /// The rooms `actor` is a member of.
     pub async fn mine(&self, actor: UserId) -> Result<Vec<Room>, DomainError> {
         Ok(self.access.rooms.of_member(actor).await?)
+    }
+
+    /// The rooms `actor` is a member of, each with their read state (the
+    /// counts of all rooms come from one store query).
+    #[tracing::instrument(skip(self))]
+    pub async fn overview(&self, actor: UserId) -> Result<Vec<(Room, UnreadCounts)>, DomainError> {
+        let rooms = self.access.rooms.of_member(actor).await?;
+        let mut counts: HashMap<RoomId, UnreadCounts> = self
+            .access
+            .members
+            .unread(actor, None)
+            .await?
+            .into_iter()
+            .map(|counts| (counts.room_id, counts))
+            .collect();
+        Ok(rooms
+            .into_iter()
+            .map(|room| {
+                // A room joined between the two reads has read nothing yet.
+                let read = counts
+                    .remove(&room.id)
+                    .unwrap_or_else(|| UnreadCounts::read_up_to(room.id, Seq::ZERO));
+                (room, read)
+            })
+            .collect())
     }
 
     /// Public rooms whose name contains `query` (case-insensitive).
