@@ -11,13 +11,17 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use p_chat_domain::events::{Change, EventPage, EventQuery, Logged, RoomEvent};
 use p_chat_domain::message::{
-    ClientMsgId, HistoryPage, HistoryQuery, Message, MessageBody, MessageId, NewMessage,
+    ClientMsgId, HistoryPage, HistoryQuery, Mentions, Message, MessageBody, MessageId, NewMessage,
+    Seq,
 };
 use p_chat_domain::ports::{
-    DirectPeople, EventLog, MembershipRepository, MessageRepository, OpenedDirect, RoomDetails,
-    RoomRepository, StoreError,
+    DirectPeople, EventLog, MembershipRepository, MessageRepository, OpenedDirect, Reacted,
+    RoomDetails, RoomRepository, StoreError,
 };
+use p_chat_domain::reaction::{Reaction, ReactionChange};
+use p_chat_domain::read::{MarkerMove, Receipt, UnreadCounts};
 use p_chat_domain::room::{DirectPair, Member, Membership, Role, Room, RoomId};
+use p_chat_domain::search::{SearchHit, SearchQuery};
 use p_chat_domain::user::{DisplayName, UserId};
 
 use crate::lock;
@@ -43,6 +47,9 @@ struct Chat {
     /// Each room's event log: positions `first..=last_pos` in order, the
     /// ones before `first` pruned.
     events: HashMap<RoomId, VecDeque<RoomEvent>>,
+    /// Members' read markers, per room; a member without one has read
+    /// nothing (seq 0). They go with the membership.
+    markers: HashMap<RoomId, HashMap<UserId, Seq>>,
 }
 
 impl MemoryChat {
@@ -70,8 +77,12 @@ impl MemoryChat {
 impl MemoryChat {
     /// Removes every membership of `user` (a stale registration replaced).
     pub(super) fn remove_user(&self, user: UserId) {
-        for members in lock(&self.state).members.values_mut() {
+        let mut chat = lock(&self.state);
+        for members in chat.members.values_mut() {
             members.remove(&user);
+        }
+        for markers in chat.markers.values_mut() {
+            markers.remove(&user);
         }
     }
 
@@ -105,6 +116,7 @@ impl MemoryChat {
             if let Some(members) = chat.members.get_mut(&room) {
                 members.remove(&user);
             }
+            chat.forget_marker(room, user);
             left.extend(chat.log(room, at, |_| Change::MemberLeft { user_id: user }));
         }
         for event in chat.events.values_mut().flatten() {
@@ -170,6 +182,45 @@ impl Chat {
                 member: member.clone(),
             },
         )
+    }
+
+    /// Drops `user`'s read marker of `room` (their membership ended).
+    fn forget_marker(&mut self, room: RoomId, user: UserId) {
+        if let Some(markers) = self.markers.get_mut(&room) {
+            markers.remove(&user);
+        }
+    }
+
+    /// `user`'s read marker of `room`.
+    fn marker(&self, room: RoomId, user: UserId) -> Seq {
+        self.markers
+            .get(&room)
+            .and_then(|markers| markers.get(&user))
+            .copied()
+            .unwrap_or(Seq::ZERO)
+    }
+
+    /// `user`'s read state of `room`: what is unread after their marker.
+    fn unread(&self, room: RoomId, user: UserId) -> UnreadCounts {
+        let last_read_seq = self.marker(room, user);
+        let mut counts = UnreadCounts::read_up_to(room, last_read_seq);
+        let unread = self
+            .messages
+            .get(&room)
+            .map(|messages| messages.get(clamp(last_read_seq.value(), messages.len())..))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|message| message.author_id != user && !message.is_deleted());
+        for message in unread {
+            if counts.unread < UnreadCounts::CAP {
+                counts.unread += 1;
+            }
+            if counts.mentions < UnreadCounts::CAP && message.mentions.includes(user) {
+                counts.mentions += 1;
+            }
+        }
+        counts
     }
 
     /// The stored message with `seq` in `room`.
@@ -289,6 +340,7 @@ impl RoomRepository for MemoryRooms {
         chat.members.remove(&id);
         chat.messages.remove(&id);
         chat.events.remove(&id);
+        chat.markers.remove(&id);
         chat.client_ids.retain(|(room_id, _, _), _| *room_id != id);
         chat.direct.retain(|_, room_id| *room_id != id);
         Ok(Some(RoomEvent {
@@ -357,6 +409,7 @@ impl MembershipRepository for MemoryMemberships {
             .get_mut(&room)
             .and_then(|members| members.remove(&user))
             .is_some();
+        chat.forget_marker(room, user);
         Ok(if removed {
             chat.log(room, at, |_| Change::MemberLeft { user_id: user })
         } else {
@@ -438,6 +491,67 @@ impl MembershipRepository for MemoryMemberships {
         members.sort_by_key(|membership| (membership.joined_at, membership.user_id));
         Ok(members)
     }
+
+    async fn which_members(&self, room: RoomId, users: &[UserId]) -> Result<Vec<UserId>, StoreError> {
+        let chat = lock(&self.0.state);
+        let mut members: Vec<UserId> = users
+            .iter()
+            .copied()
+            .filter(|user| chat.membership(room, *user).is_some())
+            .collect();
+        members.sort();
+        members.dedup();
+        Ok(members)
+    }
+
+    async fn mark_read(
+        &self,
+        room: RoomId,
+        user: UserId,
+        seq: Seq,
+    ) -> Result<Option<MarkerMove>, StoreError> {
+        let mut chat = lock(&self.0.state);
+        if chat.membership(room, user).is_none() {
+            return Ok(None);
+        }
+        let marker = chat.markers.entry(room).or_default().entry(user).or_default();
+        let moved = seq > *marker;
+        if moved {
+            *marker = seq;
+        }
+        Ok(Some(MarkerMove {
+            last_read_seq: *marker,
+            moved,
+        }))
+    }
+
+    async fn unread(
+        &self,
+        user: UserId,
+        room: Option<RoomId>,
+    ) -> Result<Vec<UnreadCounts>, StoreError> {
+        let chat = lock(&self.0.state);
+        Ok(chat
+            .members
+            .iter()
+            .filter(|(room_id, members)| {
+                members.contains_key(&user) && room.is_none_or(|only| only == **room_id)
+            })
+            .map(|(room_id, _)| chat.unread(*room_id, user))
+            .collect())
+    }
+
+    async fn receipts(&self, room: RoomId) -> Result<Vec<Receipt>, StoreError> {
+        let members = self.list(room).await?;
+        let chat = lock(&self.0.state);
+        Ok(members
+            .into_iter()
+            .map(|membership| Receipt {
+                user_id: membership.user_id,
+                last_read_seq: chat.marker(room, membership.user_id),
+            })
+            .collect())
+    }
 }
 
 #[async_trait]
@@ -473,6 +587,9 @@ impl MessageRepository for MemoryMessages {
             created_at: new.created_at,
             edited_at: None,
             deleted_at: None,
+            reply_to: new.reply_to,
+            mentions: new.mentions.clone(),
+            reactions: Vec::new(),
         };
         if let Some(room) = chat.rooms.get_mut(&new.room_id) {
             room.last_seq = seq;
@@ -568,12 +685,130 @@ impl MessageRepository for MemoryMessages {
         }
         message.body = None;
         message.deleted_at = Some(at);
+        message.mentions = Mentions::default();
+        message.reactions.clear();
         let tombstone = message.clone();
         let event = chat.log(room, at, |_| Change::MessageDeleted(tombstone.clone()));
         Ok(Some(Logged {
             value: tombstone,
             event,
         }))
+    }
+
+    async fn react(
+        &self,
+        room: RoomId,
+        change: &ReactionChange,
+        at: DateTime<Utc>,
+    ) -> Result<Reacted, StoreError> {
+        self.react_with(room, change, at, Change::ReactionAdded, |reactions| {
+            let full = reactions.len() >= Reaction::MAX_PER_MESSAGE;
+            match reactions.iter_mut().find(|r| r.emoji == change.emoji) {
+                Some(reaction) if reaction.user_ids.contains(&change.user_id) => Ok(false),
+                Some(reaction) => {
+                    reaction.user_ids.push(change.user_id);
+                    Ok(true)
+                }
+                None if full => Err(Reacted::TooMany),
+                None => {
+                    reactions.push(Reaction {
+                        emoji: change.emoji.clone(),
+                        user_ids: vec![change.user_id],
+                    });
+                    Ok(true)
+                }
+            }
+        })
+    }
+
+    async fn unreact(
+        &self,
+        room: RoomId,
+        change: &ReactionChange,
+        at: DateTime<Utc>,
+    ) -> Result<Reacted, StoreError> {
+        self.react_with(room, change, at, Change::ReactionRemoved, |reactions| {
+            let Some(reaction) = reactions.iter_mut().find(|r| r.emoji == change.emoji) else {
+                return Ok(false);
+            };
+            let before = reaction.user_ids.len();
+            reaction.user_ids.retain(|user| *user != change.user_id);
+            let changed = reaction.user_ids.len() != before;
+            reactions.retain(|reaction| !reaction.user_ids.is_empty());
+            Ok(changed)
+        })
+    }
+
+    /// A linear scan of the user's rooms: every word of the search must
+    /// occur (ignoring case); more occurrences rank higher.
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
+        let chat = lock(&self.0.state);
+        let mut found: Vec<(usize, SearchHit)> = Vec::new();
+        for (room_id, members) in &chat.members {
+            if !members.contains_key(&query.user) || query.room.is_some_and(|only| only != *room_id)
+            {
+                continue;
+            }
+            let (Some(room), Some(messages)) = (chat.rooms.get(room_id), chat.messages.get(room_id))
+            else {
+                continue;
+            };
+            for message in messages {
+                let Some(body) = &message.body else { continue };
+                if query.before.is_some_and(|before| message.created_at >= before) {
+                    continue;
+                }
+                if let Some(rank) = query.text.occurrences(body.as_str()) {
+                    found.push((
+                        rank,
+                        SearchHit {
+                            message: message.clone(),
+                            room_name: room.name.clone(),
+                        },
+                    ));
+                }
+            }
+        }
+        found.sort_by(|(rank_a, a), (rank_b, b)| {
+            rank_b
+                .cmp(rank_a)
+                .then(b.message.created_at.cmp(&a.message.created_at))
+                .then(b.message.id.cmp(&a.message.id))
+        });
+        found.truncate(query.limit.get());
+        Ok(found.into_iter().map(|(_, hit)| hit).collect())
+    }
+}
+
+impl MemoryMessages {
+    /// Applies a reaction change under the lock: `apply` changes the
+    /// message's reactions and says whether it did; a change is logged.
+    fn react_with(
+        &self,
+        room: RoomId,
+        change: &ReactionChange,
+        at: DateTime<Utc>,
+        logged: fn(ReactionChange) -> Change,
+        apply: impl FnOnce(&mut Vec<Reaction>) -> Result<bool, Reacted>,
+    ) -> Result<Reacted, StoreError> {
+        let mut chat = lock(&self.0.state);
+        let Some(message) = find_mut(&mut chat, room, change.message_id) else {
+            return Ok(Reacted::NoMessage);
+        };
+        if message.is_deleted() {
+            return Ok(Reacted::Deleted);
+        }
+        let changed = match apply(&mut message.reactions) {
+            Ok(changed) => changed,
+            Err(refused) => return Ok(refused),
+        };
+        let value = message.clone();
+        let event = if changed {
+            chat.log(room, at, |_| logged(change.clone()))
+        } else {
+            None
+        };
+        Ok(Reacted::Done(Logged { value, event }))
     }
 }
 

@@ -231,4 +231,35 @@ impl MembershipRepository for PgMemberships {
         let rows = self.0.bounded(query).await?;
         rows.into_iter().map(Membership::try_from).collect()
     }
+
+    // issue 13 stubs, replaced by the PostgreSQL adapter's work.
+    async fn which_members(
+        &self,
+        _room: RoomId,
+        _users: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError> {
+        Err(StoreError::Failure("not yet on PostgreSQL".into()))
+    }
+
+    async fn mark_read(
+        &self,
+        _room: RoomId,
+        _user: UserId,
+        _seq: p_chat_domain::message::Seq,
+    ) -> Result<Option<p_chat_domain::read::MarkerMove>, StoreError> {
+        Err(StoreError::Failure("not yet on PostgreSQL".into()))
+    }
+
+    async fn unread(
+        &self,
+        _user: UserId,
+        _room: Option<RoomId>,
+    ) -> Result<Vec<p_chat_domain::read::UnreadCounts>, StoreError> {
+        Err(StoreError::Failure("not yet on PostgreSQL".into()))
+    }
+
+    async fn receipts(&self, _room: RoomId) -> Result<Vec<p_chat_domain::read::Receipt>, StoreError> {
+        Err(StoreError::Failure("not yet on PostgreSQL".into()))
+    }
+
 }

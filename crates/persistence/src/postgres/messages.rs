@@ -289,6 +289,32 @@ impl MessageRepository for PgMessages {
             })
             .transpose()
     }
+
+    // issue 13 stubs, replaced by the PostgreSQL adapter's work.
+    async fn react(
+        &self,
+        _room: RoomId,
+        _change: &p_chat_domain::reaction::ReactionChange,
+        _at: DateTime<Utc>,
+    ) -> Result<p_chat_domain::ports::Reacted, StoreError> {
+        Err(StoreError::Failure("not yet on PostgreSQL".into()))
+    }
+
+    async fn unreact(
+        &self,
+        _room: RoomId,
+        _change: &p_chat_domain::reaction::ReactionChange,
+        _at: DateTime<Utc>,
+    ) -> Result<p_chat_domain::ports::Reacted, StoreError> {
+        Err(StoreError::Failure("not yet on PostgreSQL".into()))
+    }
+
+    async fn search(
+        &self,
+        _query: &p_chat_domain::search::SearchQuery,
+    ) -> Result<Vec<p_chat_domain::search::SearchHit>, StoreError> {
+        Err(StoreError::Failure("not yet on PostgreSQL".into()))
+    }
 }
 
 /// One append in a transaction of its own:

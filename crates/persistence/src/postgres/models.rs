@@ -365,6 +365,10 @@ impl TryFrom<MessageRow> for Message {
             created_at: row.created_at,
             edited_at: row.edited_at,
             deleted_at: row.deleted_at,
+            // issue 13 stub: the store helper loads these.
+            reply_to: None,
+            mentions: Default::default(),
+            reactions: Vec::new(),
         })
     }
 }
