@@ -157,6 +157,21 @@ pub struct Draft {
 }
 
 impl Draft {
+    /// Parses what a client sends (REST and WebSocket alike).
+    pub fn parse(
+        body: &str,
+        client_msg_id: Option<&str>,
+        reply_to: Option<MessageId>,
+        mentions: impl IntoIterator<Item = UserId>,
+    ) -> Result<Self, ValidationError> {
+        Ok(Self {
+            body: MessageBody::parse(body)?,
+            client_msg_id: client_msg_id.map(ClientMsgId::parse).transpose()?,
+            reply_to,
+            mentions: Mentions::parse(mentions)?,
+        })
+    }
+
     /// A plain message: no idempotency key, no reply, no mention.
     pub fn text(body: MessageBody) -> Self {
         Self {

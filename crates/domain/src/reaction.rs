@@ -37,9 +37,7 @@ impl Emoji {
         let mut clusters = raw.graphemes(true);
         let single = clusters.next().is_some() && clusters.next().is_none();
         let chars: Vec<char> = raw.chars().collect();
-        let all_emoji = chars
-            .iter()
-            .all(|c| c.is_emoji_char_or_emoji_component());
+        let all_emoji = chars.iter().all(|c| c.is_emoji_char_or_emoji_component());
         let shown_as_emoji = chars.iter().enumerate().any(|(at, c)| {
             has_emoji_presentation(*c)
                 || *c == KEYCAP
@@ -106,7 +104,17 @@ mod tests {
     #[test]
     fn single_emoji_of_every_shape_are_accepted() {
         for emoji in [
-            "😀", "👍", "👍🏽", "❤️", "👩‍💻", "👨‍👩‍👧‍👦", "🇫🇷", "1️⃣", "#️⃣", "🏳️‍🌈", "🫠",
+            "😀",
+            "👍",
+            "👍🏽",
+            "❤️",
+            "👩‍💻",
+            "👨‍👩‍👧‍👦",
+            "🇫🇷",
+            "1️⃣",
+            "#️⃣",
+            "🏳️‍🌈",
+            "🫠",
         ] {
             assert_eq!(Emoji::parse(emoji).unwrap().as_str(), emoji, "{emoji}");
         }

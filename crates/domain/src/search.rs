@@ -182,7 +182,11 @@ impl Snippet {
         };
         let text_of = |from: usize, to: usize| chars[from..to].iter().collect::<String>();
         let mut at = start;
-        let mut plain = if start > 0 { "…".to_owned() } else { String::new() };
+        let mut plain = if start > 0 {
+            "…".to_owned()
+        } else {
+            String::new()
+        };
         for (from, to) in ranges {
             let (from, to) = (from.max(at), to.min(end));
             if from >= to {
@@ -234,7 +238,11 @@ mod tests {
         assert_eq!(text("  hello world ").as_str(), "hello world");
         assert!(SearchText::parse(&"é".repeat(200)).is_ok());
         for bad in ["", "   ", &"x".repeat(201), "a\u{0}b", "tab\there"] {
-            assert_eq!(SearchText::parse(bad), Err(ValidationError::SearchText), "{bad:?}");
+            assert_eq!(
+                SearchText::parse(bad),
+                Err(ValidationError::SearchText),
+                "{bad:?}"
+            );
         }
     }
 

@@ -252,7 +252,7 @@ impl Routes {
         let room = event.room_id();
         let change = match &event {
             Broadcast::Event(event) => Some(&event.change),
-            Broadcast::Typing { .. } => None,
+            Broadcast::Typing { .. } | Broadcast::ReadMarker { .. } => None,
         };
         if let Some(Change::MemberJoined { member, .. }) = change {
             for id in self.connections_of(member.membership.user_id) {
@@ -261,7 +261,7 @@ impl Routes {
         }
         let typist = match &event {
             Broadcast::Typing { user_id, .. } => Some(*user_id),
-            Broadcast::Event(_) => None,
+            Broadcast::Event(_) | Broadcast::ReadMarker { .. } => None,
         };
         let targets = listed(&self.rooms, &room);
         let event = Arc::new(event);
@@ -282,7 +282,7 @@ impl Routes {
         }
         let event = match event.as_ref() {
             Broadcast::Event(event) => event,
-            Broadcast::Typing { .. } => return,
+            Broadcast::Typing { .. } | Broadcast::ReadMarker { .. } => return,
         };
         if self.rooms.contains_key(&room) {
             let mark = self.marks.entry(room).or_insert(event.pos);
@@ -380,7 +380,9 @@ impl Hub {
         let mut routes = lock(&self.routes);
         match broadcast {
             Broadcast::Event(event) => routes.admit(event, &self.routes),
-            typing @ Broadcast::Typing { .. } => routes.deliver(typing),
+            signal @ (Broadcast::Typing { .. } | Broadcast::ReadMarker { .. }) => {
+                routes.deliver(signal);
+            }
         }
     }
 

@@ -1,20 +1,30 @@
-//! `/rooms/{id}/messages`: history, sending, editing, deleting; and
-//! `/rooms/{id}/events`, the room's event log to resume from a position.
+//! `/rooms/{id}/messages`: history, sending (with replies and mentions),
+//! editing, deleting, reactions; `/rooms/{id}/read` and `/receipts`, the
+//! read markers; `/rooms/{id}/events`, the room's event log to resume from
+//! a position; `/search/messages`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
 use p_chat_domain::DomainError;
+use p_chat_domain::error::ValidationError;
 use p_chat_domain::events::EventQuery;
-use p_chat_domain::message::{ClientMsgId, HistoryQuery, MessageBody, MessageId, PageLimit, Seq};
+use p_chat_domain::message::{Draft, HistoryQuery, MessageBody, MessageId, PageLimit, Seq};
 use p_chat_domain::position::Pos;
+use p_chat_domain::reaction::Emoji;
 use p_chat_domain::room::RoomId;
+use p_chat_domain::search::{SearchLimit, SearchQuery, SearchText};
+use p_chat_domain::user::UserId;
 use serde::Deserialize;
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::auth::Authenticated;
 use super::envelope;
 use super::error::ApiError;
-use super::views::{EventsView, HistoryView, MessageView};
+use super::views::{
+    EventsView, HistoryView, MessageView, ReadStateView, ReceiptView, SearchResultsView, list,
+};
 use crate::state::AppState;
 
 /// Query of `GET /rooms/{id}/messages`.
@@ -70,6 +80,61 @@ impl EventParams {
 pub struct SendBody {
     body: String,
     client_msg_id: Option<String>,
+    reply_to: Option<Uuid>,
+    #[serde(default)]
+    mentions: Vec<Uuid>,
+}
+
+impl SendBody {
+    fn parse(&self) -> Result<Draft, ValidationError> {
+        Draft::parse(
+            &self.body,
+            self.client_msg_id.as_deref(),
+            self.reply_to.map(MessageId::from_uuid),
+            self.mentions.iter().copied().map(UserId::from_uuid),
+        )
+    }
+}
+
+/// Body of `PUT /rooms/{id}/read`. `seq` is read as any JSON so that
+/// anything but a seq is `invalid_seq`, like a negative one.
+#[derive(Debug, Deserialize)]
+pub struct ReadBody {
+    seq: Value,
+}
+
+impl ReadBody {
+    fn parse(&self) -> Result<Seq, ValidationError> {
+        self.seq
+            .as_i64()
+            .ok_or(ValidationError::Seq)
+            .and_then(Seq::new)
+    }
+}
+
+/// Query of `GET /search/messages`.
+#[derive(Debug, Deserialize)]
+pub struct SearchParams {
+    q: String,
+    room_id: Option<Uuid>,
+    limit: Option<i64>,
+    before: Option<DateTime<Utc>>,
+}
+
+impl SearchParams {
+    fn parse(&self, user: UserId) -> Result<SearchQuery, ValidationError> {
+        Ok(SearchQuery {
+            user,
+            text: SearchText::parse(&self.q)?,
+            room: self.room_id.map(RoomId::from_uuid),
+            before: self.before,
+            limit: self
+                .limit
+                .map(SearchLimit::new)
+                .transpose()?
+                .unwrap_or_default(),
+        })
+    }
 }
 
 /// Body of `PATCH /rooms/{id}/messages/{msg_id}`.
@@ -119,21 +184,10 @@ pub async fn send(
     body: web::Json<SendBody>,
 ) -> Result<HttpResponse, ApiError> {
     state.limits.sends.check(&principal.user_id)?;
-    let text = MessageBody::parse(&body.body).map_err(DomainError::from)?;
-    let client_msg_id = body
-        .client_msg_id
-        .as_deref()
-        .map(ClientMsgId::parse)
-        .transpose()
-        .map_err(DomainError::from)?;
+    let draft = body.parse()?;
     let appended = state
         .messaging
-        .send(
-            principal.user_id,
-            RoomId::from_uuid(*path),
-            text,
-            client_msg_id,
-        )
+        .send(principal.user_id, RoomId::from_uuid(*path), draft)
         .await?;
     let status = if appended.changed() {
         StatusCode::CREATED
@@ -154,7 +208,7 @@ pub async fn edit(
     body: web::Json<EditBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (room_id, message_id) = path.into_inner();
-    let text = MessageBody::parse(&body.body).map_err(DomainError::from)?;
+    let text = MessageBody::parse(&body.body)?;
     let message = state
         .messaging
         .edit(
@@ -183,4 +237,85 @@ pub async fn delete(
         )
         .await?;
     Ok(envelope::ok(MessageView::from(message)))
+}
+
+/// `PUT /rooms/{id}/messages/{msg_id}/reactions/{emoji}`: adds the caller's
+/// reaction (idempotent); answers the message.
+pub async fn react(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    path: web::Path<(Uuid, Uuid, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (room_id, message_id, emoji) = path.into_inner();
+    let message = state
+        .messaging
+        .react(
+            principal.user_id,
+            RoomId::from_uuid(room_id),
+            MessageId::from_uuid(message_id),
+            Emoji::parse(&emoji)?,
+        )
+        .await?;
+    Ok(envelope::ok(MessageView::from(message)))
+}
+
+/// `DELETE /rooms/{id}/messages/{msg_id}/reactions/{emoji}`: takes the
+/// caller's reaction back (idempotent); answers the message.
+pub async fn unreact(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    path: web::Path<(Uuid, Uuid, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (room_id, message_id, emoji) = path.into_inner();
+    let message = state
+        .messaging
+        .unreact(
+            principal.user_id,
+            RoomId::from_uuid(room_id),
+            MessageId::from_uuid(message_id),
+            Emoji::parse(&emoji)?,
+        )
+        .await?;
+    Ok(envelope::ok(MessageView::from(message)))
+}
+
+/// `PUT /rooms/{id}/read` `{seq}`: moves the caller's read marker forward;
+/// answers their read state of the room.
+pub async fn mark_read(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    path: web::Path<Uuid>,
+    body: web::Json<ReadBody>,
+) -> Result<HttpResponse, ApiError> {
+    let counts = state
+        .messaging
+        .mark_read(principal.user_id, RoomId::from_uuid(*path), body.parse()?)
+        .await?;
+    Ok(envelope::ok(ReadStateView::from(counts)))
+}
+
+/// `GET /rooms/{id}/receipts`: how far each member has read.
+pub async fn receipts(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let receipts = state
+        .messaging
+        .receipts(principal.user_id, RoomId::from_uuid(*path))
+        .await?;
+    Ok(envelope::ok(list::<_, ReceiptView>(receipts)))
+}
+
+/// `GET /search/messages?q=&room_id=&limit=&before=`: the messages the
+/// caller can read that match `q`, best first.
+pub async fn search(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    params: web::Query<SearchParams>,
+) -> Result<HttpResponse, ApiError> {
+    let query = params.parse(principal.user_id)?;
+    let text = query.text.clone();
+    let hits = state.messaging.search(query).await?;
+    Ok(envelope::ok(SearchResultsView::new(hits, &text)))
 }

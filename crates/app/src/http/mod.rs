@@ -91,6 +91,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::patch().to(rooms::change_role)),
         )
         .service(resource("/rooms/{id}/events").route(web::get().to(messages::events)))
+        .service(resource("/rooms/{id}/read").route(web::put().to(messages::mark_read)))
+        .service(resource("/rooms/{id}/receipts").route(web::get().to(messages::receipts)))
         .service(
             resource("/rooms/{id}/messages")
                 .route(web::get().to(messages::history))
@@ -101,6 +103,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::patch().to(messages::edit))
                 .route(web::delete().to(messages::delete)),
         )
+        .service(
+            resource("/rooms/{id}/messages/{message_id}/reactions/{emoji}")
+                .route(web::put().to(messages::react))
+                .route(web::delete().to(messages::unreact)),
+        )
+        .service(resource("/search/messages").route(web::get().to(messages::search)))
         .service(resource("/dms").route(web::post().to(rooms::open_direct)))
         .service(resource("/ws").route(web::get().to(crate::ws::upgrade)))
         .service(resource("/").route(web::get().to(crate::web::index)))

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::auth::Authenticated;
 use super::envelope;
 use super::error::ApiError;
-use super::views::{MemberView, RoomView, list};
+use super::views::{MemberView, MyRoomView, RoomView, list};
 use crate::state::AppState;
 
 /// Body of `POST /rooms`.
@@ -104,13 +104,13 @@ pub async fn create(
     ))
 }
 
-/// `GET /rooms`: the caller's rooms.
+/// `GET /rooms`: the caller's rooms, each with their read state.
 pub async fn mine(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let rooms = state.rooms.mine(principal.user_id).await?;
-    Ok(envelope::ok(list::<_, RoomView>(rooms)))
+    let rooms = state.rooms.overview(principal.user_id).await?;
+    Ok(envelope::ok(list::<_, MyRoomView>(rooms)))
 }
 
 /// `GET /rooms/public?q=&limit=`: public rooms by name.

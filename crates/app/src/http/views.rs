@@ -6,8 +6,11 @@ use chrono::{DateTime, Utc};
 use p_chat_domain::events::{Change, EventPage, RoomEvent};
 use p_chat_domain::message::{HistoryPage, Message};
 use p_chat_domain::position::Pos;
+use p_chat_domain::reaction::{Reaction, ReactionChange};
+use p_chat_domain::read::{Receipt, UnreadCounts};
 use p_chat_domain::registration::Invite;
 use p_chat_domain::room::{Member, Room};
+use p_chat_domain::search::{SearchHit, SearchText, Snippet};
 use p_chat_domain::session::{LoginSession, SessionId};
 use p_chat_domain::user::User;
 use serde::Serialize;
@@ -41,6 +44,79 @@ impl From<Room> for RoomView {
     }
 }
 
+/// A room in the caller's list (`GET /rooms`): the room object plus the
+/// caller's read state, `{..., last_read_seq, unread_count, mention_count}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MyRoomView {
+    #[serde(flatten)]
+    room: RoomView,
+    #[serde(flatten)]
+    read: ReadCountsView,
+}
+
+impl From<(Room, UnreadCounts)> for MyRoomView {
+    fn from((room, counts): (Room, UnreadCounts)) -> Self {
+        Self {
+            room: room.into(),
+            read: counts.into(),
+        }
+    }
+}
+
+/// `{last_read_seq, unread_count, mention_count}`: the counts stop at
+/// [`UnreadCounts::CAP`].
+#[derive(Debug, Clone, Serialize)]
+struct ReadCountsView {
+    last_read_seq: i64,
+    unread_count: u32,
+    mention_count: u32,
+}
+
+impl From<UnreadCounts> for ReadCountsView {
+    fn from(counts: UnreadCounts) -> Self {
+        Self {
+            last_read_seq: counts.last_read_seq.value(),
+            unread_count: counts.unread,
+            mention_count: counts.mentions,
+        }
+    }
+}
+
+/// `{room_id, last_read_seq, unread_count, mention_count}`: the caller's
+/// read state of one room (`PUT /rooms/{id}/read`, the `read_marker`
+/// frame).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadStateView {
+    room_id: Uuid,
+    #[serde(flatten)]
+    counts: ReadCountsView,
+}
+
+impl From<UnreadCounts> for ReadStateView {
+    fn from(counts: UnreadCounts) -> Self {
+        Self {
+            room_id: counts.room_id.as_uuid(),
+            counts: counts.into(),
+        }
+    }
+}
+
+/// `{user_id, last_read_seq}`: how far one member has read.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReceiptView {
+    user_id: Uuid,
+    last_read_seq: i64,
+}
+
+impl From<Receipt> for ReceiptView {
+    fn from(receipt: Receipt) -> Self {
+        Self {
+            user_id: receipt.user_id.as_uuid(),
+            last_read_seq: receipt.last_read_seq.value(),
+        }
+    }
+}
+
 /// `{user_id, display_name, role, joined_at}`.
 #[derive(Debug, Clone, Serialize)]
 pub struct MemberView {
@@ -61,8 +137,9 @@ impl From<Member> for MemberView {
     }
 }
 
-/// `{id, room_id, seq, author_id, body, client_msg_id, created_at, edited_at, deleted}`;
-/// a deleted message has `body: null` and `deleted: true`.
+/// `{id, room_id, seq, author_id, body, client_msg_id, created_at, edited_at,
+/// deleted, reply_to, mentions, reactions}`; a deleted message has `body:
+/// null`, `deleted: true`, no mentions and no reactions.
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageView {
     id: Uuid,
@@ -74,6 +151,27 @@ pub struct MessageView {
     created_at: DateTime<Utc>,
     edited_at: Option<DateTime<Utc>>,
     deleted: bool,
+    reply_to: Option<Uuid>,
+    mentions: Vec<Uuid>,
+    reactions: Vec<ReactionView>,
+}
+
+/// `{emoji, count, user_ids}`: one distinct emoji on a message.
+#[derive(Debug, Clone, Serialize)]
+struct ReactionView {
+    emoji: String,
+    count: usize,
+    user_ids: Vec<Uuid>,
+}
+
+impl From<Reaction> for ReactionView {
+    fn from(reaction: Reaction) -> Self {
+        Self {
+            emoji: reaction.emoji.as_str().to_owned(),
+            count: reaction.user_ids.len(),
+            user_ids: reaction.user_ids.iter().map(|id| id.as_uuid()).collect(),
+        }
+    }
 }
 
 impl From<Message> for MessageView {
@@ -88,6 +186,14 @@ impl From<Message> for MessageView {
             client_msg_id: message.client_msg_id.map(|id| id.as_str().to_owned()),
             created_at: message.created_at,
             edited_at: message.edited_at,
+            reply_to: message.reply_to.map(|id| id.as_uuid()),
+            mentions: message
+                .mentions
+                .users()
+                .iter()
+                .map(|id| id.as_uuid())
+                .collect(),
+            reactions: list(message.reactions),
         }
     }
 }
@@ -135,6 +241,12 @@ enum EventFields {
     Member { member: MemberView },
     /// `room_updated`.
     Room { room: RoomView },
+    /// `reaction_added`, `reaction_removed`.
+    Reaction {
+        message_id: Uuid,
+        emoji: String,
+        user_id: Uuid,
+    },
     /// `room_deleted`.
     Nothing {},
 }
@@ -160,12 +272,96 @@ impl From<RoomEvent> for EventView {
             },
             Change::RoomUpdated(room) => EventFields::Room { room: room.into() },
             Change::RoomDeleted => EventFields::Nothing {},
+            Change::ReactionAdded(change) | Change::ReactionRemoved(change) => {
+                reaction_fields(change)
+            }
         };
         Self {
             kind,
             room_id: event.room_id.as_uuid(),
             pos: event.pos.value(),
             fields,
+        }
+    }
+}
+
+/// The fields of a reaction event.
+fn reaction_fields(change: ReactionChange) -> EventFields {
+    EventFields::Reaction {
+        message_id: change.message_id.as_uuid(),
+        emoji: change.emoji.as_str().to_owned(),
+        user_id: change.user_id.as_uuid(),
+    }
+}
+
+/// One search result: `{message, room: {id, name}, snippet: [{text,
+/// match}]}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResultView {
+    message: MessageView,
+    room: RoomRefView,
+    snippet: Vec<SegmentView>,
+}
+
+/// `{id, name}`: the room a search result is in.
+#[derive(Debug, Clone, Serialize)]
+struct RoomRefView {
+    id: Uuid,
+    name: String,
+}
+
+/// `{text, match}`: a piece of a snippet.
+#[derive(Debug, Clone, Serialize)]
+struct SegmentView {
+    text: String,
+    #[serde(rename = "match")]
+    matched: bool,
+}
+
+impl SearchResultView {
+    /// The view of `hit`, its snippet marking the words of `text`.
+    pub fn new(hit: SearchHit, text: &SearchText) -> Self {
+        let snippet = hit
+            .message
+            .body
+            .as_ref()
+            .map(|body| Snippet::of(body.as_str(), text))
+            .map(|snippet| {
+                snippet
+                    .segments()
+                    .iter()
+                    .map(|segment| SegmentView {
+                        text: segment.text.clone(),
+                        matched: segment.matched,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            room: RoomRefView {
+                id: hit.message.room_id.as_uuid(),
+                name: hit.room_name.as_str().to_owned(),
+            },
+            message: hit.message.into(),
+            snippet,
+        }
+    }
+}
+
+/// `{results: [...]}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResultsView {
+    results: Vec<SearchResultView>,
+}
+
+impl SearchResultsView {
+    /// The view of `hits` found for `text`.
+    pub fn new(hits: Vec<SearchHit>, text: &SearchText) -> Self {
+        Self {
+            results: hits
+                .into_iter()
+                .map(|hit| SearchResultView::new(hit, text))
+                .collect(),
         }
     }
 }

@@ -10,11 +10,12 @@ use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReaso
 use chrono::Utc;
 use p_chat_domain::DomainError;
 use p_chat_domain::events::{Broadcast, Change, EventQuery, RoomEvent};
-use p_chat_domain::message::{ClientMsgId, HistoryQuery, MessageBody, PageLimit, Seq};
+use p_chat_domain::message::{Draft, HistoryQuery, MessageId, PageLimit, Seq};
 use p_chat_domain::ports::{Delivery, Subscriber, Subscription};
 use p_chat_domain::position::Pos;
 use p_chat_domain::room::{Room, RoomId};
 use p_chat_domain::services::Principal;
+use p_chat_domain::user::UserId;
 use tokio::time::{Instant, interval, sleep_until, timeout};
 
 use super::admission::{Admission, CLOSE_TOO_MANY_CONNECTIONS};
@@ -336,14 +337,20 @@ impl Connection {
                 room_id,
                 body,
                 client_msg_id,
+                reply_to,
+                mentions,
             } => {
                 let sent = async {
                     self.state.limits.sends.check(&user)?;
-                    let body = MessageBody::parse(&body)?;
-                    let id = ClientMsgId::parse(&client_msg_id)?;
+                    let draft = Draft::parse(
+                        &body,
+                        Some(&client_msg_id),
+                        reply_to.map(MessageId::from_uuid),
+                        mentions.into_iter().map(UserId::from_uuid),
+                    )?;
                     self.state
                         .messaging
-                        .send(user, RoomId::from_uuid(room_id), body, Some(id))
+                        .send(user, RoomId::from_uuid(room_id), draft)
                         .await
                 }
                 .await;
@@ -519,7 +526,10 @@ impl Connection {
         };
         match broadcast.as_ref() {
             Broadcast::Event(event) => self.deliver_in_order(live, event).await,
-            typing @ Broadcast::Typing { .. } => self.send(protocol::broadcast(typing)).await,
+            signal @ (Broadcast::Typing { .. } | Broadcast::ReadMarker { .. }) => {
+                self.send(protocol::broadcast(signal, live.principal.user_id))
+                    .await
+            }
         }
     }
 

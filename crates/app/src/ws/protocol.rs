@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::http::views::{EventView, MessageView};
+use crate::http::views::{EventView, MessageView, ReadStateView};
 
 /// A frame from the client.
 #[derive(Debug, Deserialize)]
@@ -28,6 +28,11 @@ pub enum ClientFrame {
         body: String,
         /// The client's idempotency key.
         client_msg_id: String,
+        /// The message of the room it replies to.
+        reply_to: Option<Uuid>,
+        /// The members it mentions.
+        #[serde(default)]
+        mentions: Vec<Uuid>,
     },
     /// Replay a room's events after a position (`after_pos`), or, as
     /// older clients do, its messages after a seq (`after_seq`).
@@ -179,12 +184,26 @@ pub fn event(event: &RoomEvent) -> String {
     serde_json::to_string(&EventView::from(event.clone())).unwrap_or_default()
 }
 
-/// The frame of anything the fan-out delivers.
-pub fn broadcast(broadcast: &Broadcast) -> String {
+/// The frame of anything the fan-out delivers, as the connection of `me`
+/// shows it: a read marker that moved is `read_marker` (with the counts)
+/// on its user's own connections and a `receipt` on the others'.
+pub fn broadcast(broadcast: &Broadcast, me: UserId) -> String {
     match broadcast {
         Broadcast::Event(room_event) => event(room_event),
         Broadcast::Typing { room_id, user_id } => json!({
             "type": "typing", "room_id": room_id.as_uuid(), "user_id": user_id.as_uuid(),
+        })
+        .to_string(),
+        Broadcast::ReadMarker { user_id, counts } if *user_id == me => {
+            let mut frame = json!(ReadStateView::from(*counts));
+            frame["type"] = json!("read_marker");
+            frame.to_string()
+        }
+        Broadcast::ReadMarker { user_id, counts } => json!({
+            "type": "receipt",
+            "room_id": counts.room_id.as_uuid(),
+            "user_id": user_id.as_uuid(),
+            "last_read_seq": counts.last_read_seq.value(),
         })
         .to_string(),
     }

@@ -60,7 +60,11 @@ pub trait MembershipRepository: Send + Sync {
     async fn list(&self, room: RoomId) -> Result<Vec<Membership>, StoreError>;
 
     /// Those of `users` who are members of `room` (each once).
-    async fn which_members(&self, room: RoomId, users: &[UserId]) -> Result<Vec<UserId>, StoreError>;
+    async fn which_members(
+        &self,
+        room: RoomId,
+        users: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError>;
 
     /// Moves `user`'s read marker in `room` to `seq` if that is ahead of
     /// it, atomically: a marker never moves backward, however many calls

@@ -288,7 +288,10 @@ impl Messaging {
             emoji,
             user_id: actor,
         };
-        let reacted = self.messages.react(room_id, &change, self.clock.now()).await?;
+        let reacted = self
+            .messages
+            .react(room_id, &change, self.clock.now())
+            .await?;
         self.reacted(reacted).await
     }
 

@@ -6,8 +6,10 @@
 use chrono::{DateTime, Utc};
 use p_chat_domain::error::ValidationError;
 use p_chat_domain::events::{Broadcast, Change, RoomEvent};
-use p_chat_domain::message::{ClientMsgId, Message, MessageBody, MessageId, Seq};
+use p_chat_domain::message::{ClientMsgId, Mentions, Message, MessageBody, MessageId, Seq};
 use p_chat_domain::position::Pos;
+use p_chat_domain::reaction::{Emoji, Reaction, ReactionChange};
+use p_chat_domain::read::UnreadCounts;
 use p_chat_domain::room::{Member, Membership, Role, Room, RoomId, RoomName, Topic, Visibility};
 use p_chat_domain::session::SessionId;
 use p_chat_domain::user::{DisplayName, UserId};
@@ -16,7 +18,8 @@ use uuid::Uuid;
 
 /// The format's version: a node drops publications of another version (as
 /// during a rolling upgrade that changes it; positions fill the gap).
-const VERSION: u8 = 1;
+/// Version 2: replies, mentions, reactions and read markers.
+const VERSION: u8 = 2;
 
 /// Identifies one running node, so it can skip its own publications (it
 /// delivered them to its connections already).
@@ -74,8 +77,20 @@ struct Envelope {
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum Body {
     Event(Box<EventWire>),
-    Typing { room_id: Uuid, user_id: Uuid },
-    SessionEnded { session_id: Uuid },
+    Typing {
+        room_id: Uuid,
+        user_id: Uuid,
+    },
+    ReadMarker {
+        room_id: Uuid,
+        user_id: Uuid,
+        last_read_seq: i64,
+        unread: u32,
+        mentions: u32,
+    },
+    SessionEnded {
+        session_id: Uuid,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -97,6 +112,21 @@ enum ChangeWire {
     MemberUpdated { member: MemberWire },
     RoomUpdated { room: RoomWire },
     RoomDeleted,
+    ReactionAdded(ReactionChangeWire),
+    ReactionRemoved(ReactionChangeWire),
+}
+
+#[derive(Serialize, Deserialize)]
+struct ReactionChangeWire {
+    message_id: Uuid,
+    emoji: String,
+    user_id: Uuid,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ReactionWire {
+    emoji: String,
+    user_ids: Vec<Uuid>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -110,6 +140,9 @@ struct MessageWire {
     created_at: DateTime<Utc>,
     edited_at: Option<DateTime<Utc>>,
     deleted_at: Option<DateTime<Utc>>,
+    reply_to: Option<Uuid>,
+    mentions: Vec<Uuid>,
+    reactions: Vec<ReactionWire>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -142,6 +175,13 @@ pub(crate) fn encode(node: NodeId, news: &News) -> Vec<u8> {
                 room_id: room_id.as_uuid(),
                 user_id: user_id.as_uuid(),
             },
+            Broadcast::ReadMarker { user_id, counts } => Body::ReadMarker {
+                room_id: counts.room_id.as_uuid(),
+                user_id: user_id.as_uuid(),
+                last_read_seq: counts.last_read_seq.value(),
+                unread: counts.unread,
+                mentions: counts.mentions,
+            },
         },
         News::SessionEnded(session) => Body::SessionEnded {
             session_id: session.as_uuid(),
@@ -167,6 +207,21 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Publication, DecodeError> {
         Body::Typing { room_id, user_id } => News::Broadcast(Box::new(Broadcast::Typing {
             room_id: RoomId::from_uuid(room_id),
             user_id: UserId::from_uuid(user_id),
+        })),
+        Body::ReadMarker {
+            room_id,
+            user_id,
+            last_read_seq,
+            unread,
+            mentions,
+        } => News::Broadcast(Box::new(Broadcast::ReadMarker {
+            user_id: UserId::from_uuid(user_id),
+            counts: UnreadCounts {
+                room_id: RoomId::from_uuid(room_id),
+                last_read_seq: Seq::new(last_read_seq)?,
+                unread,
+                mentions,
+            },
         })),
         Body::SessionEnded { session_id } => News::SessionEnded(SessionId::from_uuid(session_id)),
     };
@@ -200,6 +255,8 @@ impl From<&RoomEvent> for EventWire {
             },
             Change::RoomUpdated(room) => ChangeWire::RoomUpdated { room: room.into() },
             Change::RoomDeleted => ChangeWire::RoomDeleted,
+            Change::ReactionAdded(change) => ChangeWire::ReactionAdded(change.into()),
+            Change::ReactionRemoved(change) => ChangeWire::ReactionRemoved(change.into()),
         };
         Self {
             room_id: event.room_id.as_uuid(),
@@ -228,6 +285,8 @@ impl TryFrom<EventWire> for RoomEvent {
             ChangeWire::MemberUpdated { member } => Change::MemberUpdated(member.try_into()?),
             ChangeWire::RoomUpdated { room } => Change::RoomUpdated(room.try_into()?),
             ChangeWire::RoomDeleted => Change::RoomDeleted,
+            ChangeWire::ReactionAdded(change) => Change::ReactionAdded(change.try_into()?),
+            ChangeWire::ReactionRemoved(change) => Change::ReactionRemoved(change.try_into()?),
         };
         Ok(Self {
             room_id: RoomId::from_uuid(wire.room_id),
@@ -253,7 +312,44 @@ impl From<&Message> for MessageWire {
             created_at: message.created_at,
             edited_at: message.edited_at,
             deleted_at: message.deleted_at,
+            reply_to: message.reply_to.map(|id| id.as_uuid()),
+            mentions: message
+                .mentions
+                .users()
+                .iter()
+                .map(UserId::as_uuid)
+                .collect(),
+            reactions: message
+                .reactions
+                .iter()
+                .map(|reaction| ReactionWire {
+                    emoji: reaction.emoji.as_str().to_owned(),
+                    user_ids: reaction.user_ids.iter().map(UserId::as_uuid).collect(),
+                })
+                .collect(),
         }
+    }
+}
+
+impl From<&ReactionChange> for ReactionChangeWire {
+    fn from(change: &ReactionChange) -> Self {
+        Self {
+            message_id: change.message_id.as_uuid(),
+            emoji: change.emoji.as_str().to_owned(),
+            user_id: change.user_id.as_uuid(),
+        }
+    }
+}
+
+impl TryFrom<ReactionChangeWire> for ReactionChange {
+    type Error = ValidationError;
+
+    fn try_from(wire: ReactionChangeWire) -> Result<Self, ValidationError> {
+        Ok(Self {
+            message_id: MessageId::from_uuid(wire.message_id),
+            emoji: Emoji::parse(&wire.emoji)?,
+            user_id: UserId::from_uuid(wire.user_id),
+        })
     }
 }
 
@@ -275,6 +371,22 @@ impl TryFrom<MessageWire> for Message {
             created_at: wire.created_at,
             edited_at: wire.edited_at,
             deleted_at: wire.deleted_at,
+            reply_to: wire.reply_to.map(MessageId::from_uuid),
+            mentions: Mentions::parse(wire.mentions.into_iter().map(UserId::from_uuid))?,
+            reactions: wire
+                .reactions
+                .into_iter()
+                .map(|reaction| {
+                    Ok(Reaction {
+                        emoji: Emoji::parse(&reaction.emoji)?,
+                        user_ids: reaction
+                            .user_ids
+                            .into_iter()
+                            .map(UserId::from_uuid)
+                            .collect(),
+                    })
+                })
+                .collect::<Result<_, ValidationError>>()?,
         })
     }
 }

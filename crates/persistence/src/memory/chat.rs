@@ -492,7 +492,11 @@ impl MembershipRepository for MemoryMemberships {
         Ok(members)
     }
 
-    async fn which_members(&self, room: RoomId, users: &[UserId]) -> Result<Vec<UserId>, StoreError> {
+    async fn which_members(
+        &self,
+        room: RoomId,
+        users: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError> {
         let chat = lock(&self.0.state);
         let mut members: Vec<UserId> = users
             .iter()
@@ -514,7 +518,12 @@ impl MembershipRepository for MemoryMemberships {
         if chat.membership(room, user).is_none() {
             return Ok(None);
         }
-        let marker = chat.markers.entry(room).or_default().entry(user).or_default();
+        let marker = chat
+            .markers
+            .entry(room)
+            .or_default()
+            .entry(user)
+            .or_default();
         let moved = seq > *marker;
         if moved {
             *marker = seq;
@@ -749,13 +758,17 @@ impl MessageRepository for MemoryMessages {
             {
                 continue;
             }
-            let (Some(room), Some(messages)) = (chat.rooms.get(room_id), chat.messages.get(room_id))
+            let (Some(room), Some(messages)) =
+                (chat.rooms.get(room_id), chat.messages.get(room_id))
             else {
                 continue;
             };
             for message in messages {
                 let Some(body) = &message.body else { continue };
-                if query.before.is_some_and(|before| message.created_at >= before) {
+                if query
+                    .before
+                    .is_some_and(|before| message.created_at >= before)
+                {
                     continue;
                 }
                 if let Some(rank) = query.text.occurrences(body.as_str()) {

@@ -258,8 +258,10 @@ impl MembershipRepository for PgMemberships {
         Err(StoreError::Failure("not yet on PostgreSQL".into()))
     }
 
-    async fn receipts(&self, _room: RoomId) -> Result<Vec<p_chat_domain::read::Receipt>, StoreError> {
+    async fn receipts(
+        &self,
+        _room: RoomId,
+    ) -> Result<Vec<p_chat_domain::read::Receipt>, StoreError> {
         Err(StoreError::Failure("not yet on PostgreSQL".into()))
     }
-
 }
