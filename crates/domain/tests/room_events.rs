@@ -3,7 +3,8 @@
 //! the events its store logged, in order, and a call that changes nothing
 //! publishes nothing; `Messaging::events` replays a room's log with the
 //! resume rules (a position ahead of the room is `invalid_pos`, a pruned
-//! one asks for a resync, only members read it, as with history).
+//! one asks for a resync, only members read it, as with history). Then the
+//! rules of replies, mentions, reactions, read markers and search.
 
 // Test code: a failed unwrap is a failed test, with the reason in the panic.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -17,13 +18,17 @@ use p_chat_auth::{BcryptHasher, JwtIssuer};
 use p_chat_domain::DomainError;
 use p_chat_domain::error::{ConflictError, Missing, ValidationError};
 use p_chat_domain::events::{Broadcast, Change, EventPage, EventQuery, RoomEvent};
-use p_chat_domain::message::{ClientMsgId, HistoryQuery, MessageBody, PageLimit};
+use p_chat_domain::message::{
+    ClientMsgId, Draft, HistoryQuery, Mentions, MessageBody, MessageId, PageLimit, Seq,
+};
 use p_chat_domain::ports::{
     Clock, EventLog, FanOut, ManualClock, NoFanOut, PasswordHasher, RoomRepository, Subscriber,
     Subscription, UserRepository,
 };
 use p_chat_domain::position::Pos;
+use p_chat_domain::reaction::{Emoji, Reaction};
 use p_chat_domain::room::{Role, Room, RoomId, RoomName, Visibility};
+use p_chat_domain::search::{SearchLimit, SearchQuery, SearchText};
 use p_chat_domain::services::{
     Accounts, Messaging, NewRoom, RoomAccess, RoomChanges, Rooms, Sessions, UserRef,
 };
@@ -434,7 +439,14 @@ async fn sends_edits_and_deletes_publish_their_logged_events_and_repeats_publish
     let before = app.last_pos(room).await;
     let sent = app
         .messaging
-        .send(ada.id, room, body("hello"), Some(client_id.clone()))
+        .send(
+            ada.id,
+            room,
+            Draft {
+                client_msg_id: Some(client_id.clone()),
+                ..Draft::text(body("hello"))
+            },
+        )
         .await
         .unwrap();
     let event = sent.event.clone().expect("a first send logs its message");
@@ -445,7 +457,14 @@ async fn sends_edits_and_deletes_publish_their_logged_events_and_repeats_publish
     let before = app.last_pos(room).await;
     let repeat = app
         .messaging
-        .send(ada.id, room, body("hello again"), Some(client_id))
+        .send(
+            ada.id,
+            room,
+            Draft {
+                client_msg_id: Some(client_id),
+                ..Draft::text(body("hello again"))
+            },
+        )
         .await
         .unwrap();
     assert_eq!(repeat.value, sent.value);
@@ -540,7 +559,10 @@ async fn calls_that_change_nothing_or_are_refused_publish_nothing() {
         ),
         "{leave:?}"
     );
-    let post = app.messaging.send(carol.id, room, body("hi"), None).await;
+    let post = app
+        .messaging
+        .send(carol.id, room, Draft::text(body("hi")))
+        .await;
     assert!(matches!(post, Err(DomainError::Forbidden)), "{post:?}");
 
     app.nothing_published(room, before).await;
@@ -654,7 +676,7 @@ async fn deleting_a_room_publishes_room_deleted_after_its_last_position() {
     let ada = app.account("ada", true).await;
     let room = app.room(ada.id, "doomed", Visibility::Private).await.id;
     app.messaging
-        .send(ada.id, room, body("bye"), None)
+        .send(ada.id, room, Draft::text(body("bye")))
         .await
         .unwrap();
     app.fanout.take();
@@ -727,13 +749,13 @@ async fn events_replay_a_rooms_log_in_pages_with_messages_as_they_are_now() {
     let room = app.room(ada.id, "replay", Visibility::Private).await.id;
     let first = app
         .messaging
-        .send(ada.id, room, body("first"), None)
+        .send(ada.id, room, Draft::text(body("first")))
         .await
         .unwrap()
         .value;
     let second = app
         .messaging
-        .send(ada.id, room, body("second"), None)
+        .send(ada.id, room, Draft::text(body("second")))
         .await
         .unwrap()
         .value;
@@ -812,7 +834,7 @@ async fn events_from_the_last_position_are_an_empty_page_and_beyond_it_invalid_p
     let ada = app.account("ada", true).await;
     let room = app.room(ada.id, "edge", Visibility::Private).await.id;
     app.messaging
-        .send(ada.id, room, body("one"), None)
+        .send(ada.id, room, Draft::text(body("one")))
         .await
         .unwrap();
     let last = app.rooms.get(ada.id, room).await.unwrap().last_pos;
@@ -842,7 +864,7 @@ async fn events_from_the_last_position_are_an_empty_page_and_beyond_it_invalid_p
     }
     // The room's next event makes the position one the server gave.
     app.messaging
-        .send(ada.id, room, body("two"), None)
+        .send(ada.id, room, Draft::text(body("two")))
         .await
         .unwrap();
     let page = app
@@ -868,18 +890,18 @@ async fn events_from_a_pruned_position_require_a_resync_and_nothing_is_skipped()
     let room = app.room(ada.id, "retention", Visibility::Private).await.id;
     let old = app
         .messaging
-        .send(ada.id, room, body("old"), None)
+        .send(ada.id, room, Draft::text(body("old")))
         .await
         .unwrap()
         .value;
     app.messaging
-        .send(ada.id, room, body("older news"), None)
+        .send(ada.id, room, Draft::text(body("older news")))
         .await
         .unwrap();
     let cut = app.clock.now() + TimeDelta::hours(1);
     app.clock.advance(TimeDelta::days(1));
     app.messaging
-        .send(ada.id, room, body("new"), None)
+        .send(ada.id, room, Draft::text(body("new")))
         .await
         .unwrap();
     app.messaging
@@ -929,7 +951,7 @@ async fn events_from_a_pruned_position_require_a_resync_and_nothing_is_skipped()
 
     // The log goes on where it was.
     app.messaging
-        .send(ada.id, room, body("later"), None)
+        .send(ada.id, room, Draft::text(body("later")))
         .await
         .unwrap();
     let next = app
@@ -1007,4 +1029,335 @@ async fn only_members_read_events_and_private_rooms_answer_like_missing_ones() {
         .await
         .unwrap();
     assert_eq!(kinds(&page.events), ["member_joined", "member_joined"]);
+}
+
+// Replies, mentions, reactions, read markers and search (issue 13).
+
+/// Ada's public room with Bob as a member, and Carol outside it.
+async fn trio(app: &App) -> (User, User, User, RoomId) {
+    let ada = app.account("ada", true).await;
+    let bob = app.account("bob", true).await;
+    let carol = app.account("carol", true).await;
+    let room = app.room(ada.id, "general", Visibility::Public).await.id;
+    app.rooms.join(bob.id, room).await.unwrap();
+    app.fanout.take();
+    (ada, bob, carol, room)
+}
+
+fn emoji(raw: &str) -> Emoji {
+    Emoji::parse(raw).unwrap()
+}
+
+fn seq(value: i64) -> Seq {
+    Seq::new(value).unwrap()
+}
+
+#[tokio::test]
+async fn a_reply_names_a_message_of_the_same_room_even_a_deleted_one() {
+    let app = app();
+    let (ada, bob, _, room) = trio(&app).await;
+    let other = app.room(ada.id, "other", Visibility::Public).await.id;
+    let elsewhere = app
+        .messaging
+        .send(ada.id, other, Draft::text(body("elsewhere")))
+        .await
+        .unwrap()
+        .value;
+    let reply = |to| Draft {
+        reply_to: Some(to),
+        ..Draft::text(body("re"))
+    };
+    let foreign = app.messaging.send(bob.id, room, reply(elsewhere.id)).await;
+    assert!(matches!(
+        foreign,
+        Err(DomainError::Invalid(ValidationError::Reply))
+    ));
+    let missing = app
+        .messaging
+        .send(bob.id, room, reply(MessageId::new()))
+        .await;
+    assert!(matches!(
+        missing,
+        Err(DomainError::Invalid(ValidationError::Reply))
+    ));
+
+    let first = app
+        .messaging
+        .send(ada.id, room, Draft::text(body("first")))
+        .await
+        .unwrap()
+        .value;
+    app.messaging.delete(ada.id, room, first.id).await.unwrap();
+    let answer = app
+        .messaging
+        .send(bob.id, room, reply(first.id))
+        .await
+        .unwrap();
+    assert_eq!(answer.value.reply_to, Some(first.id));
+    let logged = answer.event.expect("a message event");
+    assert_eq!(logged.change.message().unwrap().reply_to, Some(first.id));
+}
+
+#[tokio::test]
+async fn only_members_can_be_mentioned() {
+    let app = app();
+    let (ada, bob, carol, room) = trio(&app).await;
+    let mention = |users: Vec<UserId>| Draft {
+        mentions: Mentions::parse(users).unwrap(),
+        ..Draft::text(body("hey"))
+    };
+    let outsider = app
+        .messaging
+        .send(ada.id, room, mention(vec![bob.id, carol.id]))
+        .await;
+    assert!(matches!(
+        outsider,
+        Err(DomainError::Invalid(ValidationError::Mentions))
+    ));
+    let sent = app
+        .messaging
+        .send(ada.id, room, mention(vec![bob.id, ada.id, bob.id]))
+        .await
+        .unwrap();
+    assert_eq!(sent.value.mentions.users(), &[bob.id, ada.id]);
+}
+
+#[tokio::test]
+async fn reactions_are_idempotent_logged_events_refused_on_tombstones() {
+    let app = app();
+    let (ada, bob, carol, room) = trio(&app).await;
+    let message = app
+        .messaging
+        .send(ada.id, room, Draft::text(body("react to me")))
+        .await
+        .unwrap()
+        .value;
+    app.fanout.take();
+
+    let reacted = app
+        .messaging
+        .react(bob.id, room, message.id, emoji("👍"))
+        .await
+        .unwrap();
+    assert_eq!(reacted.reactions.len(), 1);
+    assert_eq!(reacted.reactions[0].user_ids, vec![bob.id]);
+    let published = app.fanout.take();
+    assert!(matches!(
+        published.as_slice(),
+        [Broadcast::Event(RoomEvent { change: Change::ReactionAdded(change), .. })]
+            if change.user_id == bob.id && change.emoji == emoji("👍")
+    ));
+    let again = app
+        .messaging
+        .react(bob.id, room, message.id, emoji("👍"))
+        .await
+        .unwrap();
+    assert_eq!(again, reacted);
+    assert!(app.fanout.take().is_empty(), "a repeat publishes nothing");
+
+    let outsider = app
+        .messaging
+        .react(carol.id, room, message.id, emoji("👍"))
+        .await;
+    assert!(matches!(outsider, Err(DomainError::Forbidden)));
+    let unknown = app
+        .messaging
+        .react(bob.id, room, MessageId::new(), emoji("👍"))
+        .await;
+    assert!(matches!(
+        unknown,
+        Err(DomainError::NotFound(Missing::Message))
+    ));
+
+    let removed = app
+        .messaging
+        .unreact(bob.id, room, message.id, emoji("👍"))
+        .await
+        .unwrap();
+    assert!(removed.reactions.is_empty());
+    assert_eq!(kinds(&events_of(app.fanout.take())), ["reaction_removed"]);
+    app.messaging
+        .unreact(bob.id, room, message.id, emoji("👍"))
+        .await
+        .unwrap();
+    assert!(
+        app.fanout.take().is_empty(),
+        "removing twice publishes nothing"
+    );
+
+    app.messaging
+        .react(bob.id, room, message.id, emoji("🎉"))
+        .await
+        .unwrap();
+    let tombstone = app
+        .messaging
+        .delete(ada.id, room, message.id)
+        .await
+        .unwrap();
+    assert!(
+        tombstone.reactions.is_empty(),
+        "a tombstone loses its reactions"
+    );
+    for result in [
+        app.messaging
+            .react(bob.id, room, message.id, emoji("👍"))
+            .await,
+        app.messaging
+            .unreact(bob.id, room, message.id, emoji("🎉"))
+            .await,
+    ] {
+        assert!(matches!(
+            result,
+            Err(DomainError::Conflict(ConflictError::MessageDeleted))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn a_message_carries_at_most_twenty_distinct_emoji() {
+    let app = app();
+    let (ada, bob, _, room) = trio(&app).await;
+    let message = app
+        .messaging
+        .send(ada.id, room, Draft::text(body("so many")))
+        .await
+        .unwrap()
+        .value;
+    let palette: Vec<char> = ('😀'..='😵').collect();
+    for face in &palette[..Reaction::MAX_PER_MESSAGE] {
+        app.messaging
+            .react(ada.id, room, message.id, emoji(&face.to_string()))
+            .await
+            .unwrap();
+    }
+    let one_more = emoji(&palette[Reaction::MAX_PER_MESSAGE].to_string());
+    let refused = app
+        .messaging
+        .react(bob.id, room, message.id, one_more)
+        .await;
+    assert!(matches!(
+        refused,
+        Err(DomainError::Conflict(ConflictError::TooManyReactions))
+    ));
+    let joined = app
+        .messaging
+        .react(bob.id, room, message.id, emoji(&palette[0].to_string()))
+        .await
+        .unwrap();
+    assert_eq!(joined.reactions[0].user_ids, vec![ada.id, bob.id]);
+}
+
+#[tokio::test]
+async fn read_markers_move_forward_only_and_announce_each_move() {
+    let app = app();
+    let (ada, bob, carol, room) = trio(&app).await;
+    for text in ["one", "two", "three"] {
+        app.messaging
+            .send(ada.id, room, Draft::text(body(text)))
+            .await
+            .unwrap();
+    }
+    let mention = Draft {
+        mentions: Mentions::parse([bob.id]).unwrap(),
+        ..Draft::text(body("@bob"))
+    };
+    app.messaging.send(ada.id, room, mention).await.unwrap();
+    app.messaging
+        .send(bob.id, room, Draft::text(body("mine")))
+        .await
+        .unwrap();
+    app.fanout.take();
+
+    let (_, unread) = app.rooms.overview(bob.id).await.unwrap().pop().unwrap();
+    assert_eq!(
+        (unread.unread, unread.mentions),
+        (4, 1),
+        "own messages never count"
+    );
+
+    let ahead = app.messaging.mark_read(bob.id, room, seq(6)).await;
+    assert!(matches!(
+        ahead,
+        Err(DomainError::Invalid(ValidationError::SeqAhead))
+    ));
+    let read = app.messaging.mark_read(bob.id, room, seq(2)).await.unwrap();
+    assert_eq!(
+        (read.last_read_seq, read.unread, read.mentions),
+        (seq(2), 2, 1)
+    );
+    assert_eq!(
+        app.fanout.take(),
+        vec![Broadcast::ReadMarker {
+            user_id: bob.id,
+            counts: read
+        }]
+    );
+    let back = app.messaging.mark_read(bob.id, room, seq(1)).await.unwrap();
+    assert_eq!(back, read, "a marker never moves backward");
+    assert!(
+        app.fanout.take().is_empty(),
+        "nothing moved, nothing announced"
+    );
+    let all = app.messaging.mark_read(bob.id, room, seq(5)).await.unwrap();
+    assert_eq!((all.unread, all.mentions), (0, 0));
+
+    let receipts = app.messaging.receipts(ada.id, room).await.unwrap();
+    let marks: Vec<(UserId, Seq)> = receipts
+        .iter()
+        .map(|r| (r.user_id, r.last_read_seq))
+        .collect();
+    assert_eq!(marks, vec![(ada.id, Seq::ZERO), (bob.id, seq(5))]);
+    let visitor = app.messaging.mark_read(carol.id, room, seq(1)).await;
+    assert!(matches!(visitor, Err(DomainError::Forbidden)));
+}
+
+#[tokio::test]
+async fn search_reads_only_the_callers_rooms_and_never_tombstones() {
+    let app = app();
+    let (ada, bob, carol, room) = trio(&app).await;
+    let secret = app.room(carol.id, "carol's", Visibility::Private).await.id;
+    app.messaging
+        .send(carol.id, secret, Draft::text(body("deploy plans")))
+        .await
+        .unwrap();
+    let kept = app
+        .messaging
+        .send(
+            ada.id,
+            room,
+            Draft::text(body("Deploy at noon, deploy twice")),
+        )
+        .await
+        .unwrap()
+        .value;
+    let gone = app
+        .messaging
+        .send(bob.id, room, Draft::text(body("deploy later")))
+        .await
+        .unwrap()
+        .value;
+    app.messaging.delete(bob.id, room, gone.id).await.unwrap();
+    let query = |user: UserId, only: Option<RoomId>| SearchQuery {
+        user,
+        text: SearchText::parse("deploy").unwrap(),
+        room: only,
+        before: None,
+        limit: SearchLimit::default(),
+    };
+    let found = app.messaging.search(query(bob.id, None)).await.unwrap();
+    let ids: Vec<MessageId> = found.iter().map(|hit| hit.message.id).collect();
+    assert_eq!(ids, vec![kept.id]);
+    assert_eq!(found[0].room_name.as_str(), "general");
+    let private = app.messaging.search(query(bob.id, Some(secret))).await;
+    assert!(is_not_found_room(&private));
+}
+
+fn events_of(published: Vec<Broadcast>) -> Vec<RoomEvent> {
+    published
+        .into_iter()
+        .filter_map(|broadcast| match broadcast {
+            Broadcast::Event(event) => Some(event),
+            _ => None,
+        })
+        .collect()
 }

@@ -24,6 +24,9 @@ pub(crate) fn message(room: RoomId, pos: i64) -> RoomEvent {
             created_at: Utc::now(),
             edited_at: None,
             deleted_at: None,
+            reply_to: None,
+            mentions: Default::default(),
+            reactions: Vec::new(),
         }),
     }
 }

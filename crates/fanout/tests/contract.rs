@@ -165,6 +165,9 @@ fn message(room: RoomId, at: i64) -> RoomEvent {
             created_at: Utc::now(),
             edited_at: None,
             deleted_at: None,
+            reply_to: None,
+            mentions: Default::default(),
+            reactions: Vec::new(),
         }),
     }
 }

@@ -13,7 +13,7 @@ use crate::search::{SearchHit, SearchQuery};
 pub enum Reacted {
     /// The message after the call, with the event it logged (`None` when
     /// the reaction was already there, or already gone).
-    Done(Logged<Message>),
+    Done(Box<Logged<Message>>),
     /// The room has no such message.
     NoMessage,
     /// The message is a tombstone: it takes no reaction change.

@@ -322,8 +322,9 @@ impl Messaging {
     async fn reacted(&self, reacted: Reacted) -> Result<Message, DomainError> {
         match reacted {
             Reacted::Done(logged) => {
-                self.announce(logged.event).await;
-                Ok(logged.value)
+                let Logged { value, event } = *logged;
+                self.announce(event).await;
+                Ok(value)
             }
             Reacted::NoMessage => Err(DomainError::NotFound(Missing::Message)),
             Reacted::Deleted => Err(ConflictError::MessageDeleted.into()),

@@ -821,7 +821,7 @@ impl MemoryMessages {
         } else {
             None
         };
-        Ok(Reacted::Done(Logged { value, event }))
+        Ok(Reacted::Done(Box::new(Logged { value, event })))
     }
 }
 
