@@ -240,12 +240,14 @@ pub async fn delete(
 }
 
 /// `PUT /rooms/{id}/messages/{msg_id}/reactions/{emoji}`: adds the caller's
-/// reaction (idempotent); answers the message.
+/// reaction (idempotent); answers the message. Reaction changes reach every
+/// member like messages, so they draw on the same send budget.
 pub async fn react(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
     path: web::Path<(Uuid, Uuid, String)>,
 ) -> Result<HttpResponse, ApiError> {
+    state.limits.sends.check(&principal.user_id)?;
     let (room_id, message_id, emoji) = path.into_inner();
     let message = state
         .messaging
@@ -260,12 +262,14 @@ pub async fn react(
 }
 
 /// `DELETE /rooms/{id}/messages/{msg_id}/reactions/{emoji}`: takes the
-/// caller's reaction back (idempotent); answers the message.
+/// caller's reaction back (idempotent); answers the message. Draws on the
+/// send budget, as adding does.
 pub async fn unreact(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
     path: web::Path<(Uuid, Uuid, String)>,
 ) -> Result<HttpResponse, ApiError> {
+    state.limits.sends.check(&principal.user_id)?;
     let (room_id, message_id, emoji) = path.into_inner();
     let message = state
         .messaging
