@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use p_chat_domain::events::{EventQuery, RoomEvent};
 use p_chat_domain::message::{
-    ClientMsgId, Message, MessageBody, MessageId, NewMessage, PageLimit, Seq,
+    ClientMsgId, Mentions, Message, MessageBody, MessageId, NewMessage, PageLimit, Seq,
 };
 use p_chat_domain::ports::{DirectPeople, UserRepository};
 use p_chat_domain::position::Pos;
@@ -315,6 +315,8 @@ pub fn new_message(room_id: RoomId, author_id: UserId) -> NewMessage {
         body: body("Hello, room!"),
         client_msg_id: None,
         created_at: at(0),
+        reply_to: None,
+        mentions: Mentions::default(),
     }
 }
 

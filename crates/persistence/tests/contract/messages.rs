@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use p_chat_domain::events::{Change, Logged, RoomEvent};
 use p_chat_domain::message::{
-    HistoryPage, HistoryQuery, Message, MessageId, NewMessage, PageLimit,
+    HistoryPage, HistoryQuery, Mentions, Message, MessageId, NewMessage, PageLimit,
 };
 use p_chat_domain::room::{Room, RoomId, Visibility};
 
@@ -116,6 +116,9 @@ pub async fn first_append_gets_seq_1_and_round_trips(stores: ChatStores) {
         created_at: at(42),
         edited_at: None,
         deleted_at: None,
+        reply_to: None,
+        mentions: Mentions::default(),
+        reactions: Vec::new(),
     };
 
     let appended = stores.messages.append(&sent).await.unwrap().unwrap();
@@ -395,6 +398,9 @@ pub async fn concurrent_repeats_of_one_client_msg_id_store_one_message(stores: C
         created_at: candidate.created_at,
         edited_at: None,
         deleted_at: None,
+        reply_to: None,
+        mentions: Mentions::default(),
+        reactions: Vec::new(),
     };
     assert_eq!(won.value, expected);
     assert_logged(
