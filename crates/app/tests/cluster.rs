@@ -763,6 +763,10 @@ async fn garbage_on_the_channels_reaches_no_connection_and_harms_no_node() {
 
     // A would-be next message of the room, valid but for one field each.
     let next = next_message(&real_message, &room, pos + 1, seq + 1, "forged");
+    // The format version the nodes read, as they published it, and one they
+    // do not.
+    let version = real_message["v"].as_u64().expect("a format version");
+    let unknown_version = json!(version + 1);
     let mut on_room: Vec<Vec<u8>> = NOT_PUBLICATIONS.iter().map(|g| g.to_vec()).collect();
     on_room.extend([
         forged(&next, |f| f["kind"] = json!("parade")),
@@ -779,7 +783,7 @@ async fn garbage_on_the_channels_reaches_no_connection_and_harms_no_node() {
         }),
         forged(&next, |f| f["room_id"] = json!("not-a-uuid")),
         forged(&next, |f| f["at"] = json!("yesterday")),
-        forged(&next, |f| f["v"] = json!(2)),
+        forged(&next, |f| f["v"] = unknown_version.clone()),
         forged(&next, |f| f["v"] = json!("1")),
         forged(&next, |f| f["node"] = Value::Null),
     ]);
@@ -794,19 +798,20 @@ async fn garbage_on_the_channels_reaches_no_connection_and_harms_no_node() {
         }),
         forged(&join, |f| f["change"]["room"]["name"] = json!("")),
         forged(&join, |f| f["change"]["member"]["user_id"] = json!(42)),
-        forged(&join, |f| f["v"] = json!(2)),
-        forged(&json!({"v": 1, "kind": "typing"}), |f| {
+        forged(&join, |f| f["v"] = unknown_version.clone()),
+        forged(&json!({"v": version, "kind": "typing"}), |f| {
             f["room_id"] = json!(room);
             f["user_id"] = json!("nobody");
         }),
     ]);
     // Would-be ends of the observed sessions.
     let mut on_sessions: Vec<Vec<u8>> = NOT_PUBLICATIONS.iter().map(|g| g.to_vec()).collect();
-    let ended = |session: &str| json!({ "v": 1, "kind": "session_ended", "session_id": session });
+    let ended =
+        |session: &str| json!({ "v": version, "kind": "session_ended", "session_id": session });
     for token in [&owner.token, &member.token, &user.token] {
         let session = session_of(token);
         on_sessions.extend([
-            forged(&ended(&session), |f| f["v"] = json!(2)),
+            forged(&ended(&session), |f| f["v"] = unknown_version.clone()),
             forged(&ended(&session), |f| f["kind"] = json!("session_end")),
             forged(&ended(&session), |f| {
                 f["session_id"] = json!(session.to_uppercase() + "!")
