@@ -26,8 +26,8 @@ const MAX_DISTINCT: usize = 20;
 
 /// 21 emoji with emoji presentation, all different.
 const FACES: [&str; MAX_DISTINCT + 1] = [
-    "😀", "😁", "😂", "🤣", "😃", "😄", "😅", "😆", "😉", "😊", "😋", "😎", "😍", "😘", "🥰",
-    "😗", "😙", "😚", "🙂", "🤗", "🤩",
+    "😀", "😁", "😂", "🤣", "😃", "😄", "😅", "😆", "😉", "😊", "😋", "😎", "😍", "😘", "🥰", "😗",
+    "😙", "😚", "🙂", "🤗", "🤩",
 ];
 
 async fn spawn(backend: Backend) -> Option<TestApp> {
@@ -78,7 +78,9 @@ async fn sync_events(client: &mut WsClient, room: &str, after_pos: i64) -> Vec<V
         if frame["type"] == "synced" {
             assert_eq!(frame["room_id"], room, "{frame}");
             assert_eq!(frame["has_more"], false, "{frame}");
-            let last = events.last().map_or(json!(after_pos), |event: &Value| event["pos"].clone());
+            let last = events
+                .last()
+                .map_or(json!(after_pos), |event: &Value| event["pos"].clone());
             assert_eq!(frame["last_pos"], last, "{frame}");
             return events;
         }
@@ -239,8 +241,23 @@ async fn anything_but_one_emoji_is_invalid_emoji(backend: Backend) {
     let kiss = "👩🏻‍❤️‍💋‍👨🏼";
     assert!(kiss.len() > 32, "the test emoji must be over the limit");
     let mut segments: Vec<String> = [
-        "a", "1", "#", "❤", "😀😀", "👍👍🏽", "👍a", " 😀", "😀 ", "<b>", "é", "\u{FE0F}", "\u{200D}",
-        "\u{0}", kiss, "thumbsup", ":+1:",
+        "a",
+        "1",
+        "#",
+        "❤",
+        "😀😀",
+        "👍👍🏽",
+        "👍a",
+        " 😀",
+        "😀 ",
+        "<b>",
+        "é",
+        "\u{FE0F}",
+        "\u{200D}",
+        "\u{0}",
+        kiss,
+        "thumbsup",
+        ":+1:",
     ]
     .iter()
     .map(|raw| encode(raw))
@@ -248,20 +265,37 @@ async fn anything_but_one_emoji_is_invalid_emoji(backend: Backend) {
     // Percent-encoded garbage: bytes that are not UTF-8, cut sequences, a
     // lone continuation byte, an encoded slash.
     segments.extend(
-        ["%FF", "%F0%9F%91", "%80", "%C0%AF", "%2F", "%F0%9F%91%8D%FF", "%25"]
-            .iter()
-            .map(|raw| (*raw).to_owned()),
+        [
+            "%FF",
+            "%F0%9F%91",
+            "%80",
+            "%C0%AF",
+            "%2F",
+            "%F0%9F%91%8D%FF",
+            "%25",
+        ]
+        .iter()
+        .map(|raw| (*raw).to_owned()),
     );
     for segment in &segments {
         let path = reaction_path(&room, &message, segment);
         for method in ["PUT", "DELETE"] {
             let reply = app.call(method, &path, &ada.token, NO_BODY).await;
-            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{method} {path}: {reply:?}");
-            assert_eq!(reply.error_code(), "invalid_emoji", "{method} {path}: {reply:?}");
+            assert_eq!(
+                reply.status,
+                StatusCode::BAD_REQUEST,
+                "{method} {path}: {reply:?}"
+            );
+            assert_eq!(
+                reply.error_code(),
+                "invalid_emoji",
+                "{method} {path}: {reply:?}"
+            );
         }
     }
     // Every documented shape is one emoji.
-    for emoji in ["😀", "👍🏽", "❤️", "👩‍💻", "🇫🇷", "1️⃣", "#️⃣", "🏳️‍🌈", "👨‍👩‍👧‍👦"] {
+    for emoji in ["😀", "👍🏽", "❤️", "👩‍💻", "🇫🇷", "1️⃣", "#️⃣", "🏳️‍🌈", "👨‍👩‍👧‍👦"]
+    {
         let reply = react(&app, &ada, &room, &message, emoji).await;
         assert_eq!(reply.status, StatusCode::OK, "{emoji}: {reply:?}");
     }
@@ -278,7 +312,10 @@ async fn a_21st_distinct_emoji_is_too_many_reactions(backend: Backend) {
     let room = room(&app, &ada, "crowded", "private", &[&bob]).await;
     let message = id_of(&say(&app, &ada, &room, "popular").await);
     for face in &FACES[..MAX_DISTINCT] {
-        expect(react(&app, &ada, &room, &message, face).await, StatusCode::OK);
+        expect(
+            react(&app, &ada, &room, &message, face).await,
+            StatusCode::OK,
+        );
     }
     let before = last_pos(&app, &ada, &room).await;
     for user in [&ada, &bob] {
@@ -306,7 +343,10 @@ async fn deleted_unknown_and_foreign_messages_take_no_reaction(backend: Backend)
     let other = room_of_ada(&app, &ada).await;
     let message = id_of(&say(&app, &ada, &room, "short-lived").await);
     let foreign = id_of(&say(&app, &ada, &other, "elsewhere").await);
-    expect(react(&app, &ada, &room, &message, "👍").await, StatusCode::OK);
+    expect(
+        react(&app, &ada, &room, &message, "👍").await,
+        StatusCode::OK,
+    );
     let tombstone = delete_message(&app, &ada, &room, &message).await;
     assert_eq!(tombstone["reactions"], json!([]), "{tombstone}");
     let before = last_pos(&app, &ada, &room).await;

@@ -17,8 +17,8 @@ use common::cluster::Cluster;
 use common::ws::WsClient;
 use common::{Backend, TestApp, TestUser};
 use issue13::{
-    NO_BODY, add, assert_no_server_error, counts, counts_of, delete_message, expect,
-    expect_error, id_of, leave, mark_read, my_rooms, read_up_to, receipts, room, say,
+    NO_BODY, add, assert_no_server_error, counts, counts_of, delete_message, expect, expect_error,
+    id_of, leave, mark_read, my_rooms, read_up_to, receipts, room, say,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -65,7 +65,10 @@ fn assert_read_marker(frame: &Value, room: &str, counts: (i64, i64, i64)) {
     assert_eq!(frame["type"], "read_marker", "{frame}");
     assert_eq!(frame["room_id"], room, "{frame}");
     assert_eq!(counts_of(frame), counts, "{frame}");
-    assert!(frame.get("pos").is_none(), "a read_marker has no pos: {frame}");
+    assert!(
+        frame.get("pos").is_none(),
+        "a read_marker has no pos: {frame}"
+    );
 }
 
 /// Asserts that `frame` is the `receipt` of `user` in `room` at `seq`.
@@ -106,7 +109,10 @@ async fn the_marker_moves_forward_only_and_never_past_last_seq(backend: Backend)
         expect_error(&reply, StatusCode::BAD_REQUEST, "seq_ahead");
     }
     assert_eq!(counts(&app, &bob, &room).await, (2, 1, 0));
-    assert_eq!(counts_of(&read_up_to(&app, &bob, &room, 3).await), (3, 0, 0));
+    assert_eq!(
+        counts_of(&read_up_to(&app, &bob, &room, 3).await),
+        (3, 0, 0)
+    );
     assert_eq!(counts(&app, &bob, &room).await, (3, 0, 0));
     // A new message is unread again; the marker stays.
     say(&app, &ada, &room, "four").await;
@@ -114,7 +120,10 @@ async fn the_marker_moves_forward_only_and_never_past_last_seq(backend: Backend)
     // Ada's marker is her own.
     assert_eq!(counts(&app, &ada, &room).await, (0, 0, 0));
 
-    assert_eq!(counts_of(&read_up_to(&app, &bob, &empty, 0).await), (0, 0, 0));
+    assert_eq!(
+        counts_of(&read_up_to(&app, &bob, &empty, 0).await),
+        (0, 0, 0)
+    );
     let reply = mark_read(&app, &bob, &empty, json!({ "seq": 1 })).await;
     expect_error(&reply, StatusCode::BAD_REQUEST, "seq_ahead");
 }
@@ -179,7 +188,13 @@ async fn unread_counts_leave_out_ones_own_and_deleted_messages(backend: Backend)
 
     // Every room in the list carries the read state, quiet ones too.
     for entry in my_rooms(&app, &bob).await {
-        for key in ["last_read_seq", "unread_count", "mention_count", "id", "last_seq"] {
+        for key in [
+            "last_read_seq",
+            "unread_count",
+            "mention_count",
+            "id",
+            "last_seq",
+        ] {
             assert!(entry.get(key).is_some(), "no {key} in {entry}");
         }
     }
@@ -188,7 +203,10 @@ async fn unread_counts_leave_out_ones_own_and_deleted_messages(backend: Backend)
     assert_eq!(counts(&app, &bob, &room).await, (0, 2, 0));
     assert_eq!(counts(&app, &ada, &room).await, (0, 1, 0));
     // The tombstone's seq is a fine marker.
-    assert_eq!(counts_of(&read_up_to(&app, &bob, &room, 4).await), (4, 0, 0));
+    assert_eq!(
+        counts_of(&read_up_to(&app, &bob, &room, 4).await),
+        (4, 0, 0)
+    );
 
     // Leaving drops the marker: back in, everything is unread again.
     leave(&app, &bob, &room).await;
@@ -212,11 +230,7 @@ async fn receipts_list_every_member_in_joining_order(backend: Backend) {
     read_up_to(&app, &bob, &room, 2).await;
     read_up_to(&app, &cy, &room, 3).await;
     read_up_to(&app, &cy, &room, 1).await;
-    let expected = vec![
-        (ada.id.clone(), 0),
-        (bob.id.clone(), 2),
-        (cy.id.clone(), 3),
-    ];
+    let expected = vec![(ada.id.clone(), 0), (bob.id.clone(), 2), (cy.id.clone(), 3)];
     for reader in [&ada, &bob, &cy] {
         assert_eq!(receipt_pairs(&app, reader, &room).await, expected);
     }
@@ -243,7 +257,10 @@ async fn outsiders_get_404_in_a_private_room_and_403_in_a_public_one(backend: Ba
     expect_error(&reply, StatusCode::FORBIDDEN, "forbidden");
     let reply = receipts(&app, &visitor, &public).await;
     expect_error(&reply, StatusCode::FORBIDDEN, "forbidden");
-    assert_eq!(receipt_pairs(&app, &ada, &public).await, vec![(ada.id.clone(), 0)]);
+    assert_eq!(
+        receipt_pairs(&app, &ada, &public).await,
+        vec![(ada.id.clone(), 0)]
+    );
 }
 
 async fn a_move_reaches_all_the_users_connections_and_the_others_as_receipts(backend: Backend) {
@@ -255,7 +272,10 @@ async fn a_move_reaches_all_the_users_connections_and_the_others_as_receipts(bac
     let room = room(&app, &ada, "devices", "private", &[&bob]).await;
     say(&app, &ada, &room, "one").await;
     let mention = json!({ "body": "@bob", "mentions": [bob.id] });
-    expect(issue13::send(&app, &ada, &room, mention).await, StatusCode::CREATED);
+    expect(
+        issue13::send(&app, &ada, &room, mention).await,
+        StatusCode::CREATED,
+    );
     say(&app, &ada, &room, "three").await;
 
     let (mut phone, _) = WsClient::connect_ready(&app, &bob.token).await;
@@ -337,7 +357,13 @@ async fn odd_marker_and_receipt_paths_are_never_a_server_error(backend: Backend)
     for method in ["PUT", "POST", "DELETE"] {
         requests.push((method, format!("/rooms/{room}/receipts"), None));
     }
-    for body in ["", "null", "{\"seq\":1e999}", "{\"seq\":1,\"seq\":2}", "\u{0}"] {
+    for body in [
+        "",
+        "null",
+        "{\"seq\":1e999}",
+        "{\"seq\":1,\"seq\":2}",
+        "\u{0}",
+    ] {
         requests.push(("PUT", format!("/rooms/{room}/read"), Some(body.to_owned())));
     }
     let statuses = assert_no_server_error(&app, &ada, &requests).await;

@@ -12,8 +12,8 @@ use actix_web::http::StatusCode;
 use common::ws::WsClient;
 use common::{Backend, TestApp, TestUser};
 use issue13::{
-    NO_BODY, assert_no_server_error, counts, delete_message, expect, expect_error, history,
-    id_of, message_in_history, read_up_to, room, say, send,
+    NO_BODY, assert_no_server_error, counts, delete_message, expect, expect_error, history, id_of,
+    message_in_history, read_up_to, room, say, send,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -168,7 +168,13 @@ async fn a_reply_to_a_deleted_message_is_allowed_and_a_deleted_reply_keeps_reply
     assert_eq!(reply["reply_to"], original.as_str(), "{reply}");
 
     let (mut ws, _) = WsClient::connect_ready(&app, &bob.token).await;
-    let ack = ws_send(&mut ws, &room, "to-a-tombstone", json!({ "reply_to": original })).await;
+    let ack = ws_send(
+        &mut ws,
+        &room,
+        "to-a-tombstone",
+        json!({ "reply_to": original }),
+    )
+    .await;
     assert_eq!(ack["type"], "ack", "{ack}");
     assert_eq!(ack["message"]["reply_to"], original.as_str(), "{ack}");
 
@@ -196,7 +202,13 @@ async fn a_reply_to_that_is_not_a_uuid_is_invalid_body(backend: Backend) {
         json!("00000000-0000-0000-0000-00000000000g"),
     ];
     for value in &odd {
-        let reply = send(&app, &ada, &room, json!({ "body": "hi", "reply_to": value })).await;
+        let reply = send(
+            &app,
+            &ada,
+            &room,
+            json!({ "body": "hi", "reply_to": value }),
+        )
+        .await;
         expect_error(&reply, StatusCode::BAD_REQUEST, "invalid_body");
     }
     let (mut ws, _) = WsClient::connect_ready(&app, &ada.token).await;
@@ -235,7 +247,11 @@ async fn mentions_round_trip_each_once_in_the_order_sent(backend: Backend) {
     let message = expect(reply, StatusCode::CREATED).data().clone();
     assert_eq!(message["mentions"], json!([cy.id, bob.id]), "{message}");
     let live = bob_ws.expect_type("message").await;
-    assert_eq!(live["message"]["mentions"], json!([cy.id, bob.id]), "{live}");
+    assert_eq!(
+        live["message"]["mentions"],
+        json!([cy.id, bob.id]),
+        "{live}"
+    );
 
     // Oneself may be mentioned; over the WebSocket too.
     let ack = ws_send(
@@ -253,7 +269,13 @@ async fn mentions_round_trip_each_once_in_the_order_sent(backend: Backend) {
     // The maximum, reached with repeats dropped, is fine.
     let mut many = vec![json!(ada.id); MAX_MENTIONS * 2];
     many.push(json!(bob.id));
-    let reply = send(&app, &ada, &room, json!({ "body": "all", "mentions": many })).await;
+    let reply = send(
+        &app,
+        &ada,
+        &room,
+        json!({ "body": "all", "mentions": many }),
+    )
+    .await;
     assert_eq!(
         expect(reply, StatusCode::CREATED).data()["mentions"],
         json!([ada.id, bob.id])
@@ -281,7 +303,13 @@ async fn too_many_non_member_unknown_and_malformed_mentions_are_400(backend: Bac
         json!([Uuid::new_v4()]),
     ];
     for mentions in &invalid {
-        let reply = send(&app, &ada, &room, json!({ "body": "hey", "mentions": mentions })).await;
+        let reply = send(
+            &app,
+            &ada,
+            &room,
+            json!({ "body": "hey", "mentions": mentions }),
+        )
+        .await;
         expect_error(&reply, StatusCode::BAD_REQUEST, "invalid_mentions");
     }
     let (mut ws, _) = WsClient::connect_ready(&app, &ada.token).await;
@@ -300,7 +328,13 @@ async fn too_many_non_member_unknown_and_malformed_mentions_are_400(backend: Bac
         json!([[bob.id]]),
         json!({ "id": bob.id }),
     ] {
-        let reply = send(&app, &ada, &room, json!({ "body": "hey", "mentions": mentions })).await;
+        let reply = send(
+            &app,
+            &ada,
+            &room,
+            json!({ "body": "hey", "mentions": mentions }),
+        )
+        .await;
         expect_error(&reply, StatusCode::BAD_REQUEST, "invalid_body");
     }
     assert_eq!(last_seq(&app, &ada, &room).await, 0, "nothing was stored");
@@ -358,7 +392,13 @@ async fn mentions_drive_mention_count_in_get_rooms(backend: Backend) {
 
     // A mention sent over the WebSocket counts the same.
     let (mut ws, _) = WsClient::connect_ready(&app, &ada.token).await;
-    let ack = ws_send(&mut ws, &room, "ws-mention", json!({ "mentions": [bob.id] })).await;
+    let ack = ws_send(
+        &mut ws,
+        &room,
+        "ws-mention",
+        json!({ "mentions": [bob.id] }),
+    )
+    .await;
     assert_eq!(ack["type"], "ack", "{ack}");
     assert_eq!(counts(&app, &bob, &room).await, (2, 2, 1));
 }

@@ -17,8 +17,8 @@ use actix_web::http::StatusCode;
 use chrono::{DateTime, Utc};
 use common::{Backend, TestApp, TestUser};
 use issue13::{
-    NO_BODY, assert_no_server_error, delete_message, encode, expect, expect_error, found,
-    id_of, ids_of_results, leave, room, say, search,
+    NO_BODY, assert_no_server_error, delete_message, encode, expect, expect_error, found, id_of,
+    ids_of_results, leave, room, say, search,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -126,7 +126,10 @@ async fn finds_by_word_in_the_callers_rooms_only(backend: Backend) {
         } else {
             "notes"
         };
-        assert_eq!(result["room"], json!({ "id": message["room_id"], "name": name }));
+        assert_eq!(
+            result["room"],
+            json!({ "id": message["room_id"], "name": name })
+        );
     }
     // Any case; every word must occur.
     assert_eq!(
@@ -242,7 +245,9 @@ async fn limit_and_before_page_back_newest_first(backend: Backend) {
         newest_first
     );
     assert_eq!(
-        found(&app, &ada, &format!("{}&limit=1", q("mango"))).await.len(),
+        found(&app, &ada, &format!("{}&limit=1", q("mango")))
+            .await
+            .len(),
         1
     );
     // `before` a message's time: only older messages, newest first.
@@ -276,7 +281,11 @@ async fn limit_and_before_page_back_newest_first(backend: Backend) {
     }
     assert_eq!(ids_of_results(&next), newest_first[10..20]);
     // A time before everything finds nothing; an offset is understood.
-    let query = format!("{}&before={}", q("mango"), encode("2000-01-01T00:00:00+02:00"));
+    let query = format!(
+        "{}&before={}",
+        q("mango"),
+        encode("2000-01-01T00:00:00+02:00")
+    );
     assert!(found(&app, &ada, &query).await.is_empty());
     let query = format!("{}&before={}", q("mango"), encode("2999-01-01T00:00:00Z"));
     assert_eq!(found(&app, &ada, &query).await.len(), DEFAULT_LIMIT);
@@ -302,13 +311,19 @@ async fn bad_queries_are_400_with_their_codes(backend: Backend) {
         ("q=papaya&limit=0".to_owned(), "invalid_limit"),
         (format!("q=papaya&limit={}", MAX_LIMIT + 1), "invalid_limit"),
         ("q=papaya&limit=-1".to_owned(), "invalid_limit"),
-        ("q=papaya&limit=99999999999999999999".to_owned(), "invalid_query"),
+        (
+            "q=papaya&limit=99999999999999999999".to_owned(),
+            "invalid_query",
+        ),
         ("q=papaya&limit=ten".to_owned(), "invalid_query"),
         ("q=papaya&limit=1.5".to_owned(), "invalid_query"),
         ("q=papaya&room_id=x".to_owned(), "invalid_query"),
         ("q=papaya&room_id=".to_owned(), "invalid_query"),
         ("q=papaya&before=yesterday".to_owned(), "invalid_query"),
-        ("q=papaya&before=2026-13-01T00:00:00Z".to_owned(), "invalid_query"),
+        (
+            "q=papaya&before=2026-13-01T00:00:00Z".to_owned(),
+            "invalid_query",
+        ),
         ("q=papaya&before=".to_owned(), "invalid_query"),
     ];
     for (query, code) in &cases {
@@ -349,7 +364,10 @@ async fn snippets_mark_the_searched_words(backend: Backend) {
         .map(|(text, _)| text)
         .collect();
     assert_eq!(marked, ["Lemon", "lime", "LEMON"]);
-    let whole: String = segments(&results[0]).into_iter().map(|(text, _)| text).collect();
+    let whole: String = segments(&results[0])
+        .into_iter()
+        .map(|(text, _)| text)
+        .collect();
     assert_eq!(whole, "Lemon and lime, then LEMON again");
 
     // A long body: a window around the first match, cut with "…".
@@ -367,7 +385,10 @@ async fn snippets_mark_the_searched_words(backend: Backend) {
     assert!(inner.chars().count() <= MAX_SNIPPET_CHARS, "{shown:?}");
     assert!(body.contains(inner), "{shown:?}");
     assert_eq!(
-        parts.iter().filter(|(_, matched)| *matched).collect::<Vec<_>>(),
+        parts
+            .iter()
+            .filter(|(_, matched)| *matched)
+            .collect::<Vec<_>>(),
         vec![&("durian".to_owned(), true)]
     );
 
@@ -422,8 +443,16 @@ async fn odd_search_queries_are_never_a_server_error(backend: Backend) {
         .map(|text| ("GET", format!("/search/messages?{}", q(text)), None))
         .collect();
     for odd in issue13::odd_ids() {
-        requests.push(("GET", format!("/search/messages?q=plain&room_id={odd}"), None));
-        requests.push(("GET", format!("/search/messages?q=plain&before={odd}"), None));
+        requests.push((
+            "GET",
+            format!("/search/messages?q=plain&room_id={odd}"),
+            None,
+        ));
+        requests.push((
+            "GET",
+            format!("/search/messages?q=plain&before={odd}"),
+            None,
+        ));
         requests.push(("GET", format!("/search/messages?q=plain&limit={odd}"), None));
     }
     for raw in ["q", "q=%FF", "q=%", "q=a&q=b", "q=plain&before=%2B", "&&&"] {

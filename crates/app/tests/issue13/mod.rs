@@ -154,7 +154,13 @@ pub fn reaction_path(room: &str, message: &str, emoji: &str) -> String {
 }
 
 /// `PUT` the reaction `emoji` (percent-encoded here) as `user`.
-pub async fn react(app: &TestApp, user: &TestUser, room: &str, message: &str, emoji: &str) -> Reply {
+pub async fn react(
+    app: &TestApp,
+    user: &TestUser,
+    room: &str,
+    message: &str,
+    emoji: &str,
+) -> Reply {
     let path = reaction_path(room, message, &encode(emoji));
     app.call("PUT", &path, &user.token, NO_BODY).await
 }
@@ -173,8 +179,13 @@ pub async fn unreact(
 
 /// `PUT /rooms/{room}/read` `body` as `user`.
 pub async fn mark_read(app: &TestApp, user: &TestUser, room: &str, body: Value) -> Reply {
-    app.call("PUT", &format!("/rooms/{room}/read"), &user.token, Some(body))
-        .await
+    app.call(
+        "PUT",
+        &format!("/rooms/{room}/read"),
+        &user.token,
+        Some(body),
+    )
+    .await
 }
 
 /// `PUT /rooms/{room}/read {seq}` as `user`, asserting the 200: the read state.
