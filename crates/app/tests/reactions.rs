@@ -473,7 +473,43 @@ async fn odd_reaction_paths_are_never_a_server_error(backend: Backend) {
     assert_eq!(stored["reactions"], json!([]), "{stored}");
 }
 
+async fn reaction_changes_draw_on_the_send_budget(backend: Backend) {
+    let Some(app) = backend
+        .spawn(&[("WS_RATE_BURST", "3"), ("WS_RATE_PER_SECOND", "1")])
+        .await
+    else {
+        eprintln!("skipped: no PostgreSQL here");
+        return;
+    };
+    let ada = app.user("ada@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let room = room(&app, &ada, "budget", "private", &[&bob]).await;
+    let message = id_of(&say(&app, &ada, &room, "one message").await);
+    // The message took one of Ada's three; two reaction changes pass.
+    expect(
+        react(&app, &ada, &room, &message, "👍").await,
+        StatusCode::OK,
+    );
+    expect(
+        unreact(&app, &ada, &room, &message, "👍").await,
+        StatusCode::OK,
+    );
+    for reply in [
+        react(&app, &ada, &room, &message, "🎉").await,
+        unreact(&app, &ada, &room, &message, "🎉").await,
+    ] {
+        expect_error(&reply, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+        assert!(reply.headers.contains_key("retry-after"), "{reply:?}");
+    }
+    // The budget is per user: Bob's is untouched.
+    assert_eq!(
+        reactions_of(react(&app, &bob, &room, &message, "🎉").await),
+        json!([entry("🎉", &[&bob])])
+    );
+}
+
 on_both_stores!(
+    reaction_changes_draw_on_the_send_budget,
     put_and_delete_are_idempotent_and_shape_the_reactions_list,
     reaction_events_carry_a_pos_live_in_the_log_and_in_a_sync,
     anything_but_one_emoji_is_invalid_emoji,

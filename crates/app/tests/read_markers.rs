@@ -373,7 +373,64 @@ async fn odd_marker_and_receipt_paths_are_never_a_server_error(backend: Backend)
     assert_eq!(counts(&app, &ada, &room).await, (0, 0, 0));
 }
 
+/// The most either count shows: "this many or more" (docs/api.md).
+const COUNT_CAP: i64 = 1000;
+
+async fn counts_stop_at_1000(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    let ada = app.user("ada@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let room = room(&app, &ada, "backlog", "private", &[&bob]).await;
+    let path = format!("/rooms/{room}/messages");
+    let mention = json!({ "body": "@bob", "mentions": [bob.id] });
+    for _ in 0..=COUNT_CAP + 1 {
+        let reply = app
+            .call("POST", &path, &ada.token, Some(mention.clone()))
+            .await;
+        expect(reply, StatusCode::CREATED);
+    }
+    assert_eq!(counts(&app, &bob, &room).await, (0, COUNT_CAP, COUNT_CAP));
+    let state = read_up_to(&app, &bob, &room, 2).await;
+    assert_eq!(counts_of(&state), (2, COUNT_CAP, COUNT_CAP));
+    let state = read_up_to(&app, &bob, &room, 3).await;
+    assert_eq!(counts_of(&state), (3, COUNT_CAP - 1, COUNT_CAP - 1));
+}
+
+async fn racing_devices_never_move_the_marker_backward(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    let ada = app.user("ada@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let room = room(&app, &ada, "race", "private", &[&bob]).await;
+    let total: i64 = 30;
+    for index in 0..total {
+        say(&app, &ada, &room, &format!("message {index}")).await;
+    }
+    // Seqs in an order that interleaves high and low ones.
+    let seqs: Vec<i64> = (1..=total).map(|n| (n * 7) % total + 1).collect();
+    let answers = futures_util::future::join_all(
+        seqs.iter()
+            .map(|seq| mark_read(&app, &bob, &room, json!({ "seq": seq }))),
+    )
+    .await;
+    for answer in answers {
+        let state = expect(answer, StatusCode::OK).data().clone();
+        let (last_read, unread, _) = counts_of(&state);
+        assert_eq!(last_read + unread, total, "{state}");
+    }
+    assert_eq!(counts(&app, &bob, &room).await, (total, 0, 0));
+    assert_eq!(
+        receipt_pairs(&app, &ada, &room).await,
+        vec![(ada.id.clone(), 0), (bob.id.clone(), total)]
+    );
+}
+
 on_both_stores!(
+    counts_stop_at_1000,
+    racing_devices_never_move_the_marker_backward,
     the_marker_moves_forward_only_and_never_past_last_seq,
     a_marker_that_is_not_a_seq_is_400,
     unread_counts_leave_out_ones_own_and_deleted_messages,
