@@ -11,7 +11,7 @@ mod common;
 mod issue13;
 
 use actix_web::http::StatusCode;
-use common::resume::rest_events_all;
+use common::resume::{rest_events_all, ws_sync};
 use common::ws::WsClient;
 use common::{Backend, Reply, TestApp, TestUser};
 use issue13::{
@@ -61,33 +61,6 @@ async fn last_pos(app: &TestApp, reader: &TestUser, room: &str) -> i64 {
     expect(reply, StatusCode::OK).data()["last_pos"]
         .as_i64()
         .expect("last_pos")
-}
-
-/// Sends `{"type":"sync","room_id","after_pos"}` and reads the replay: the
-/// frames with a `pos` (every one of `room`) until `synced`, which must
-/// end the page (fewer than 100 events in these tests). Written here
-/// because tests/common/resume.rs's strict reader does not know the
-/// reaction events yet.
-async fn sync_events(client: &mut WsClient, room: &str, after_pos: i64) -> Vec<Value> {
-    client
-        .send_json(json!({ "type": "sync", "room_id": room, "after_pos": after_pos }))
-        .await;
-    let mut events = Vec::new();
-    loop {
-        let frame = client.next_json().await;
-        if frame["type"] == "synced" {
-            assert_eq!(frame["room_id"], room, "{frame}");
-            assert_eq!(frame["has_more"], false, "{frame}");
-            let last = events
-                .last()
-                .map_or(json!(after_pos), |event: &Value| event["pos"].clone());
-            assert_eq!(frame["last_pos"], last, "{frame}");
-            return events;
-        }
-        assert!(frame["pos"].is_i64(), "not an event during a sync: {frame}");
-        assert_eq!(frame["room_id"], room, "{frame}");
-        events.push(frame);
-    }
 }
 
 async fn put_and_delete_are_idempotent_and_shape_the_reactions_list(backend: Backend) {
@@ -210,7 +183,7 @@ async fn reaction_events_carry_a_pos_live_in_the_log_and_in_a_sync(backend: Back
 
     let logged = rest_events_all(&app, &ada, &room, before, 100).await;
     assert_eq!(logged, vec![added.clone(), removed.clone()]);
-    let synced = sync_events(&mut ada_ws, &room, before).await;
+    let synced = ws_sync(&mut ada_ws, &room, before, None).await.0;
     assert_eq!(synced, vec![added, removed]);
 
     // A replayed message event carries the message's reactions as they are now.
@@ -219,7 +192,7 @@ async fn reaction_events_carry_a_pos_live_in_the_log_and_in_a_sync(backend: Back
         StatusCode::OK,
     );
     ada_ws.expect_type("reaction_added").await;
-    let replay = sync_events(&mut ada_ws, &room, 0).await;
+    let replay = ws_sync(&mut ada_ws, &room, 0, None).await.0;
     let message_event = replay
         .iter()
         .find(|event| event["type"] == "message")

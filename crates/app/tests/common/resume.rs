@@ -15,7 +15,7 @@ use super::ws::WsClient;
 use super::{GENEROUS_LIMITS, SECRET, TestApp, TestUser, postgres_vars};
 
 /// The event kinds that carry a `pos` (everything but `typing`).
-pub const POSITIONED: [&str; 8] = [
+pub const POSITIONED: [&str; 10] = [
     "message",
     "message_updated",
     "message_deleted",
@@ -24,6 +24,8 @@ pub const POSITIONED: [&str; 8] = [
     "member_updated",
     "room_updated",
     "room_deleted",
+    "reaction_added",
+    "reaction_removed",
 ];
 
 /// The most a page of `sync` or `GET /rooms/{id}/events` holds.
@@ -207,6 +209,8 @@ impl RoomState {
                 self.members.remove(id);
             }
             Some("room_updated") => self.room = room_details(&event["room"]),
+            // The message entries leave reactions out.
+            Some("reaction_added" | "reaction_removed") => {}
             _ => panic!("not an event this applier knows: {event}"),
         }
     }
