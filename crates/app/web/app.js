@@ -196,6 +196,8 @@ const state = {
   presence: new Map(),
   /** Users whose presence was asked for (once each). */
   presenceAsked: new Set(),
+  /** The server has no `GET /users/{id}` (an older version): presence comes from frames only. */
+  noPresence: false,
   /** Rooms this client is leaving (their member_left is expected). */
   leaving: new Set(),
   /** Sync bookkeeping for the current connection: ids of rooms waiting, and in flight. */
@@ -379,6 +381,7 @@ function leaveChat() {
   state.composeMentions.clear();
   state.presence.clear();
   state.presenceAsked.clear();
+  state.noPresence = false;
   state.syncQueue = [];
   state.syncing.clear();
   sessionStorage.removeItem(ACTIVE_ROOM_KEY);
@@ -836,7 +839,7 @@ function roomTitle(rs) {
 
 /** Reads a user's presence once (`GET /users/{id}`); nothing is shown without it. */
 function askPresence(userId) {
-  if (!userId || userId === state.me?.id || state.presenceAsked.has(userId)) return;
+  if (!userId || userId === state.me?.id || state.presenceAsked.has(userId) || state.noPresence) return;
   state.presenceAsked.add(userId);
   api('GET', `/users/${userId}`)
     .then((user) => {
@@ -844,8 +847,11 @@ function askPresence(userId) {
       state.presence.set(userId, { presence: user.presence, last_seen_at: user.last_seen_at ?? null });
       renderPresence();
     })
-    // A server without presence (404), or a user with no room in common: no dot.
-    .catch(() => {});
+    .catch((error) => {
+      // A server without the endpoint (its generic 404) is not asked again;
+      // a user with no room in common (`user_not_found`) simply has no dot.
+      if (error.code === 'not_found') state.noPresence = true;
+    });
 }
 
 function onPresence(frame) {
@@ -973,7 +979,11 @@ function onMemberLeft(rs, frame) {
 
 function onMemberUpdated(rs, frame) {
   rs.members?.set(frame.member.user_id, frame.member);
-  if (rs.room.id === state.activeId) renderHeader();
+  if (rs.room.id === state.activeId) {
+    renderHeader();
+    // My role decides which messages I may delete.
+    renderMessages();
+  }
 }
 
 function unread(rs) {
