@@ -54,7 +54,7 @@ function textWithMentions(text, mentionNames) {
   for (const found of text.matchAll(pattern)) {
     if (found.index > last) nodes.push(document.createTextNode(text.slice(last, found.index)));
     const span = document.createElement('span');
-    span.className = mentionNames.get(found[0].slice(1)) ? 'mention me' : 'mention';
+    span.className = mentionNames.get(found[0].slice(1)) ? 'mention to-me' : 'mention';
     span.dataset.testid = 'mention';
     span.textContent = found[0];
     nodes.push(span);
