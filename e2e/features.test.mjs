@@ -451,3 +451,48 @@ test('presence dots follow the other member online and offline', { timeout: 60_0
   await assertNoError(P.page, 'P');
   await P.context.close();
 });
+
+test('presence dots as docs describe them, the server answers stood in for by the test', { timeout: 60_000 }, async () => {
+  const P = await newUserPage('P2');
+  const Q = await newUserPage('Q2');
+  // GET /users/{id} and the `presence` frames, as the presence work specifies them.
+  const seen = '2026-01-02T03:04:05Z';
+  await P.context.route(/\/users\/[0-9a-f-]{36}$/, (route) =>
+    route.fulfill({
+      contentType: 'application/json',
+      body: JSON.stringify({
+        status: 'Success',
+        data: { id: route.request().url().split('/').pop(), display_name: 'x', presence: 'online', last_seen_at: null },
+      }),
+    }),
+  );
+  const sockets = [];
+  await P.context.routeWebSocket(/\/ws$/, (ws) => {
+    const server = ws.connectToServer();
+    server.onMessage((text) => ws.send(text));
+    ws.onMessage((text) => server.send(text));
+    sockets.push(ws);
+  });
+  await register(P.page, 'pia@example.com', 'pia password');
+  await register(Q.page, 'quentin@example.com', 'quentin password');
+  await waitOnline(P.page);
+  const quentin = await apiAs(Q.page, 'GET', '/users/me');
+  await P.page.getByTestId('dm-toggle').click();
+  await P.page.getByTestId('dm-email').fill('quentin@example.com');
+  await P.page.getByTestId('dm-submit').click();
+  const inList = P.page.locator(`[data-testid="room-item"] [data-testid="presence"][data-user-id="${quentin.id}"]`);
+  const inMembers = P.page.locator(`[data-testid="member"] [data-testid="presence"][data-user-id="${quentin.id}"]`);
+  await eventually(async () => assert.equal(await inList.getAttribute('data-presence'), 'online'));
+  await P.page.getByTestId('members-toggle').click();
+  assert.equal(await inMembers.getAttribute('data-presence'), 'online');
+  // A `presence` frame turns the dots grey, with when they were last seen.
+  sockets.at(-1).send(JSON.stringify({ type: 'presence', user_id: quentin.id, presence: 'offline', last_seen_at: seen }));
+  await eventually(async () => assert.equal(await inList.getAttribute('data-presence'), 'offline'));
+  assert.equal(await inMembers.getAttribute('data-presence'), 'offline');
+  assert.match(await inMembers.getAttribute('aria-label'), /^offline, last seen /);
+  sockets.at(-1).send(JSON.stringify({ type: 'presence', user_id: quentin.id, presence: 'online', last_seen_at: null }));
+  await eventually(async () => assert.equal(await inMembers.getAttribute('data-presence'), 'online'));
+  await assertNoError(P.page, 'P2');
+  await P.context.close();
+  await Q.context.close();
+});

@@ -38,6 +38,8 @@ const TYPING_SHOWN_MS = 5_000;
 /** At most this many `sync` requests in flight (the server rate-limits frames). */
 const SYNC_PARALLEL = 4;
 const ACTIVE_ROOM_KEY = 'p-chat.active-room';
+/** Where clients before server read markers kept them (removed at login). */
+const LEGACY_READ_KEY = 'p-chat.read';
 /** The user's choice of browser notifications (a preference, not a secret). */
 const NOTIFY_KEY = 'p-chat.notify';
 /** Members offered by the `@` autocomplete at once. */
@@ -330,6 +332,8 @@ async function enterChat() {
   ui.meAvatar.textContent = initial(state.me.display_name);
   ui.meAvatar.className = `avatar ${hueClass(state.me.id)}`;
   showAdminEntry(state.me);
+  // Read markers are the server's now: drop what an older client kept here.
+  localStorage.removeItem(`${LEGACY_READ_KEY}.${state.me.id}`);
   renderNotifyToggle();
   restoreOutbox();
   try {
