@@ -229,6 +229,8 @@ function roomState(room, pos = room.last_pos) {
     marking: false,
     /** The other member of a direct room (`{user_id, display_name}`), once read. */
     peer: null,
+    /** Its members are being read for `peer`. */
+    findingPeer: false,
     /** seq → message; one entry per (room, seq). */
     messages: new Map(),
     /** Its members and newest history page were read (the room was opened). */
@@ -2453,7 +2455,8 @@ ui.messageList.addEventListener(
   'keydown',
   guarded(async (event) => {
     const node = event.target.closest('.message');
-    if (!node || event.isComposing) return;
+    // The edit box handles its own keys (Escape cancels the edit).
+    if (!node || event.isComposing || event.defaultPrevented) return;
     if (event.key === 'Escape' && node.classList.contains('menu-open')) {
       event.preventDefault();
       setMenu(node, false);
