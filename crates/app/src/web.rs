@@ -41,6 +41,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../web/socket.js"),
     },
     Asset {
+        path: "text.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../web/text.js"),
+    },
+    Asset {
         path: "style.css",
         content_type: "text/css; charset=utf-8",
         body: include_str!("../web/style.css"),

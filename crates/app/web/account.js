@@ -39,7 +39,8 @@ function actionButton(label, testid, action, hooks, kind = '') {
 /**
  * Wires the panels. `hooks`: `api(method, path, body)`, `me()` (the current
  * user), `guarded(handler)`, `formHandler(form, action)`, `signedOut(text)`
- * (back to the login page with a notice).
+ * (back to the login page with a notice), `renamed(user)` (the user's new
+ * display name, to show everywhere).
  */
 export function setUpAccountPanels(hooks) {
   const account = $('account-dialog');
@@ -90,10 +91,23 @@ export function setUpAccountPanels(hooks) {
     'click',
     hooks.guarded(async () => {
       $('account-notice').hidden = true;
+      $('display-name').value = hooks.me()?.display_name ?? '';
       account.showModal();
       await renderSessions();
     }),
   );
+
+  // ------------------------------------------------------------ display name
+
+  const nameForm = $('display-name-form');
+  hooks.formHandler(nameForm, async () => {
+    const displayName = nameForm.elements.display_name.value.trim();
+    if (!displayName) throw new Error('Enter a display name.');
+    const user = await hooks.api('PATCH', '/users/me', { display_name: displayName });
+    hooks.renamed(user);
+    $('account-notice').textContent = `You are now shown as “${user.display_name}”.`;
+    $('account-notice').hidden = false;
+  });
 
   const passwordForm = $('password-form');
   hooks.formHandler(passwordForm, async () => {

@@ -14,11 +14,22 @@
 // deletions, renames, membership and roles) is applied without a reload.
 // Sends carry a client_msg_id and stay visibly pending until their `ack`;
 // unacknowledged ones are sent again after a reconnect (the server stores a
-// client_msg_id once).
+// client_msg_id once). Unread and mention counts are the server's (read
+// markers, `PUT /rooms/{id}/read`, `read_marker` frames), so every device of
+// a user shows the same badges.
 
 import { setUpAccountPanels, showAdminEntry } from './account.js';
 import { Session, newId, sha256Hex } from './api.js';
 import { ChatSocket } from './socket.js';
+import {
+  REACTION_EMOJI,
+  bodyNodes,
+  continuesGroup,
+  dayKey,
+  dayLabel,
+  mentionQuery,
+  snippetNodes,
+} from './text.js';
 
 const PAGE_SIZE = 50;
 const MAX_BODY_CHARS = 4000;
@@ -27,6 +38,26 @@ const TYPING_SHOWN_MS = 5_000;
 /** At most this many `sync` requests in flight (the server rate-limits frames). */
 const SYNC_PARALLEL = 4;
 const ACTIVE_ROOM_KEY = 'p-chat.active-room';
+/** Where clients before server read markers kept them (removed at login). */
+const LEGACY_READ_KEY = 'p-chat.read';
+/** The user's choice of browser notifications (a preference, not a secret). */
+const NOTIFY_KEY = 'p-chat.notify';
+/** Members offered by the `@` autocomplete at once. */
+const MENTION_SUGGESTIONS = 6;
+/** A quoted message is shown cut to this many characters. */
+const QUOTE_CHARS = 120;
+/** A notification's text is cut to this many characters. */
+const NOTIFICATION_CHARS = 140;
+/** Messages loaded before a search result opened in its room. */
+const JUMP_CONTEXT = 25;
+/** History pages read at most to reach a search result (100 messages each). */
+const JUMP_MAX_PAGES = 50;
+/** The largest history page (`limit`). */
+const MAX_PAGE = 100;
+/** Search results asked for at once. */
+const SEARCH_LIMIT = 20;
+/** Badges show at most this, then "99+". */
+const BADGE_MAX = 99;
 
 const $ = (id) => document.getElementById(id);
 
@@ -76,6 +107,21 @@ const ui = {
   typing: $('typing'),
   composerForm: $('composer-form'),
   composer: $('composer'),
+  replyBar: $('reply-bar'),
+  replyBarText: $('reply-bar-text'),
+  replyCancel: $('reply-cancel'),
+  mentionList: $('mention-suggestions'),
+  settingsOpen: $('settings-open'),
+  settingsDialog: $('settings-dialog'),
+  settingsForm: $('settings-form'),
+  settingsDanger: $('settings-danger'),
+  deleteRoom: $('delete-room'),
+  searchForm: $('search-form'),
+  searchInput: $('search-input'),
+  searchBlock: $('search-results-block'),
+  searchResults: $('search-results'),
+  searchClose: $('search-close'),
+  notifyToggle: $('notify-toggle'),
 };
 
 // ---------------------------------------------------------------- errors
@@ -136,12 +182,24 @@ const state = {
   activeId: null,
   /** client_msg_id → `{client_msg_id, room_id, body, created_at, failed, error}` */
   outbox: new Map(),
-  /** room id → the highest seq this user has seen (for unread counts). */
-  read: {},
   /** room id → Map(user id → until when they are shown as typing). */
   typing: new Map(),
   /** `{roomId, seq}` of the message being edited. */
   editing: null,
+  /** `{roomId, id, seq}` of the message the composer replies to. */
+  replyTo: null,
+  /** user id → display name of the members picked with `@` in the composer. */
+  composeMentions: new Map(),
+  /** The `@` suggestions shown: `{start, members, active}`, or null. */
+  suggesting: null,
+  /** `{roomId, seq}` of the message opened from a search result. */
+  highlight: null,
+  /** user id → `{presence, last_seen_at}` as last heard (a `presence` frame or `GET /users/{id}`). */
+  presence: new Map(),
+  /** Users whose presence was asked for (once each). */
+  presenceAsked: new Set(),
+  /** The server has no `GET /users/{id}` (an older version): presence comes from frames only. */
+  noPresence: false,
   /** Rooms this client is leaving (their member_left is expected). */
   leaving: new Set(),
   /** Sync bookkeeping for the current connection: ids of rooms waiting, and in flight. */
@@ -159,8 +217,20 @@ function roomState(room, pos = room.last_pos) {
      * `pos + 1`, and a sync starts after it.
      */
     pos,
-    /** The newest seq known (for the unread count). */
+    /** The newest seq known. */
     lastSeq: room.last_seq ?? 0,
+    /** The user's read marker, and the unread and mention counts after it (the server's). */
+    lastRead: room.last_read_seq ?? 0,
+    unread: room.unread_count ?? 0,
+    mentions: room.mention_count ?? 0,
+    /** The newest seq the counts include: a live message above it adds to them. */
+    countedSeq: room.last_seq ?? 0,
+    /** A `PUT /rooms/{id}/read` is on its way. */
+    marking: false,
+    /** The other member of a direct room (`{user_id, display_name}`), once read. */
+    peer: null,
+    /** Its members are being read for `peer`. */
+    findingPeer: false,
     /** seq → message; one entry per (room, seq). */
     messages: new Map(),
     /** Its members and newest history page were read (the room was opened). */
@@ -264,7 +334,9 @@ async function enterChat() {
   ui.meAvatar.textContent = initial(state.me.display_name);
   ui.meAvatar.className = `avatar ${hueClass(state.me.id)}`;
   showAdminEntry(state.me);
-  state.read = loadRead();
+  // Read markers are the server's now: drop what an older client kept here.
+  localStorage.removeItem(`${LEGACY_READ_KEY}.${state.me.id}`);
+  renderNotifyToggle();
   restoreOutbox();
   try {
     await loadRooms();
@@ -310,6 +382,12 @@ function leaveChat() {
   state.typing.clear();
   state.activeId = null;
   state.editing = null;
+  state.replyTo = null;
+  state.highlight = null;
+  state.composeMentions.clear();
+  state.presence.clear();
+  state.presenceAsked.clear();
+  state.noPresence = false;
   state.syncQueue = [];
   state.syncing.clear();
   sessionStorage.removeItem(ACTIVE_ROOM_KEY);
@@ -427,7 +505,21 @@ setUpAccountPanels({
   guarded,
   formHandler,
   signedOut: (text) => signedOut(text),
+  renamed: (user) => renamed(user),
 });
+
+/** The user chose a new display name: shown as such everywhere here at once. */
+function renamed(user) {
+  state.me = { ...state.me, ...user };
+  ui.meName.textContent = state.me.display_name;
+  ui.meAvatar.textContent = initial(state.me.display_name);
+  for (const rs of state.rooms.values()) {
+    const member = rs.members?.get(state.me.id);
+    if (member) rs.members.set(state.me.id, { ...member, display_name: state.me.display_name });
+  }
+  renderHeader();
+  renderMessages();
+}
 
 ui.logout.addEventListener(
   'click',
@@ -557,6 +649,12 @@ function handleFrame(frame) {
     case 'typing':
       onTyping(frame.room_id, frame.user_id);
       break;
+    case 'read_marker':
+      onReadMarker(frame);
+      break;
+    case 'presence':
+      onPresence(frame);
+      break;
     case 'error':
       onSocketError(frame);
       break;
@@ -581,9 +679,12 @@ const APPLY = {
     if (rs.room.id === state.activeId) renderHeader();
   },
   room_deleted: (rs) => {
+    const expected = state.leaving.has(rs.room.id);
     removeRoom(rs.room.id);
-    showError(`The room “${rs.room.name}” was deleted.`);
+    if (!expected) showError(`The room “${rs.room.name}” was deleted.`);
   },
+  reaction_added: (rs, frame) => changeReaction(rs, frame, true),
+  reaction_removed: (rs, frame) => changeReaction(rs, frame, false),
 };
 
 /**
@@ -654,16 +755,149 @@ async function loadRooms() {
   }
   for (const room of rooms) {
     const rs = state.rooms.get(room.id);
-    if (rs) rs.lastSeq = Math.max(rs.lastSeq, room.last_seq);
-    else state.rooms.set(room.id, roomState(room));
+    if (rs) {
+      rs.lastSeq = Math.max(rs.lastSeq, room.last_seq);
+      takeReadState(rs, room);
+    } else {
+      state.rooms.set(room.id, roomState(room));
+    }
+    findPeer(state.rooms.get(room.id));
   }
   renderRoomList();
   return [...listed];
 }
 
+/**
+ * The read state of a room as the server listed it. Messages applied here
+ * that the listing did not count yet (newer than its `last_seq`) are added
+ * on top of its counts.
+ */
+function takeReadState(rs, listed) {
+  if (listed.last_read_seq < rs.lastRead) return; // an older listing than a marker seen since
+  rs.lastRead = listed.last_read_seq;
+  rs.unread = listed.unread_count;
+  rs.mentions = listed.mention_count;
+  for (const message of rs.messages.values()) {
+    if (message.seq > listed.last_seq && countsAsUnread(rs, message)) {
+      rs.unread += 1;
+      if (mentionsMe(message)) rs.mentions += 1;
+    }
+  }
+  rs.countedSeq = Math.max(listed.last_seq, rs.countedSeq);
+}
+
+/** True for a message of someone else, not deleted, after the read marker. */
+function countsAsUnread(rs, message) {
+  return message.author_id !== state.me?.id && !message.deleted && message.seq > rs.lastRead;
+}
+
+function mentionsMe(message) {
+  return Boolean(state.me && message.mentions?.includes(state.me.id));
+}
+
+/** `read_marker`: this user read a room here or on another device. */
+function onReadMarker(frame) {
+  const rs = state.rooms.get(frame.room_id);
+  if (!rs || frame.last_read_seq < rs.lastRead) return;
+  rs.lastRead = frame.last_read_seq;
+  rs.unread = frame.unread_count;
+  rs.mentions = frame.mention_count;
+  rs.countedSeq = Math.max(rs.countedSeq, rs.lastSeq);
+  renderRoomList();
+}
+
+/**
+ * The other member of a direct room, for its title: read once (from the
+ * loaded members, else `GET /rooms/{id}/members`).
+ */
+function findPeer(rs) {
+  if (!rs || rs.room.visibility !== 'direct' || rs.peer || rs.findingPeer) return;
+  const pick = (members) => members.find((member) => member.user_id !== state.me?.id) ?? null;
+  if (rs.members) {
+    rs.peer = pick([...rs.members.values()]);
+    if (rs.peer) askPresence(rs.peer.user_id);
+    return;
+  }
+  rs.findingPeer = true;
+  api('GET', `/rooms/${rs.room.id}/members`)
+    .then((members) => {
+      rs.peer = pick(members);
+      if (rs.peer) askPresence(rs.peer.user_id);
+      renderRoomList();
+      if (rs.room.id === state.activeId) renderHeader();
+    })
+    .catch((error) => {
+      // A room left meanwhile has no members to read; anything else is shown.
+      if (error.status !== 404 && error.status !== 403) showError(error);
+    })
+    .finally(() => {
+      rs.findingPeer = false;
+    });
+}
+
+/** What a room is called here: a direct room by the other person's name. */
+function roomTitle(rs) {
+  if (rs.room.visibility === 'direct' && rs.peer) return rs.peer.display_name;
+  return rs.room.name;
+}
+
+// ---------------------------------------------------------------- presence
+
+/** Reads a user's presence once (`GET /users/{id}`); nothing is shown without it. */
+function askPresence(userId) {
+  if (!userId || userId === state.me?.id || state.presenceAsked.has(userId) || state.noPresence) return;
+  state.presenceAsked.add(userId);
+  api('GET', `/users/${userId}`)
+    .then((user) => {
+      if (!user?.presence || state.presence.has(userId)) return;
+      state.presence.set(userId, { presence: user.presence, last_seen_at: user.last_seen_at ?? null });
+      renderPresence();
+    })
+    .catch((error) => {
+      // A server without the endpoint (its generic 404) is not asked again;
+      // a user with no room in common (`user_not_found`) simply has no dot.
+      if (error.code === 'not_found') state.noPresence = true;
+    });
+}
+
+function onPresence(frame) {
+  if (!frame.user_id || (frame.presence !== 'online' && frame.presence !== 'offline')) return;
+  state.presence.set(frame.user_id, { presence: frame.presence, last_seen_at: frame.last_seen_at ?? null });
+  renderPresence();
+}
+
+function renderPresence() {
+  renderRoomList();
+  renderHeader();
+}
+
+const lastSeenFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+/** A dot telling whether `userId` is online, or null while unknown. */
+function presenceDot(userId) {
+  const known = state.presence.get(userId);
+  if (!known) return null;
+  const dot = document.createElement('span');
+  dot.className = `presence ${known.presence}`;
+  dot.dataset.testid = 'presence';
+  dot.dataset.presence = known.presence;
+  dot.dataset.userId = userId;
+  const label =
+    known.presence === 'online'
+      ? 'online'
+      : known.last_seen_at
+        ? `offline, last seen ${lastSeenFormat.format(new Date(known.last_seen_at))}`
+        : 'offline';
+  dot.setAttribute('role', 'img');
+  dot.setAttribute('aria-label', label);
+  dot.title = label;
+  return dot;
+}
+
 /** A room this user has just created or joined (over REST): known from now on. */
 function addRoom(room) {
   if (!state.rooms.has(room.id)) state.rooms.set(room.id, roomState(room));
+  findPeer(state.rooms.get(room.id));
   renderRoomList();
 }
 
@@ -674,6 +908,7 @@ function removeRoom(id) {
   state.leaving.delete(id);
   state.syncing.delete(id);
   if (state.activeId === id) closeRoom();
+  if (state.replyTo?.roomId === id) state.replyTo = null;
   renderRoomList();
   return true;
 }
@@ -730,6 +965,8 @@ function onMemberJoined(rs, frame) {
   rs.room = frame.room;
   rs.lastSeq = Math.max(rs.lastSeq, frame.room.last_seq);
   rs.members?.set(frame.member.user_id, frame.member);
+  if (rs.members) askPresence(frame.member.user_id);
+  findPeer(rs);
   renderRoomList();
   if (rs.room.id === state.activeId) {
     renderHeader();
@@ -748,11 +985,15 @@ function onMemberLeft(rs, frame) {
 
 function onMemberUpdated(rs, frame) {
   rs.members?.set(frame.member.user_id, frame.member);
-  if (rs.room.id === state.activeId) renderHeader();
+  if (rs.room.id === state.activeId) {
+    renderHeader();
+    // My role decides which messages I may delete.
+    renderMessages();
+  }
 }
 
 function unread(rs) {
-  return Math.max(0, rs.lastSeq - (state.read[rs.room.id] ?? 0));
+  return Math.max(0, rs.unread);
 }
 
 /** The icon of a room's visibility: `#`, a padlock (drawn in CSS) or `@`. */
@@ -769,24 +1010,37 @@ function renderRoomList() {
   const items = [...state.rooms.values()].map((rs) => {
     const { room } = rs;
     const count = unread(rs);
+    const mentions = Math.max(0, rs.mentions);
     const button = document.createElement('button');
     button.type = 'button';
     button.className = 'room-item';
     button.dataset.testid = 'room-item';
     button.dataset.roomId = room.id;
     button.dataset.roomName = room.name;
+    button.dataset.title = roomTitle(rs);
     button.dataset.unread = String(count);
+    button.dataset.mentions = String(mentions);
     if (room.id === state.activeId) button.setAttribute('aria-current', 'true');
     const icon = roomIcon(room.visibility);
     const name = document.createElement('span');
     name.className = 'room-name';
-    name.textContent = room.name;
+    name.textContent = roomTitle(rs);
     button.append(icon, name);
+    const dot = room.visibility === 'direct' && rs.peer ? presenceDot(rs.peer.user_id) : null;
+    if (dot) button.append(dot);
+    if (mentions > 0) {
+      const badge = document.createElement('span');
+      badge.className = 'badge mention-badge';
+      badge.dataset.testid = 'mention-count';
+      badge.textContent = `@${mentions > BADGE_MAX ? `${BADGE_MAX}+` : mentions}`;
+      badge.setAttribute('aria-label', `${mentions} mentioning you`);
+      button.append(badge);
+    }
     if (count > 0) {
       const badge = document.createElement('span');
       badge.className = 'badge';
       badge.dataset.testid = 'unread-count';
-      badge.textContent = count > 99 ? '99+' : String(count);
+      badge.textContent = count > BADGE_MAX ? `${BADGE_MAX}+` : String(count);
       badge.setAttribute('aria-label', `${count} unread`);
       button.append(badge);
     }
@@ -916,6 +1170,8 @@ function loadRoom(rs) {
       api('GET', `/rooms/${rs.room.id}/messages?limit=${PAGE_SIZE}`),
     ]);
     rs.members = new Map(members.map((member) => [member.user_id, member]));
+    for (const member of members) askPresence(member.user_id);
+    findPeer(rs);
     const first = page.messages[0]?.seq;
     if (first !== undefined) {
       // Messages kept from before that are older than this page would
@@ -946,9 +1202,13 @@ async function openRoom(id) {
   if (state.activeId !== id) {
     state.activeId = id;
     state.editing = null;
+    state.highlight = null;
+    state.composeMentions.clear();
+    hideSuggestions();
     resetMessageNodes();
     ui.composer.value = '';
   }
+  renderReplyBar();
   sessionStorage.setItem(ACTIVE_ROOM_KEY, id);
   ui.placeholder.hidden = true;
   ui.pane.hidden = false;
@@ -990,14 +1250,84 @@ ui.back.addEventListener('click', () => {
   if (id) ui.roomList.querySelector(`[data-room-id="${id}"]`)?.focus();
 });
 
+/** The user's role in a room (`owner`, `admin`, `member`), once its members are read. */
+function myRole(rs) {
+  return rs?.members?.get(state.me?.id)?.role ?? null;
+}
+
+/** May a member of role `mine` remove one of role `theirs` (api.md's permission table)? */
+function canKick(mine, theirs) {
+  if (mine === 'owner') return theirs !== 'owner';
+  return mine === 'admin' && theirs === 'member';
+}
+
+/** A small button of the member list that runs `action`. */
+function memberButton(label, testid, ariaLabel, action, kind = 'link') {
+  const element = document.createElement('button');
+  element.type = 'button';
+  element.className = kind;
+  element.textContent = label;
+  element.dataset.testid = testid;
+  element.setAttribute('aria-label', ariaLabel);
+  element.addEventListener(
+    'click',
+    guarded(async () => {
+      element.disabled = true;
+      try {
+        await action();
+      } finally {
+        element.disabled = false;
+      }
+    }),
+  );
+  return element;
+}
+
+/** The controls an owner or admin has over one member (shown only to them). */
+function memberControls(rs, member) {
+  const mine = myRole(rs);
+  const controls = [];
+  if (member.user_id === state.me?.id || rs.room.visibility === 'direct') return controls;
+  const path = `/rooms/${rs.room.id}/members/${member.user_id}`;
+  if (mine === 'owner') {
+    const next = member.role === 'admin' ? 'member' : 'admin';
+    controls.push(
+      memberButton(
+        next === 'admin' ? 'Make admin' : 'Make member',
+        'member-role',
+        `${next === 'admin' ? 'Make' : 'Demote'} ${member.display_name} ${next === 'admin' ? 'an admin' : 'to member'}`,
+        // The member list changes with the member_updated event.
+        () => api('PATCH', path, { role: next }),
+      ),
+      memberButton('Make owner', 'member-handover', `Hand the room over to ${member.display_name}`, async () => {
+        if (!window.confirm(`Hand “${rs.room.name}” over to ${member.display_name}? You become an admin.`)) return;
+        await api('PATCH', path, { role: 'owner' });
+      }),
+    );
+  }
+  if (canKick(mine, member.role)) {
+    controls.push(
+      memberButton('Remove', 'member-kick', `Remove ${member.display_name} from the room`, async () => {
+        if (!window.confirm(`Remove ${member.display_name} from “${rs.room.name}”?`)) return;
+        await api('DELETE', path);
+      }, 'link danger-link'),
+    );
+  }
+  return controls;
+}
+
 function renderHeader() {
   const rs = state.rooms.get(state.activeId);
   if (!rs) return;
   const { room } = rs;
   const title = document.createElement('span');
-  title.textContent = room.name;
-  ui.roomTitle.replaceChildren(roomIcon(room.visibility), title);
+  title.textContent = roomTitle(rs);
+  const heading = [roomIcon(room.visibility), title];
+  const dot = room.visibility === 'direct' && rs.peer ? presenceDot(rs.peer.user_id) : null;
+  if (dot) heading.push(dot);
+  ui.roomTitle.replaceChildren(...heading);
   ui.roomTitle.dataset.roomName = room.name;
+  ui.roomTitle.dataset.title = roomTitle(rs);
   const about =
     room.topic ?? { public: 'Public room', private: 'Private room', direct: 'Direct conversation' }[room.visibility];
   // A direct conversation's two members are equals.
@@ -1018,20 +1348,84 @@ function renderHeader() {
       avatar.setAttribute('aria-hidden', 'true');
       avatar.textContent = initial(member.display_name);
       const name = document.createElement('span');
+      name.className = 'member-name';
       name.textContent = member.user_id === state.me?.id ? `${member.display_name} (you)` : member.display_name;
       li.append(avatar, name);
+      const memberDot = presenceDot(member.user_id);
+      if (memberDot) li.append(memberDot);
       if (member.role !== 'member') {
         const role = document.createElement('span');
         role.className = 'role';
         role.textContent = member.role;
         li.append(role);
       }
+      const controls = memberControls(rs, member);
+      if (controls.length > 0) {
+        const box = document.createElement('span');
+        box.className = 'member-controls';
+        box.append(...controls);
+        li.append(box);
+      }
       return li;
     }),
   );
-  // Nobody can be added to a direct conversation.
-  ui.addMemberForm.hidden = room.visibility === 'direct';
+  // Only admins and the owner add members, change the room or delete it;
+  // nobody can be added to a direct conversation.
+  const role = myRole(rs);
+  const manages = room.visibility !== 'direct' && (role === 'admin' || role === 'owner');
+  ui.addMemberForm.hidden = !manages;
+  ui.settingsOpen.hidden = !manages;
+  if (!manages && ui.settingsDialog.open) ui.settingsDialog.close();
+  ui.settingsDanger.hidden = role !== 'owner';
 }
+
+// ---------------------------------------------------------------- room settings
+
+ui.settingsDialog.querySelector('[data-close]').addEventListener('click', () => ui.settingsDialog.close());
+
+ui.settingsOpen.addEventListener('click', () => {
+  const rs = state.rooms.get(state.activeId);
+  if (!rs) return;
+  const { elements } = ui.settingsForm;
+  elements.name.value = rs.room.name;
+  elements.topic.value = rs.room.topic ?? '';
+  elements.visibility.value = rs.room.visibility;
+  ui.settingsDanger.hidden = myRole(rs) !== 'owner';
+  ui.settingsDialog.showModal();
+});
+
+formHandler(ui.settingsForm, async () => {
+  const rs = state.rooms.get(state.activeId);
+  if (!rs) return;
+  const { elements } = ui.settingsForm;
+  const name = elements.name.value.trim();
+  if (!name) throw new Error('Give the room a name.');
+  const topic = elements.topic.value.trim();
+  // The header changes with the room_updated event.
+  await api('PATCH', `/rooms/${rs.room.id}`, {
+    name,
+    topic: topic === '' ? null : topic,
+    visibility: elements.visibility.value,
+  });
+  ui.settingsDialog.close();
+});
+
+ui.deleteRoom.addEventListener(
+  'click',
+  guarded(async () => {
+    const rs = state.rooms.get(state.activeId);
+    if (!rs || !window.confirm(`Delete “${rs.room.name}” with all its messages, for everyone?`)) return;
+    state.leaving.add(rs.room.id);
+    try {
+      await api('DELETE', `/rooms/${rs.room.id}`);
+    } catch (error) {
+      state.leaving.delete(rs.room.id);
+      throw error;
+    }
+    ui.settingsDialog.close();
+    removeRoom(rs.room.id);
+  }),
+);
 
 /** Loads the page before the oldest message shown. */
 function loadOlder() {
@@ -1093,7 +1487,14 @@ function addMessage(rs, message) {
   const wasPending = mine && message.client_msg_id && state.outbox.delete(message.client_msg_id);
   if (wasPending) saveOutbox();
   state.typing.get(roomId)?.delete(message.author_id);
-  if (mine) markRead(roomId, message.seq);
+  if (message.seq > rs.countedSeq) {
+    rs.countedSeq = message.seq;
+    if (countsAsUnread(rs, message)) {
+      rs.unread += 1;
+      if (mentionsMe(message)) rs.mentions += 1;
+      notify(rs, message);
+    }
+  }
   if (!mergeMessage(rs, message) && !wasPending) return;
   if (roomId === state.activeId) {
     renderMessages();
@@ -1105,6 +1506,13 @@ function addMessage(rs, message) {
 
 /** An edited or deleted message (an event, or the answer to our own request). */
 function replaceMessage(rs, message) {
+  const held = rs.messages.get(message.seq);
+  if (message.deleted && message.seq <= rs.countedSeq && !held?.deleted && countsAsUnread(rs, held ?? { ...message, deleted: false })) {
+    // An unread message deleted: it no longer counts.
+    rs.unread = Math.max(0, rs.unread - 1);
+    if (held && mentionsMe(held)) rs.mentions = Math.max(0, rs.mentions - 1);
+    renderRoomList();
+  }
   if (!mergeMessage(rs, message)) return;
   if (message.deleted && state.editing?.roomId === rs.room.id && state.editing.seq === message.seq) {
     state.editing = null;
@@ -1121,27 +1529,39 @@ function onAck(frame) {
   }
 }
 
-// Read markers: per user, in localStorage (they hold no secret).
-const readKey = () => `p-chat.read.${state.me?.id}`;
-
-function loadRead() {
-  try {
-    return JSON.parse(localStorage.getItem(readKey()) ?? '{}') ?? {};
-  } catch {
-    return {};
-  }
-}
-
-function markRead(roomId, seq) {
-  if (seq <= (state.read[roomId] ?? 0)) return;
-  state.read[roomId] = seq;
-  localStorage.setItem(readKey(), JSON.stringify(state.read));
-  renderRoomList();
-}
-
+/**
+ * Moves the read marker of the open room to its newest message, when the
+ * room is shown and the page visible (`PUT /rooms/{id}/read`). The badges
+ * clear at once; the answer (and the `read_marker` frame every device of
+ * the user gets) carries the server's counts. One call at a time per room.
+ */
 function markActiveRead() {
   const rs = state.rooms.get(state.activeId);
-  if (rs?.loaded && document.visibilityState === 'visible') markRead(rs.room.id, rs.lastSeq);
+  if (!rs?.loaded || document.visibilityState !== 'visible') return;
+  if (rs.lastSeq <= rs.lastRead && rs.unread === 0 && rs.mentions === 0) return;
+  if (rs.marking) return;
+  const seq = rs.lastSeq;
+  rs.marking = true;
+  rs.unread = 0;
+  rs.mentions = 0;
+  renderRoomList();
+  api('PUT', `/rooms/${rs.room.id}/read`, { seq })
+    .then((read) => {
+      if (read.last_read_seq >= rs.lastRead) {
+        rs.lastRead = read.last_read_seq;
+        rs.unread = read.unread_count;
+        rs.mentions = read.mention_count;
+      }
+    })
+    .catch((error) => {
+      // Gone meanwhile: its events say so. Offline: the next `ready` reads the counts again.
+      if (error.status !== 0 && error.status !== 404 && error.status !== 403) showError(error);
+    })
+    .finally(() => {
+      rs.marking = false;
+      renderRoomList();
+      if (rs.room.id === state.activeId && rs.lastSeq > rs.lastRead) markActiveRead();
+    });
 }
 
 document.addEventListener('visibilitychange', () => {
@@ -1173,12 +1593,10 @@ function restoreOutbox() {
 }
 
 function transmit(item) {
-  return socket?.send({
-    type: 'send',
-    room_id: item.room_id,
-    body: item.body,
-    client_msg_id: item.client_msg_id,
-  });
+  const frame = { type: 'send', room_id: item.room_id, body: item.body, client_msg_id: item.client_msg_id };
+  if (item.reply_to) frame.reply_to = item.reply_to;
+  if (item.mentions?.length) frame.mentions = item.mentions;
+  return socket?.send(frame);
 }
 
 /** Sends every unacknowledged message again (the server stores each once). */
@@ -1196,16 +1614,26 @@ function sendComposed() {
     showError(`A message has at most ${MAX_BODY_CHARS} characters (this one has ${[...body].length}).`);
     return;
   }
+  // The members picked with `@` whose mention is still in the text.
+  const mentions = [...state.composeMentions]
+    .filter(([, name]) => body.includes(`@${name}`))
+    .map(([userId]) => userId);
   const item = {
     client_msg_id: newId(),
     room_id: roomId,
     body,
+    reply_to: state.replyTo?.roomId === roomId ? state.replyTo.id : null,
+    mentions,
     created_at: new Date().toISOString(),
     failed: false,
     error: null,
   };
   state.outbox.set(item.client_msg_id, item);
   saveOutbox();
+  state.replyTo = null;
+  state.composeMentions.clear();
+  hideSuggestions();
+  renderReplyBar();
   ui.composer.value = '';
   resizeComposer();
   renderMessages({ toBottom: true });
@@ -1216,14 +1644,43 @@ function sendComposed() {
 formHandler(ui.composerForm, async () => sendComposed());
 
 ui.composer.addEventListener('keydown', (event) => {
+  if (state.suggesting && !event.isComposing) {
+    const { members } = state.suggesting;
+    if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+      event.preventDefault();
+      const step = event.key === 'ArrowDown' ? 1 : members.length - 1;
+      state.suggesting.active = (state.suggesting.active + step) % members.length;
+      renderSuggestions();
+      return;
+    }
+    if (event.key === 'Enter' || event.key === 'Tab') {
+      event.preventDefault();
+      pickMention(members[state.suggesting.active]);
+      return;
+    }
+    if (event.key === 'Escape') {
+      event.preventDefault();
+      hideSuggestions();
+      return;
+    }
+  }
+  if (event.key === 'Escape' && state.replyTo) {
+    event.preventDefault();
+    cancelReply();
+    return;
+  }
   if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
     sendComposed();
   }
 });
 
+ui.composer.addEventListener('click', () => suggestMentions());
+ui.composer.addEventListener('blur', () => hideSuggestions());
+
 ui.composer.addEventListener('input', () => {
   resizeComposer();
+  suggestMentions();
   const now = Date.now();
   if (state.activeId && ui.composer.value.trim() && now - state.lastTypingSent > TYPING_SEND_EVERY_MS) {
     state.lastTypingSent = now;
@@ -1236,6 +1693,297 @@ function resizeComposer() {
   if (fieldSizing) return;
   ui.composer.style.height = 'auto';
   ui.composer.style.height = `${Math.min(ui.composer.scrollHeight, 160)}px`;
+}
+
+// ---------------------------------------------------------------- mentions
+
+/** Offers the open room's members matching the `@word` before the caret. */
+function suggestMentions() {
+  const rs = state.rooms.get(state.activeId);
+  const typed = mentionQuery(ui.composer);
+  if (!rs?.members || !typed) {
+    hideSuggestions();
+    return;
+  }
+  const query = typed.query.toLowerCase();
+  const members = [...rs.members.values()]
+    .filter((member) => member.user_id !== state.me?.id)
+    .filter((member) => member.display_name.toLowerCase().includes(query))
+    .sort((a, b) => {
+      const aStarts = a.display_name.toLowerCase().startsWith(query);
+      const bStarts = b.display_name.toLowerCase().startsWith(query);
+      return aStarts === bStarts ? a.display_name.localeCompare(b.display_name) : aStarts ? -1 : 1;
+    })
+    .slice(0, MENTION_SUGGESTIONS);
+  if (members.length === 0) {
+    hideSuggestions();
+    return;
+  }
+  const activeId = state.suggesting?.members[state.suggesting.active]?.user_id;
+  const active = Math.max(0, members.findIndex((member) => member.user_id === activeId));
+  state.suggesting = { start: typed.start, members, active };
+  renderSuggestions();
+}
+
+function renderSuggestions() {
+  const { members, active } = state.suggesting;
+  ui.mentionList.replaceChildren(
+    ...members.map((member, index) => {
+      const li = document.createElement('li');
+      li.id = `mention-option-${index}`;
+      li.setAttribute('role', 'option');
+      li.setAttribute('aria-selected', String(index === active));
+      li.dataset.testid = 'mention-option';
+      li.dataset.userId = member.user_id;
+      li.textContent = member.display_name;
+      return li;
+    }),
+  );
+  ui.mentionList.hidden = false;
+  ui.composer.setAttribute('aria-activedescendant', `mention-option-${active}`);
+}
+
+function hideSuggestions() {
+  state.suggesting = null;
+  ui.mentionList.hidden = true;
+  ui.mentionList.replaceChildren();
+  ui.composer.removeAttribute('aria-activedescendant');
+}
+
+/** Puts `@name ` in place of the `@word` typed, and remembers the member for `mentions`. */
+function pickMention(member) {
+  if (!state.suggesting || !member) return;
+  const { start } = state.suggesting;
+  const { value, selectionStart } = ui.composer;
+  const inserted = `@${member.display_name} `;
+  ui.composer.value = value.slice(0, start) + inserted + value.slice(selectionStart);
+  const caret = start + inserted.length;
+  ui.composer.setSelectionRange(caret, caret);
+  state.composeMentions.set(member.user_id, member.display_name);
+  hideSuggestions();
+  ui.composer.focus();
+}
+
+// Keep the composer focused while a suggestion is clicked or tapped.
+ui.mentionList.addEventListener('mousedown', (event) => event.preventDefault());
+ui.mentionList.addEventListener('click', (event) => {
+  const option = event.target.closest('[data-user-id]');
+  if (!option || !state.suggesting) return;
+  pickMention(state.suggesting.members.find((member) => member.user_id === option.dataset.userId));
+});
+
+// ---------------------------------------------------------------- replies
+
+/** The composer answers `message` (sent with `reply_to`). */
+function startReply(rs, message) {
+  state.replyTo = { roomId: rs.room.id, id: message.id, seq: message.seq };
+  renderReplyBar();
+  ui.composer.focus();
+}
+
+function cancelReply() {
+  state.replyTo = null;
+  renderReplyBar();
+  ui.composer.focus();
+}
+
+ui.replyCancel.addEventListener('click', cancelReply);
+
+function renderReplyBar() {
+  const rs = state.rooms.get(state.activeId);
+  const reply = state.replyTo;
+  if (!rs || reply?.roomId !== rs.room.id) {
+    ui.replyBar.hidden = true;
+    return;
+  }
+  const message = rs.messages.get(reply.seq);
+  ui.replyBarText.textContent = message
+    ? `Replying to ${displayName(rs, message.author_id)}: ${excerpt(message)}`
+    : 'Replying to a message';
+  ui.replyBar.hidden = false;
+}
+
+/** The start of a message's text, for quotes and notifications. */
+function excerpt(message, chars = QUOTE_CHARS) {
+  if (message.deleted) return 'deleted message';
+  const text = [...message.body.replace(/\s+/gu, ' ')];
+  return text.length > chars ? `${text.slice(0, chars).join('')}…` : text.join('');
+}
+
+/** The message of the room with that id, if it is loaded here. */
+function messageById(rs, id) {
+  for (const message of rs.messages.values()) if (message.id === id) return message;
+  return null;
+}
+
+// ---------------------------------------------------------------- reactions
+
+/**
+ * A `reaction_added` or `reaction_removed` event: the member joins or leaves
+ * the emoji's entry (made at the end, dropped when empty). Applying one
+ * twice changes nothing, so the message's own list and its events converge.
+ */
+function changeReaction(rs, frame, added) {
+  const message = messageById(rs, frame.message_id);
+  if (!message || message.deleted) return;
+  const reactions = (message.reactions ?? []).map((entry) => ({ ...entry, user_ids: [...entry.user_ids] }));
+  let entry = reactions.find((candidate) => candidate.emoji === frame.emoji);
+  if (added) {
+    if (!entry) {
+      entry = { emoji: frame.emoji, count: 0, user_ids: [] };
+      reactions.push(entry);
+    }
+    if (!entry.user_ids.includes(frame.user_id)) entry.user_ids.push(frame.user_id);
+  } else if (entry) {
+    entry.user_ids = entry.user_ids.filter((userId) => userId !== frame.user_id);
+  }
+  for (const candidate of reactions) candidate.count = candidate.user_ids.length;
+  rs.messages.set(message.seq, { ...message, reactions: reactions.filter((candidate) => candidate.count > 0) });
+  if (rs.room.id === state.activeId) renderMessages();
+}
+
+/** Adds my reaction `emoji` to a message, or takes it back (the events show it). */
+async function toggleReaction(rs, message, emoji) {
+  const mine = message.reactions?.find((entry) => entry.emoji === emoji)?.user_ids.includes(state.me?.id);
+  const path = `/rooms/${rs.room.id}/messages/${message.id}/reactions/${encodeURIComponent(emoji)}`;
+  await api(mine ? 'DELETE' : 'PUT', path);
+}
+
+// ---------------------------------------------------------------- notifications
+
+function notificationsWanted() {
+  return localStorage.getItem(NOTIFY_KEY) === 'on' && globalThis.Notification?.permission === 'granted';
+}
+
+function renderNotifyToggle() {
+  ui.notifyToggle.checked = notificationsWanted();
+  ui.notifyToggle.disabled = !globalThis.Notification;
+}
+
+ui.notifyToggle.addEventListener(
+  'change',
+  guarded(async () => {
+    if (!ui.notifyToggle.checked) {
+      localStorage.setItem(NOTIFY_KEY, 'off');
+      return;
+    }
+    const permission = await Notification.requestPermission();
+    if (permission !== 'granted') {
+      localStorage.setItem(NOTIFY_KEY, 'off');
+      renderNotifyToggle();
+      throw new Error('The browser does not allow notifications for this site: allow them in its settings first.');
+    }
+    localStorage.setItem(NOTIFY_KEY, 'on');
+  }),
+);
+
+/** A browser notification for a mention of me or a direct message, while the tab is hidden. */
+function notify(rs, message) {
+  if (document.visibilityState !== 'hidden' || !notificationsWanted()) return;
+  if (!mentionsMe(message) && rs.room.visibility !== 'direct') return;
+  const title =
+    rs.room.visibility === 'direct'
+      ? displayName(rs, message.author_id)
+      : `${displayName(rs, message.author_id)} in ${roomTitle(rs)}`;
+  const notification = new Notification(title, {
+    body: excerpt(message, NOTIFICATION_CHARS),
+    tag: message.id,
+  });
+  notification.addEventListener('click', () => {
+    window.focus();
+    openRoom(rs.room.id).catch(showError);
+    notification.close();
+  });
+}
+
+// ---------------------------------------------------------------- search
+
+formHandler(ui.searchForm, async () => {
+  const q = ui.searchInput.value.trim();
+  if (!q) throw new Error('Type the words to search for.');
+  const found = await api('GET', `/search/messages?q=${encodeURIComponent(q)}&limit=${SEARCH_LIMIT}`);
+  const items = found.results.map((result) => {
+    const li = document.createElement('li');
+    const open = document.createElement('button');
+    open.type = 'button';
+    open.className = 'search-result';
+    open.dataset.testid = 'search-result';
+    open.dataset.roomId = result.room.id;
+    open.dataset.seq = String(result.message.seq);
+    const where = document.createElement('span');
+    where.className = 'search-where';
+    const known = state.rooms.get(result.room.id);
+    where.textContent = `${known ? roomTitle(known) : result.room.name} · ${formatTime(result.message.created_at).short}`;
+    const snippet = document.createElement('span');
+    snippet.className = 'search-snippet';
+    snippet.dataset.testid = 'search-snippet';
+    snippet.append(...snippetNodes(result.snippet));
+    open.append(where, snippet);
+    open.addEventListener('click', guarded(() => jumpTo(result.room.id, result.message.seq)));
+    li.append(open);
+    return li;
+  });
+  if (items.length === 0) {
+    const li = document.createElement('li');
+    li.className = 'muted small';
+    li.textContent = `No message matches “${q}”.`;
+    items.push(li);
+  }
+  ui.searchResults.replaceChildren(...items);
+  ui.searchBlock.hidden = false;
+});
+
+ui.searchClose.addEventListener('click', () => {
+  ui.searchBlock.hidden = true;
+  ui.searchResults.replaceChildren();
+  ui.searchInput.focus();
+});
+
+/**
+ * Opens a room at message `seq`: the history from a little before it up to
+ * what is shown is read (so no gap is left), then it is scrolled to and
+ * highlighted.
+ */
+async function jumpTo(roomId, seq) {
+  if (!state.rooms.has(roomId)) throw new Error('You are no longer a member of that room.');
+  await openRoom(roomId);
+  const rs = state.rooms.get(roomId);
+  if (state.activeId !== roomId || !rs?.loaded) return;
+  if (!rs.messages.has(seq) && rs.messages.size > 0 && seq < Math.min(...rs.messages.keys())) {
+    await loadRange(rs, Math.max(0, seq - JUMP_CONTEXT));
+  }
+  if (state.activeId !== roomId) return;
+  state.highlight = { roomId, seq };
+  renderMessages();
+  const node = ui.messageList.querySelector(`[data-seq="${seq}"]`);
+  node?.scrollIntoView({ block: 'center' });
+  node?.focus({ preventScroll: true });
+}
+
+/** Reads the history after seq `from` up to the oldest message shown. */
+async function loadRange(rs, from) {
+  await Promise.allSettled([rs.loadingOlder]);
+  await readRoomState(rs, async () => {
+    const oldest = Math.min(...rs.messages.keys());
+    const read = [];
+    let after = from;
+    for (let page = 0; page < JUMP_MAX_PAGES; page += 1) {
+      const found = await api(
+        'GET',
+        `/rooms/${rs.room.id}/messages?after_seq=${after}&before_seq=${oldest}&limit=${MAX_PAGE}`,
+      );
+      read.push(...found.messages);
+      if (!found.has_more || found.messages.length === 0) {
+        // Kept only once complete: the history shown never has a gap.
+        for (const message of read) mergeMessage(rs, message, { fromHistory: true });
+        // Seqs have no gaps: messages exist before `from` unless it is 0.
+        rs.hasMoreBefore = from > 0;
+        return;
+      }
+      after = found.messages[found.messages.length - 1].seq;
+    }
+    throw new Error('That message is too far back to open here: scroll back to it instead.');
+  });
 }
 
 // ---------------------------------------------------------------- typing
@@ -1324,7 +2072,36 @@ function renderMessages({ toBottom = false, keepFromBottom = false } = {}) {
 
   const used = new Set();
   let cursor = ui.messageList.firstElementChild;
+  const place = (node) => {
+    if (node === cursor) cursor = cursor.nextElementSibling;
+    else ui.messageList.insertBefore(node, cursor);
+  };
+  let previous = null;
   for (const item of items) {
+    const shown = {
+      authorId: item.message ? item.message.author_id : state.me?.id,
+      createdAt: item.message ? item.message.created_at : item.pending.created_at,
+    };
+    // A day separator before the first message of each day.
+    if (!previous || dayKey(previous.createdAt) !== dayKey(shown.createdAt)) {
+      const key = `d${dayKey(shown.createdAt)}`;
+      used.add(key);
+      let separator = messageNodes.get(key);
+      if (!separator) {
+        const li = document.createElement('li');
+        li.className = 'day-separator';
+        li.dataset.testid = 'day-separator';
+        li.setAttribute('role', 'separator');
+        separator = { node: li, signature: null };
+        messageNodes.set(key, separator);
+      }
+      const label = dayLabel(shown.createdAt);
+      if (separator.signature !== label) {
+        separator.node.textContent = label;
+        separator.signature = label;
+      }
+      place(separator.node);
+    }
     used.add(item.key);
     const signature = item.message ? messageSignature(rs, item.message) : pendingSignature(item.pending);
     let entry = messageNodes.get(item.key);
@@ -1337,8 +2114,13 @@ function renderMessages({ toBottom = false, keepFromBottom = false } = {}) {
       else fillPending(entry.node, item.pending);
       entry.signature = signature;
     }
-    if (entry.node === cursor) cursor = cursor.nextElementSibling;
-    else ui.messageList.insertBefore(entry.node, cursor);
+    // Consecutive messages of one author within a few minutes form a group.
+    entry.node.classList.toggle('grouped', continuesGroup(previous, shown));
+    const highlighted = Boolean(item.message) && state.highlight?.roomId === rs.room.id && state.highlight.seq === item.message.seq;
+    entry.node.classList.toggle('highlight', highlighted);
+    entry.node.dataset.highlighted = String(highlighted);
+    previous = shown;
+    place(entry.node);
   }
   for (const [key, entry] of messageNodes) {
     if (!used.has(key)) {
@@ -1355,6 +2137,7 @@ function renderMessages({ toBottom = false, keepFromBottom = false } = {}) {
 
 function messageSignature(rs, message) {
   const editing = state.editing?.roomId === rs.room.id && state.editing.seq === message.seq;
+  const quoted = message.reply_to ? messageById(rs, message.reply_to) : null;
   return JSON.stringify([
     message.body,
     message.deleted,
@@ -1362,6 +2145,10 @@ function messageSignature(rs, message) {
     displayName(rs, message.author_id),
     editing,
     formatTime(message.created_at).short,
+    message.reactions,
+    (message.mentions ?? []).map((userId) => displayName(rs, userId)),
+    quoted ? [quoted.deleted, quoted.body, displayName(rs, quoted.author_id)] : message.reply_to,
+    myRole(rs),
   ]);
 }
 
@@ -1452,15 +2239,93 @@ function fillMessage(node, rs, message) {
     queueMicrotask(() => input.focus());
   } else {
     body.className = 'body';
-    body.textContent = message.body;
-  }
-  if (mine && !message.deleted && !editing) {
-    const when = formatTime(message.created_at).short;
-    actions.append(
-      button('Edit', 'edit', 'message-edit', `Edit your message from ${when}`),
-      button('Delete', 'delete', 'message-delete', `Delete your message from ${when}`),
+    const names = new Map(
+      (message.mentions ?? [])
+        .filter((userId) => rs.members?.has(userId) || userId === state.me?.id)
+        .map((userId) => [displayName(rs, userId), userId === state.me?.id]),
     );
+    body.replaceChildren(...bodyNodes(message.body, names));
   }
+  const toMe = !message.deleted && mentionsMe(message) && !mine;
+  node.classList.toggle('mentions-me', toMe);
+  node.dataset.mentionsMe = String(toMe);
+  fillQuote(node.querySelector('.quote'), rs, message);
+  fillReactions(node.querySelector('.reactions'), message);
+  const picker = node.querySelector('.picker');
+  picker.hidden = true;
+  picker.replaceChildren(
+    ...REACTION_EMOJI.map((emoji) => {
+      const pick = button(emoji, 'react', 'reaction-option', `React with ${emoji}`);
+      pick.dataset.emoji = emoji;
+      return pick;
+    }),
+  );
+  const toggle = node.querySelector('.actions-toggle');
+  toggle.hidden = message.deleted || editing;
+  const when = formatTime(message.created_at).short;
+  const who = mine ? 'your message' : `the message of ${author}`;
+  node.setAttribute('aria-label', `${author} at ${when}: ${message.deleted ? 'deleted message' : excerpt(message)}`);
+  if (!message.deleted && !editing) {
+    actions.append(
+      button('Reply', 'reply', 'message-reply', `Reply to ${who} from ${when}`),
+      button('React', 'picker', 'message-react', `React to ${who} from ${when}`),
+    );
+    if (mine) actions.append(button('Edit', 'edit', 'message-edit', `Edit your message from ${when}`));
+    // Admins and the owner delete anyone's messages, the others their own.
+    const role = myRole(rs);
+    if (mine || role === 'admin' || role === 'owner') {
+      actions.append(button('Delete', 'delete', 'message-delete', `Delete ${who} from ${when}`));
+    }
+  }
+}
+
+/** The message a reply answers, quoted above it (or "deleted message"). */
+function fillQuote(quote, rs, message) {
+  if (!message.reply_to || message.deleted) {
+    quote.hidden = true;
+    quote.replaceChildren();
+    return;
+  }
+  const quoted = messageById(rs, message.reply_to);
+  quote.hidden = false;
+  quote.dataset.replyTo = message.reply_to;
+  if (!quoted) {
+    quote.replaceChildren(document.createTextNode('Reply to an earlier message'));
+    quote.dataset.state = 'unknown';
+    return;
+  }
+  quote.dataset.state = quoted.deleted ? 'deleted' : 'shown';
+  const jump = button('', 'jump', 'quote-jump', `Show the message replied to, from ${displayName(rs, quoted.author_id)}`);
+  jump.dataset.seq = String(quoted.seq);
+  const who = document.createElement('strong');
+  who.textContent = quoted.deleted ? '' : `${displayName(rs, quoted.author_id)}: `;
+  const what = document.createElement('span');
+  what.textContent = excerpt(quoted);
+  if (quoted.deleted) what.className = 'deleted';
+  jump.append(who, what);
+  quote.replaceChildren(jump);
+}
+
+/** The reaction chips of a message: emoji and count, pressed when mine. */
+function fillReactions(box, message) {
+  const reactions = message.deleted ? [] : (message.reactions ?? []);
+  box.replaceChildren(
+    ...reactions.map((entry) => {
+      const mine = entry.user_ids.includes(state.me?.id);
+      const chip = document.createElement('button');
+      chip.type = 'button';
+      chip.className = 'reaction';
+      chip.dataset.action = 'toggle-reaction';
+      chip.dataset.testid = 'reaction';
+      chip.dataset.emoji = entry.emoji;
+      chip.dataset.count = String(entry.count);
+      chip.dataset.mine = String(mine);
+      chip.setAttribute('aria-pressed', String(mine));
+      chip.setAttribute('aria-label', `${entry.emoji} ${entry.count}${mine ? ', yours: press to take it back' : ''}`);
+      chip.textContent = `${entry.emoji} ${entry.count}`;
+      return chip;
+    }),
+  );
 }
 
 function fillPending(node, pending) {
@@ -1475,6 +2340,11 @@ function fillPending(node, pending) {
   node.dataset.clientMsgId = pending.client_msg_id;
   node.dataset.failed = String(pending.failed);
   node.querySelector('.state').textContent = pending.failed ? `not sent: ${pending.error}` : 'sending…';
+  node.querySelector('.actions-toggle').hidden = true;
+  node.querySelector('.quote').hidden = true;
+  node.querySelector('.reactions').replaceChildren();
+  node.querySelector('.picker').hidden = true;
+  node.classList.remove('mentions-me');
   const body = node.querySelector('.body');
   body.className = 'body';
   body.textContent = pending.body;
@@ -1533,9 +2403,26 @@ ui.messageList.addEventListener(
       renderMessages();
       return;
     }
+    if (action === 'jump') {
+      await jumpTo(roomId, Number(target.dataset.seq));
+      return;
+    }
     const message = rs.messages.get(Number(node.dataset.seq));
     if (!message) return;
-    if (action === 'edit') {
+    if (action === 'menu') {
+      setMenu(node, !node.classList.contains('menu-open'));
+      if (node.classList.contains('menu-open')) node.querySelector('.actions button')?.focus();
+    } else if (action === 'reply') {
+      setMenu(node, false);
+      startReply(rs, message);
+    } else if (action === 'picker') {
+      const picker = node.querySelector('.picker');
+      picker.hidden = !picker.hidden;
+      if (!picker.hidden) picker.querySelector('button')?.focus();
+    } else if (action === 'react' || action === 'toggle-reaction') {
+      node.querySelector('.picker').hidden = true;
+      await toggleReaction(rs, message, target.dataset.emoji);
+    } else if (action === 'edit') {
       state.editing = { roomId, seq: message.seq };
       renderMessages();
     } else if (action === 'cancel-edit') {
@@ -1544,6 +2431,54 @@ ui.messageList.addEventListener(
       if (!window.confirm('Delete this message?')) return;
       const tombstone = await api('DELETE', `/rooms/${roomId}/messages/${message.id}`);
       replaceMessage(rs, tombstone);
+    }
+  }),
+);
+
+/** Opens or closes a message's actions (the "⋯" button, or Enter on the message). */
+function setMenu(node, open) {
+  for (const other of ui.messageList.querySelectorAll('.message.menu-open')) {
+    if (other !== node) {
+      other.classList.remove('menu-open');
+      other.querySelector('.actions-toggle')?.setAttribute('aria-expanded', 'false');
+      other.querySelector('.picker').hidden = true;
+    }
+  }
+  node.classList.toggle('menu-open', open);
+  node.querySelector('.actions-toggle')?.setAttribute('aria-expanded', String(open));
+  if (!open) node.querySelector('.picker').hidden = true;
+}
+
+// The keyboard on a focused message: Enter opens its actions, R replies,
+// Escape closes the actions (back on the message), arrows move between messages.
+ui.messageList.addEventListener(
+  'keydown',
+  guarded(async (event) => {
+    const node = event.target.closest('.message');
+    // The edit box handles its own keys (Escape cancels the edit).
+    if (!node || event.isComposing || event.defaultPrevented) return;
+    if (event.key === 'Escape' && node.classList.contains('menu-open')) {
+      event.preventDefault();
+      setMenu(node, false);
+      node.focus();
+      return;
+    }
+    if (event.target !== node || node.dataset.pending !== 'false') return;
+    const rs = state.rooms.get(state.activeId);
+    const message = rs?.messages.get(Number(node.dataset.seq));
+    if (!message || message.deleted) return;
+    if (event.key === 'Enter' || event.key === ' ') {
+      event.preventDefault();
+      setMenu(node, true);
+      node.querySelector('.actions button')?.focus();
+    } else if (event.key === 'r' || event.key === 'R') {
+      event.preventDefault();
+      startReply(rs, message);
+    } else if (event.key === 'ArrowUp' || event.key === 'ArrowDown') {
+      event.preventDefault();
+      const messages = [...ui.messageList.querySelectorAll('.message')];
+      const next = messages[messages.indexOf(node) + (event.key === 'ArrowUp' ? -1 : 1)];
+      next?.focus();
     }
   }),
 );
