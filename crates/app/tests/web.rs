@@ -37,13 +37,15 @@ async fn the_page_and_every_file_it_loads_are_served_with_a_strict_policy() {
     assert!(page.contains(r#"href="/assets/style.css""#));
 
     let (_, _, app_js) = app.get_text("/assets/app.js").await;
-    for module in ["./api.js", "./socket.js"] {
+    for module in ["./api.js", "./socket.js", "./text.js"] {
         assert!(app_js.contains(module), "app.js imports {module}");
     }
     for (file, content_type) in [
         ("app.js", "text/javascript; charset=utf-8"),
         ("api.js", "text/javascript; charset=utf-8"),
         ("socket.js", "text/javascript; charset=utf-8"),
+        ("text.js", "text/javascript; charset=utf-8"),
+        ("account.js", "text/javascript; charset=utf-8"),
         ("style.css", "text/css; charset=utf-8"),
     ] {
         let (status, headers, body) = app.get_text(&format!("/assets/{file}")).await;
