@@ -19,7 +19,8 @@ CREATE INDEX messages_reply_to_idx ON messages (reply_to) WHERE reply_to IS NOT 
 -- indexed.
 CREATE INDEX messages_body_fts_idx ON messages USING gin (to_tsvector('simple', body));
 
--- One row per mention of a user in a live message: THE index of mention
+-- One row per mention of a user in a live message of someone else (a
+-- mention of oneself never counts, so it has no row): THE index of mention
 -- counts ("messages of room r after seq s that mention u" is a range of
 -- the primary key). Rows go when their message is tombstoned.
 CREATE TABLE message_mentions (
@@ -35,18 +36,29 @@ CREATE INDEX message_mentions_message_id_idx ON message_mentions (message_id);
 CREATE INDEX message_mentions_room_id_idx ON message_mentions (room_id);
 
 -- Reactions: one row per (message, emoji, user), so adding twice is a
--- no-op (ON CONFLICT DO NOTHING) however callers race. The room's row
--- lock (taken by every change) serializes the "at most 20 distinct emoji
--- per message" check with the insert.
+-- no-op however callers race. Every change takes the room's row lock (as
+-- every change of a room does) and then the message's (SELECT ... FOR
+-- UPDATE), which serializes the "at most 20 distinct emoji per message"
+-- check with the insert and the ordinals below.
 CREATE TABLE message_reactions (
-    message_id uuid        NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    message_id    uuid        NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
     -- One emoji (one grapheme cluster of at most 32 bytes, domain-checked).
-    emoji      text        NOT NULL CHECK (octet_length(emoji) BETWEEN 1 AND 32),
-    user_id    uuid        NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    -- Orders the emoji (first added first) and their users.
-    reacted_at timestamptz NOT NULL,
+    emoji         text        NOT NULL CHECK (octet_length(emoji) BETWEEN 1 AND 32),
+    user_id       uuid        NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    reacted_at    timestamptz NOT NULL,
+    -- The order of the message's reactions: one more than its highest
+    -- (taken under the message's lock), so a message's users are shown in
+    -- the order they reacted, whatever the clocks say.
+    ordinal       bigint      NOT NULL CHECK (ordinal > 0),
+    -- The ordinal of the reaction that put this emoji on the message (while
+    -- it stayed there): emoji are shown in the order they were first added.
+    emoji_ordinal bigint      NOT NULL CHECK (emoji_ordinal > 0),
+    -- Also THE index of reading a message's reactions (by its prefix).
     PRIMARY KEY (message_id, emoji, user_id)
 );
+
+-- Serves the cascade from users.
+CREATE INDEX message_reactions_user_id_idx ON message_reactions (user_id);
 
 -- The caller's read marker: the seq of the last message they have read.
 -- Moved only forward (UPDATE ... WHERE last_read_seq < $seq).

@@ -12,12 +12,14 @@ use diesel::result::Error;
 use diesel::sql_types::Timestamptz;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use p_chat_domain::events::{EventPage, EventQuery, RoomEvent};
+use p_chat_domain::message::Message;
 use p_chat_domain::ports::{EventLog, StoreError};
 use p_chat_domain::room::RoomId;
 use uuid::Uuid;
 
-use super::models::{EventRow, MessageRow, RoomRow};
+use super::models::{EventRow, Loaded, MessageRow, RoomRow};
 use super::pool::PgStore;
+use super::reactions::of_messages;
 use super::schema::{messages, room_events, rooms};
 
 /// Takes `count` positions of `room`, with `UPDATE rooms SET last_pos =
@@ -93,25 +95,56 @@ impl EventLog for PgEvents {
     /// SELECT e.*, m.* FROM room_events e LEFT JOIN messages m ON m.id = e.message_id
     ///  WHERE e.room_id = $1 AND e.pos > $2 ORDER BY e.pos LIMIT $3
     /// ```
+    ///
+    /// then the reactions of those messages, in one more query.
     async fn after(&self, room: RoomId, query: &EventQuery) -> Result<EventPage, StoreError> {
         let limit = query.limit.get();
         let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
         let mut connection = self.0.connection().await?;
-        let select = room_events::table
-            .left_join(messages::table)
-            .filter(room_events::room_id.eq(room.as_uuid()))
-            .filter(room_events::pos.gt(query.after.value()))
-            .order_by(room_events::pos)
-            .limit(fetch)
-            .select((EventRow::as_select(), Option::<MessageRow>::as_select()))
-            .load::<(EventRow, Option<MessageRow>)>(&mut connection);
-        let mut rows = self.0.bounded(select).await?;
-        let has_more = rows.len() > limit;
-        rows.truncate(limit);
+        let conn: &mut AsyncPgConnection = &mut connection;
+        let (rows, reactions, has_more) = self
+            .0
+            .bounded(async move {
+                let mut rows = room_events::table
+                    .left_join(messages::table)
+                    .filter(room_events::room_id.eq(room.as_uuid()))
+                    .filter(room_events::pos.gt(query.after.value()))
+                    .order_by(room_events::pos)
+                    .limit(fetch)
+                    .select((EventRow::as_select(), Option::<MessageRow>::as_select()))
+                    .load::<(EventRow, Option<MessageRow>)>(conn)
+                    .await?;
+                let has_more = rows.len() > limit;
+                rows.truncate(limit);
+                // Reaction events only name their message: they show none.
+                for (event, message) in &mut rows {
+                    if !event.shows_message() {
+                        *message = None;
+                    }
+                }
+                let ids: Vec<Uuid> = rows
+                    .iter()
+                    .filter_map(|(_, message)| message.as_ref().map(MessageRow::id))
+                    .collect();
+                let reactions = of_messages(conn, &ids).await?;
+                Ok((rows, reactions, has_more))
+            })
+            .await?;
         Ok(EventPage {
             events: rows
                 .into_iter()
-                .map(|(event, message)| event.into_event(message))
+                .map(|(event, message)| {
+                    let message = message
+                        .map(|row| {
+                            let own = reactions.get(&row.id()).cloned().unwrap_or_default();
+                            Message::try_from(Loaded {
+                                row,
+                                reactions: own,
+                            })
+                        })
+                        .transpose()?;
+                    event.into_event(message)
+                })
                 .collect::<Result<_, _>>()?,
             has_more,
         })

@@ -4,11 +4,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel::sql_types::{BigInt, Nullable, Uuid as SqlUuid};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use p_chat_domain::events::RoomEvent;
+use p_chat_domain::message::Seq;
 use p_chat_domain::ports::{MembershipRepository, StoreError};
+use p_chat_domain::read::{MarkerMove, Receipt, UnreadCounts};
 use p_chat_domain::room::{Member, Membership, Role, RoomId};
 use p_chat_domain::user::UserId;
+use uuid::Uuid;
 
 use super::events::{advance, events, log, unless_rolled_back};
 use super::models::{EventRow, MemberView, MembershipRow, RoomRow};
@@ -232,36 +236,168 @@ impl MembershipRepository for PgMemberships {
         rows.into_iter().map(Membership::try_from).collect()
     }
 
-    // issue 13 stubs, replaced by the PostgreSQL adapter's work.
+    /// One `SELECT ... WHERE room_id = $1 AND user_id = ANY($2)`: probes
+    /// of the primary key, in id order.
     async fn which_members(
         &self,
-        _room: RoomId,
-        _users: &[UserId],
+        room: RoomId,
+        users: &[UserId],
     ) -> Result<Vec<UserId>, StoreError> {
-        Err(StoreError::Failure("not yet on PostgreSQL".into()))
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = users.iter().map(|user| user.as_uuid()).collect();
+        let mut connection = self.0.connection().await?;
+        let query = room_members::table
+            .filter(room_members::room_id.eq(room.as_uuid()))
+            .filter(room_members::user_id.eq_any(&ids))
+            .select(room_members::user_id)
+            .order_by(room_members::user_id)
+            .load::<Uuid>(&mut connection);
+        let members = self.0.bounded(query).await?;
+        Ok(members.into_iter().map(UserId::from_uuid).collect())
     }
 
+    /// One conditional `UPDATE ... SET last_read_seq = $seq WHERE ... AND
+    /// last_read_seq < $seq`: the row lock and the re-checked condition
+    /// keep the marker from moving backward however many calls race. When
+    /// it moves nothing, a second statement (a fresh snapshot, so it sees
+    /// whichever call moved it meanwhile) reads where it stands, or finds
+    /// no membership.
     async fn mark_read(
         &self,
-        _room: RoomId,
-        _user: UserId,
-        _seq: p_chat_domain::message::Seq,
-    ) -> Result<Option<p_chat_domain::read::MarkerMove>, StoreError> {
-        Err(StoreError::Failure("not yet on PostgreSQL".into()))
+        room: RoomId,
+        user: UserId,
+        seq: Seq,
+    ) -> Result<Option<MarkerMove>, StoreError> {
+        let key = (room.as_uuid(), user.as_uuid());
+        let mut connection = self.0.connection().await?;
+        let conn: &mut AsyncPgConnection = &mut connection;
+        let found = self
+            .0
+            .bounded(async move {
+                let moved: Option<i64> = diesel::update(room_members::table.find(key))
+                    .filter(room_members::last_read_seq.lt(seq.value()))
+                    .set(room_members::last_read_seq.eq(seq.value()))
+                    .returning(room_members::last_read_seq)
+                    .get_result(conn)
+                    .await
+                    .optional()?;
+                if let Some(marker) = moved {
+                    return Ok(Some((marker, true)));
+                }
+                let marker: Option<i64> = room_members::table
+                    .find(key)
+                    .select(room_members::last_read_seq)
+                    .first(conn)
+                    .await
+                    .optional()?;
+                Ok(marker.map(|marker| (marker, false)))
+            })
+            .await?;
+        found
+            .map(|(marker, moved)| {
+                Ok(MarkerMove {
+                    last_read_seq: marker_seq(marker)?,
+                    moved,
+                })
+            })
+            .transpose()
     }
 
+    /// One query ([`UNREAD`]) over the user's memberships (the
+    /// `room_members_user_id_idx`), each count a `LIMIT`ed subquery, so
+    /// that a room costs at most [`UnreadCounts::CAP`] index entries per
+    /// count however far behind its marker is.
     async fn unread(
         &self,
-        _user: UserId,
-        _room: Option<RoomId>,
-    ) -> Result<Vec<p_chat_domain::read::UnreadCounts>, StoreError> {
-        Err(StoreError::Failure("not yet on PostgreSQL".into()))
+        user: UserId,
+        room: Option<RoomId>,
+    ) -> Result<Vec<UnreadCounts>, StoreError> {
+        let mut connection = self.0.connection().await?;
+        let query = diesel::sql_query(UNREAD)
+            .bind::<SqlUuid, _>(user.as_uuid())
+            .bind::<Nullable<SqlUuid>, _>(room.map(|room| room.as_uuid()))
+            .bind::<BigInt, _>(i64::from(UnreadCounts::CAP))
+            .load::<UnreadRow>(&mut connection);
+        let rows = self.0.bounded(query).await?;
+        rows.into_iter()
+            .map(|row| {
+                let count = |value: i64| {
+                    u32::try_from(value)
+                        .map_err(|_| StoreError::Failure("an unread count out of range".into()))
+                };
+                Ok(UnreadCounts {
+                    room_id: RoomId::from_uuid(row.room_id),
+                    last_read_seq: marker_seq(row.last_read_seq)?,
+                    unread: count(row.unread)?,
+                    mentions: count(row.mentions)?,
+                })
+            })
+            .collect()
     }
 
-    async fn receipts(
-        &self,
-        _room: RoomId,
-    ) -> Result<Vec<p_chat_domain::read::Receipt>, StoreError> {
-        Err(StoreError::Failure("not yet on PostgreSQL".into()))
+    /// The markers of the room's memberships (the primary key's `room_id`
+    /// prefix), in the order members joined, as [`Self::list`].
+    async fn receipts(&self, room: RoomId) -> Result<Vec<Receipt>, StoreError> {
+        let mut connection = self.0.connection().await?;
+        let query = room_members::table
+            .filter(room_members::room_id.eq(room.as_uuid()))
+            .select((room_members::user_id, room_members::last_read_seq))
+            .order_by((room_members::joined_at, room_members::user_id))
+            .load::<(Uuid, i64)>(&mut connection);
+        let rows = self.0.bounded(query).await?;
+        rows.into_iter()
+            .map(|(user, marker)| {
+                Ok(Receipt {
+                    user_id: UserId::from_uuid(user),
+                    last_read_seq: marker_seq(marker)?,
+                })
+            })
+            .collect()
     }
+}
+
+/// A stored read marker as a seq (the schema's CHECK keeps it from being
+/// negative).
+fn marker_seq(marker: i64) -> Result<Seq, StoreError> {
+    Seq::new(marker).map_err(|_| StoreError::Failure("a read marker is negative".into()))
+}
+
+/// The read state of each of a user's rooms (or of one), in one query.
+/// Per membership, two `LIMIT`ed subqueries count at most the cap:
+///
+/// - unread: `messages` after the marker (a range of
+///   `messages_room_id_seq_key`), not by the user, not deleted;
+/// - mentions: `message_mentions` of the user in the room after the marker
+///   (a range of its primary key; tombstones have no rows, nor do one's own
+///   messages).
+///
+/// Binds: the user, the room (or `NULL`), the cap.
+const UNREAD: &str = "\
+SELECT rm.room_id, rm.last_read_seq,
+       (SELECT count(*) FROM (
+            SELECT 1 FROM messages m
+             WHERE m.room_id = rm.room_id AND m.seq > rm.last_read_seq
+               AND m.author_id <> rm.user_id AND m.deleted_at IS NULL
+             LIMIT $3) AS capped) AS unread,
+       (SELECT count(*) FROM (
+            SELECT 1 FROM message_mentions mm
+             WHERE mm.user_id = rm.user_id AND mm.room_id = rm.room_id
+               AND mm.seq > rm.last_read_seq
+             LIMIT $3) AS capped) AS mentions
+  FROM room_members rm
+ WHERE rm.user_id = $1 AND ($2::uuid IS NULL OR rm.room_id = $2)";
+
+/// A row of [`UNREAD`].
+#[derive(QueryableByName)]
+struct UnreadRow {
+    #[diesel(sql_type = SqlUuid)]
+    room_id: Uuid,
+    #[diesel(sql_type = BigInt)]
+    last_read_seq: i64,
+    #[diesel(sql_type = BigInt)]
+    unread: i64,
+    #[diesel(sql_type = BigInt)]
+    mentions: i64,
 }

@@ -19,6 +19,7 @@ mod messages;
 mod migrate;
 mod models;
 mod pool;
+mod reactions;
 mod resets;
 mod rooms;
 mod schema;

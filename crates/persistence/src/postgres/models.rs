@@ -4,9 +4,12 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use p_chat_domain::events::{Change, RoomEvent};
-use p_chat_domain::message::{ClientMsgId, Message, MessageBody, MessageId, NewMessage, Seq};
+use p_chat_domain::message::{
+    ClientMsgId, Mentions, Message, MessageBody, MessageId, NewMessage, Seq,
+};
 use p_chat_domain::ports::StoreError;
 use p_chat_domain::position::Pos;
+use p_chat_domain::reaction::{Emoji, Reaction, ReactionChange};
 use p_chat_domain::recovery::PasswordReset;
 use p_chat_domain::registration::{Invite, InviteId};
 use p_chat_domain::room::{
@@ -20,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::schema::{
-    email_verifications, invites, login_sessions, messages, password_resets, room_events,
-    room_members, rooms, users,
+    email_verifications, invites, login_sessions, message_reactions, messages, password_resets,
+    room_events, room_members, rooms, users,
 };
 
 /// A `users` row.
@@ -289,6 +292,8 @@ pub(super) struct MessageRow {
     created_at: DateTime<Utc>,
     edited_at: Option<DateTime<Utc>>,
     deleted_at: Option<DateTime<Utc>>,
+    reply_to: Option<Uuid>,
+    mentions: Vec<Uuid>,
 }
 
 impl MessageRow {
@@ -307,6 +312,13 @@ impl MessageRow {
             created_at: message.created_at,
             edited_at: None,
             deleted_at: None,
+            reply_to: message.reply_to.map(|id| id.as_uuid()),
+            mentions: message
+                .mentions
+                .users()
+                .iter()
+                .map(|user| user.as_uuid())
+                .collect(),
         }
     }
 
@@ -318,6 +330,11 @@ impl MessageRow {
     /// The seq.
     pub(super) fn seq(&self) -> i64 {
         self.seq
+    }
+
+    /// Whether it is a tombstone.
+    pub(super) fn is_deleted(&self) -> bool {
+        self.deleted_at.is_some()
     }
 
     /// When it was stored (when its `message` event happened).
@@ -333,15 +350,38 @@ impl MessageRow {
     }
 }
 
-impl TryFrom<MessageRow> for Message {
+/// A message row with the rows of its reactions (in the order
+/// [`ReactionRow`] documents): everything a [`Message`] shows, so that no
+/// message is read without its reactions.
+#[derive(Debug, Clone)]
+pub(super) struct Loaded {
+    /// The message.
+    pub(super) row: MessageRow,
+    /// Its reactions, in display order.
+    pub(super) reactions: Vec<ReactionRow>,
+}
+
+impl Loaded {
+    /// A message that has no reactions: new, or a tombstone.
+    pub(super) fn bare(row: MessageRow) -> Self {
+        Self {
+            row,
+            reactions: Vec::new(),
+        }
+    }
+}
+
+impl TryFrom<Loaded> for Message {
     type Error = StoreError;
 
-    fn try_from(row: MessageRow) -> Result<Self, StoreError> {
+    fn try_from(Loaded { row, reactions }: Loaded) -> Result<Self, StoreError> {
         let corrupt =
             |what: &str| StoreError::Failure(format!("message {} has an invalid {what}", row.id));
         if row.body.is_none() != row.deleted_at.is_some() {
             return Err(corrupt("tombstone (body and deletion time disagree)"));
         }
+        let mentions = Mentions::parse(row.mentions.iter().copied().map(UserId::from_uuid))
+            .map_err(|_| corrupt("mention list"))?;
         Ok(Self {
             id: MessageId::from_uuid(row.id),
             room_id: RoomId::from_uuid(row.room_id),
@@ -365,12 +405,86 @@ impl TryFrom<MessageRow> for Message {
             created_at: row.created_at,
             edited_at: row.edited_at,
             deleted_at: row.deleted_at,
-            // issue 13 stub: the store helper loads these.
-            reply_to: None,
-            mentions: Default::default(),
-            reactions: Vec::new(),
+            reply_to: row.reply_to.map(MessageId::from_uuid),
+            mentions,
+            reactions: reactions_of(reactions).map_err(|_| corrupt("reaction"))?,
         })
     }
+}
+
+/// A `message_reactions` row. A message's rows are read ordered by
+/// `(emoji_ordinal, ordinal)`: emoji in the order each was first added
+/// (and has stayed since), then each emoji's users in the order they
+/// reacted, which is the order [`Message::reactions`] shows.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = message_reactions, check_for_backend(diesel::pg::Pg))]
+pub(super) struct ReactionRow {
+    message_id: Uuid,
+    emoji: String,
+    user_id: Uuid,
+    reacted_at: DateTime<Utc>,
+    ordinal: i64,
+    emoji_ordinal: i64,
+}
+
+impl ReactionRow {
+    /// The row of `change`, added at `at` after the message's reactions
+    /// `present` (its rows as read, in order, under its lock): the next
+    /// ordinal, and the emoji's place if it is there already.
+    pub(super) fn added(change: &ReactionChange, at: DateTime<Utc>, present: &[Self]) -> Self {
+        let ordinal = present.iter().map(|row| row.ordinal).max().unwrap_or(0) + 1;
+        let emoji_ordinal = present
+            .iter()
+            .find(|row| row.emoji == change.emoji.as_str())
+            .map_or(ordinal, |row| row.emoji_ordinal);
+        Self {
+            message_id: change.message_id.as_uuid(),
+            emoji: change.emoji.as_str().to_owned(),
+            user_id: change.user_id.as_uuid(),
+            reacted_at: at,
+            ordinal,
+            emoji_ordinal,
+        }
+    }
+
+    /// The message reacted to.
+    pub(super) fn message_id(&self) -> Uuid {
+        self.message_id
+    }
+
+    /// The emoji, as stored.
+    pub(super) fn emoji(&self) -> &str {
+        &self.emoji
+    }
+
+    /// Who reacted.
+    pub(super) fn user_id(&self) -> Uuid {
+        self.user_id
+    }
+
+    /// Where it sorts among its message's rows (see [`ReactionRow`]).
+    pub(super) fn order(&self) -> (i64, i64) {
+        (self.emoji_ordinal, self.ordinal)
+    }
+}
+
+/// One message's reaction rows (in order) as the domain shows them: one
+/// [`Reaction`] per distinct emoji.
+fn reactions_of(rows: Vec<ReactionRow>) -> Result<Vec<Reaction>, StoreError> {
+    let mut reactions: Vec<Reaction> = Vec::new();
+    for row in rows {
+        let user = UserId::from_uuid(row.user_id);
+        match reactions.last_mut() {
+            Some(last) if last.emoji.as_str() == row.emoji => last.user_ids.push(user),
+            _ => reactions.push(Reaction {
+                emoji: Emoji::parse(&row.emoji).map_err(|_| {
+                    StoreError::Failure(format!("message {} has an invalid emoji", row.message_id))
+                })?,
+                user_ids: vec![user],
+            }),
+        }
+    }
+    Ok(reactions)
 }
 
 /// A stored token hash; the schema's CHECK guarantees 32 bytes.
@@ -469,6 +583,10 @@ pub(super) mod kind {
     pub const MEMBER_UPDATED: &str = "member_updated";
     /// New room details (or a new owner).
     pub const ROOM_UPDATED: &str = "room_updated";
+    /// A reaction added.
+    pub const REACTION_ADDED: &str = "reaction_added";
+    /// A reaction taken back.
+    pub const REACTION_REMOVED: &str = "reaction_removed";
 }
 
 /// A `room_events` row. A message event holds only its message's id (the
@@ -486,15 +604,19 @@ pub(super) struct EventRow {
     payload: Option<serde_json::Value>,
 }
 
-/// The `payload` of a membership or room event: `{"member": ...}` for
-/// `member_updated`, `{"member": ..., "room": ...}` for `member_joined`,
-/// `{"room": ...}` for `room_updated`.
+/// The `payload` of a membership, room or reaction event: `{"member":
+/// ...}` for `member_updated`, `{"member": ..., "room": ...}` for
+/// `member_joined`, `{"room": ...}` for `room_updated`, `{"emoji": ...}`
+/// for `reaction_added` and `reaction_removed` (which name their message
+/// and user in their own columns).
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct EventPayload {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     member: Option<MemberView>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     room: Option<RoomView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    emoji: Option<String>,
 }
 
 /// A member as an event shows it (its room is the event's). Anonymising an
@@ -603,6 +725,39 @@ impl EventRow {
         }
     }
 
+    /// The event of `kind` (`reaction_added` or `reaction_removed`) of
+    /// `change` at `pos` in `room`.
+    pub(super) fn of_reaction(
+        kind: &str,
+        room: Uuid,
+        change: &ReactionChange,
+        pos: i64,
+        at: DateTime<Utc>,
+    ) -> QueryResult<Self> {
+        Ok(Self {
+            room_id: room,
+            pos,
+            kind: kind.to_owned(),
+            at,
+            message_id: Some(change.message_id.as_uuid()),
+            user_id: Some(change.user_id.as_uuid()),
+            payload: payload(&EventPayload {
+                member: None,
+                room: None,
+                emoji: Some(change.emoji.as_str().to_owned()),
+            })?,
+        })
+    }
+
+    /// Whether this event shows its message (the message kinds; reaction
+    /// events only name theirs).
+    pub(super) fn shows_message(&self) -> bool {
+        matches!(
+            self.kind.as_str(),
+            kind::MESSAGE | kind::MESSAGE_UPDATED | kind::MESSAGE_DELETED
+        )
+    }
+
     /// `member_joined` of `member` at `pos` in `room` (shown as it is
     /// right after the join: at `pos`).
     pub(super) fn member_joined(
@@ -621,6 +776,7 @@ impl EventRow {
             payload: payload(&EventPayload {
                 member: Some(member),
                 room: Some(RoomView::at(room, pos)),
+                emoji: None,
             })?,
         })
     }
@@ -655,6 +811,7 @@ impl EventRow {
             payload: payload(&EventPayload {
                 member: Some(member),
                 room: None,
+                emoji: None,
             })?,
         })
     }
@@ -671,13 +828,15 @@ impl EventRow {
             payload: payload(&EventPayload {
                 member: None,
                 room: Some(RoomView::at(room, room.last_pos)),
+                emoji: None,
             })?,
         })
     }
 
     /// The event this row logs, with its message as `message` shows it
-    /// (the row joined to a message event, `None` for other events).
-    pub(super) fn into_event(self, message: Option<MessageRow>) -> Result<RoomEvent, StoreError> {
+    /// (the message of a message event as it is now, `None` for other
+    /// events).
+    pub(super) fn into_event(self, message: Option<Message>) -> Result<RoomEvent, StoreError> {
         let corrupt = |what: &str| {
             StoreError::Failure(format!(
                 "the event at {} in room {} has an invalid {what}",
@@ -705,8 +864,16 @@ impl EventRow {
         let room = |view: Option<RoomView>| -> Result<Room, StoreError> {
             Room::try_from(view.ok_or_else(|| corrupt("payload (no room)"))?)
         };
-        let message = || -> Result<Message, StoreError> {
-            Message::try_from(message.ok_or_else(|| corrupt("message (none)"))?)
+        let message = || message.ok_or_else(|| corrupt("message (none)"));
+        let reaction = || -> Result<ReactionChange, StoreError> {
+            let emoji = payload.emoji.as_deref().ok_or_else(|| corrupt("emoji"))?;
+            Ok(ReactionChange {
+                message_id: MessageId::from_uuid(
+                    self.message_id.ok_or_else(|| corrupt("message id"))?,
+                ),
+                emoji: Emoji::parse(emoji).map_err(|_| corrupt("emoji"))?,
+                user_id: UserId::from_uuid(self.user_id.ok_or_else(|| corrupt("user"))?),
+            })
         };
         let change = match self.kind.as_str() {
             kind::MESSAGE => Change::Message(message()?),
@@ -721,6 +888,8 @@ impl EventRow {
             },
             kind::MEMBER_UPDATED => Change::MemberUpdated(member(payload.member)?),
             kind::ROOM_UPDATED => Change::RoomUpdated(room(payload.room)?),
+            kind::REACTION_ADDED => Change::ReactionAdded(reaction()?),
+            kind::REACTION_REMOVED => Change::ReactionRemoved(reaction()?),
             _ => return Err(corrupt("kind")),
         };
         Ok(RoomEvent {

@@ -63,6 +63,8 @@ diesel::table! {
         emoji -> Text,
         user_id -> Uuid,
         reacted_at -> Timestamptz,
+        ordinal -> Int8,
+        emoji_ordinal -> Int8,
     }
 }
 

@@ -2,7 +2,8 @@
 //! queue up while its lock is held are stored by one transaction (their rows
 //! share an `xmin`), with the same answers as one by one: dense seqs, their
 //! events at dense positions in seq order, repeats of a client id answered
-//! with the first message and no event, within the batch too.
+//! with the first message and no event, within the batch too; replies and
+//! mentions stored as by a lone append.
 //!
 //! The room's lock is held from a connection of the test's own, so that the
 //! appends queue up behind it. Skipped (loudly) without a database, failed
@@ -15,7 +16,7 @@ use diesel::sql_types::{BigInt, Text, Uuid as SqlUuid};
 use diesel::{QueryableByName, sql_query};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use p_chat_domain::events::{Change, Logged};
-use p_chat_domain::message::{ClientMsgId, Message, NewMessage, Seq};
+use p_chat_domain::message::{ClientMsgId, Mentions, Message, NewMessage, Seq};
 use p_chat_domain::ports::StoreError;
 use p_chat_domain::room::{RoomId, Visibility};
 use p_chat_domain::user::UserId;
@@ -23,8 +24,8 @@ use tokio::task::JoinHandle;
 use tokio::time::sleep;
 
 use crate::fixtures::{
-    at, body, chat_user, created_room, events_after, new_message, new_message_with_client_id, pos,
-    stored_room,
+    added_member, at, body, chat_user, created_room, events_after, new_message,
+    new_message_with_client_id, pos, stored_room,
 };
 use crate::{ChatStores, postgres_chat_stores};
 
@@ -323,4 +324,68 @@ async fn appends_queued_for_a_room_deleted_meanwhile_find_no_room() {
     }
     assert!(fx.writers().await.is_empty());
     assert!(fx.event_writers().await.is_empty());
+}
+
+/// Appends that share a transaction store their replies and mentions as a
+/// lone append does: on the message, and as the rows mention counts read
+/// (not a mention of oneself).
+#[tokio::test]
+async fn a_batch_stores_replies_and_mentions() {
+    let Some(fx) = fixture().await else {
+        return;
+    };
+    let cat = added_member(&fx.stores, fx.room, at(1)).await.id;
+    let parent = stored(fx.stores.messages.append(&fx.message(fx.ann, None)).await).value;
+    let reply = |author: UserId, mentions: &[UserId]| NewMessage {
+        reply_to: Some(parent.id),
+        mentions: Mentions::parse(mentions.iter().copied()).unwrap(),
+        ..fx.message(author, None)
+    };
+    let mut holder = fx.lock_room().await;
+    let first = fx.spawn_append(fx.message(fx.ann, None)).await;
+    let sent = [
+        reply(fx.ann, &[cat]),
+        reply(fx.bob, &[cat, fx.ann]),
+        reply(cat, &[cat]),
+    ];
+    let mut queued = Vec::new();
+    for message in &sent {
+        queued.push(fx.spawn_append(message.clone()).await);
+    }
+    sql_query("COMMIT").execute(&mut holder).await.unwrap();
+
+    stored(first.await.unwrap());
+    for (message, handle) in sent.iter().zip(queued) {
+        let appended = stored(handle.await.unwrap()).value;
+        assert_eq!(appended.reply_to, Some(parent.id));
+        assert_eq!(appended.mentions, message.mentions);
+        assert_eq!(
+            fx.stores
+                .messages
+                .by_id(fx.room, appended.id)
+                .await
+                .unwrap(),
+            Some(appended)
+        );
+    }
+    let writers = fx.writers().await;
+    assert_eq!(
+        writers.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
+    assert!(
+        writers[2..]
+            .iter()
+            .all(|(_, writer)| *writer == writers[2].1),
+        "the replies were stored by one transaction: {writers:?}"
+    );
+    let counts = |user: UserId| {
+        let memberships = Arc::clone(&fx.stores.memberships);
+        async move {
+            let found = memberships.unread(user, Some(fx.room)).await.unwrap();
+            (found[0].unread, found[0].mentions)
+        }
+    };
+    assert_eq!(counts(cat).await, (4, 2));
+    assert_eq!(counts(fx.ann).await, (2, 1));
 }

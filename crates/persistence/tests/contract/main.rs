@@ -5,7 +5,8 @@
 //! as documented on the traits.
 //!
 //! Each suite (`users`, `sessions`, `verifications`, `resets`, `invites`;
-//! `rooms`, `memberships`, `messages`, `events`) is a set of test bodies written once
+//! `rooms`, `memberships`, `messages`, `reactions`, `read_markers`, `search`,
+//! `events`) is a set of test bodies written once
 //! against the port traits. [`contract_suite!`] turns the account suites into
 //! one `#[tokio::test]` per body for one adapter, given a factory that builds
 //! that adapter's [`Stores`]; [`chat_contract_suite!`] does the same for the
@@ -42,8 +43,11 @@ mod group_commit;
 mod invites;
 mod memberships;
 mod messages;
+mod reactions;
+mod read_markers;
 mod resets;
 mod rooms;
+mod search;
 mod sessions;
 mod users;
 mod verifications;
@@ -291,6 +295,35 @@ macro_rules! chat_contract_suite {
                 tombstone_clears_the_body_and_keeps_the_seq,
                 tombstone_of_a_missing_message_is_none,
                 by_id_in_the_wrong_room_is_none,
+                reply_to_and_mentions_round_trip,
+                tombstone_clears_mentions_and_reactions_and_keeps_reply_to,
+            ]);
+
+            contract_suite!(@cases reactions [
+                reactions_show_in_order_of_first_add_and_of_reacting,
+                repeated_adds_and_missing_removes_change_nothing,
+                reactions_to_missing_or_deleted_messages_are_refused,
+                a_message_takes_at_most_twenty_distinct_emoji,
+                concurrent_togglers_of_one_emoji_count_exactly,
+                the_emoji_limit_is_exact_under_a_race,
+                a_repeated_send_shows_the_reactions,
+            ]);
+
+            contract_suite!(@cases read_markers [
+                mark_read_moves_the_marker_only_forward,
+                concurrent_marks_never_move_the_marker_backward,
+                unread_counts_exclude_own_and_deleted_messages,
+                unread_lists_the_rooms_of_the_member,
+                unread_counts_stop_at_the_cap,
+                receipts_list_every_members_marker_in_joined_order,
+                leaving_clears_the_marker,
+                which_members_keeps_the_members_once,
+            ]);
+
+            contract_suite!(@cases search [
+                search_finds_every_word_in_the_members_rooms_only,
+                search_filters_by_room_and_time_and_limits,
+                better_matches_rank_first_then_newest,
             ]);
 
             contract_suite!(@cases events [

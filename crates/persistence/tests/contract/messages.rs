@@ -909,3 +909,141 @@ pub async fn by_id_in_the_wrong_room_is_none(stores: ChatStores) {
         None
     );
 }
+
+/// A reply and its mentions are stored as sent and read back by every
+/// read: the append's answer and event, `by_id`, history pages and the
+/// room's log. A message without them reads back without them.
+pub async fn reply_to_and_mentions_round_trip(stores: ChatStores) {
+    let (owner, room) = created_room(&stores, Visibility::Public).await;
+    let bob = chat_user(&stores).await;
+    let cat = chat_user(&stores).await;
+    let first = append_messages(&stores, room.id, owner.id, 1)
+        .await
+        .remove(0);
+    assert_eq!(
+        (first.reply_to, first.mentions.clone()),
+        (None, Mentions::default())
+    );
+    let sent = NewMessage {
+        reply_to: Some(first.id),
+        mentions: Mentions::parse([cat.id, bob.id]).unwrap(),
+        created_at: at(7),
+        ..new_message(room.id, bob.id)
+    };
+
+    let appended = stores.messages.append(&sent).await.unwrap().unwrap();
+    let reply = appended.value.clone();
+    assert_eq!(reply.reply_to, Some(first.id));
+    assert_eq!(
+        reply.mentions.users(),
+        [cat.id, bob.id],
+        "in the order sent"
+    );
+    assert_eq!(reply.body, Some(sent.body.clone()));
+    assert_eq!(
+        appended.event.as_ref().unwrap().change,
+        Change::Message(reply.clone())
+    );
+    assert_eq!(
+        stores.messages.by_id(room.id, reply.id).await.unwrap(),
+        Some(reply.clone())
+    );
+    assert_eq!(
+        stores
+            .messages
+            .page(room.id, &query(None, None, 10))
+            .await
+            .unwrap()
+            .messages,
+        [first.clone(), reply.clone()]
+    );
+    let log = stores
+        .events
+        .after(room.id, &events_after(0, 100))
+        .await
+        .unwrap();
+    let shown: Vec<&Message> = log
+        .events
+        .iter()
+        .filter_map(|event| event.change.message())
+        .collect();
+    assert_eq!(shown, [&first, &reply]);
+}
+
+/// A tombstone loses its mentions and reactions (and its body) but keeps
+/// `reply_to`; a reply to a deleted message keeps pointing at it.
+pub async fn tombstone_clears_mentions_and_reactions_and_keeps_reply_to(stores: ChatStores) {
+    let (owner, room) = created_room(&stores, Visibility::Public).await;
+    let bob = chat_user(&stores).await;
+    let first = append_messages(&stores, room.id, owner.id, 1)
+        .await
+        .remove(0);
+    let reply = stores
+        .messages
+        .append(&NewMessage {
+            reply_to: Some(first.id),
+            mentions: Mentions::parse([bob.id]).unwrap(),
+            ..new_message(room.id, owner.id)
+        })
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    let reaction = p_chat_domain::reaction::ReactionChange {
+        message_id: reply.id,
+        emoji: p_chat_domain::reaction::Emoji::parse("👍").unwrap(),
+        user_id: bob.id,
+    };
+    stores
+        .messages
+        .react(room.id, &reaction, at(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        stores
+            .messages
+            .by_id(room.id, reply.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .reactions
+            .len(),
+        1
+    );
+
+    let deleted = stores
+        .messages
+        .tombstone(room.id, reply.id, at(2))
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    let tombstone = Message {
+        body: None,
+        deleted_at: Some(at(2)),
+        mentions: Mentions::default(),
+        reactions: Vec::new(),
+        ..reply.clone()
+    };
+    assert_eq!(deleted, tombstone);
+    assert_eq!(tombstone.reply_to, Some(first.id));
+    assert_eq!(
+        stores.messages.by_id(room.id, reply.id).await.unwrap(),
+        Some(tombstone.clone())
+    );
+    stores
+        .messages
+        .tombstone(room.id, first.id, at(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        stores
+            .messages
+            .by_id(room.id, reply.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .reply_to,
+        Some(first.id)
+    );
+}
