@@ -25,7 +25,7 @@ use super::messages::{append_batch, append_one};
 use super::pool::PgStore;
 use crate::lock;
 
-/// The most appends one transaction takes (its `INSERT` binds 9 values per
+/// The most appends one transaction takes (its `INSERT` binds 11 values per
 /// message, far below PostgreSQL's limit of 65,535).
 const MAX_BATCH: usize = 128;
 

@@ -297,6 +297,7 @@ macro_rules! chat_contract_suite {
                 by_id_in_the_wrong_room_is_none,
                 reply_to_and_mentions_round_trip,
                 tombstone_clears_mentions_and_reactions_and_keeps_reply_to,
+                deleting_a_room_takes_replies_mentions_and_reactions_along,
             ]);
 
             contract_suite!(@cases reactions [

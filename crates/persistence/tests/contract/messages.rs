@@ -1047,3 +1047,63 @@ pub async fn tombstone_clears_mentions_and_reactions_and_keeps_reply_to(stores: 
         Some(first.id)
     );
 }
+
+/// Deleting a room takes its replies, mentions and reactions along (on
+/// PostgreSQL, through the cascades of their foreign keys): the room, its
+/// messages and its members' read state are gone, and another room keeps
+/// its own.
+pub async fn deleting_a_room_takes_replies_mentions_and_reactions_along(stores: ChatStores) {
+    let (owner, room) = created_room(&stores, Visibility::Public).await;
+    let (_, kept) = created_room(&stores, Visibility::Public).await;
+    let bob = crate::fixtures::added_member(&stores, room.id, at(1)).await;
+    let first = append_messages(&stores, room.id, owner.id, 1)
+        .await
+        .remove(0);
+    let reply = stores
+        .messages
+        .append(&NewMessage {
+            reply_to: Some(first.id),
+            mentions: Mentions::parse([bob.id]).unwrap(),
+            ..new_message(room.id, owner.id)
+        })
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    stores
+        .messages
+        .react(
+            room.id,
+            &p_chat_domain::reaction::ReactionChange {
+                message_id: reply.id,
+                emoji: p_chat_domain::reaction::Emoji::parse("🎉").unwrap(),
+                user_id: bob.id,
+            },
+            at(2),
+        )
+        .await
+        .unwrap();
+    let kept_message = append_messages(&stores, kept.id, owner.id, 1)
+        .await
+        .remove(0);
+
+    assert!(stores.rooms.delete(room.id, at(3)).await.unwrap().is_some());
+    assert_eq!(
+        stores.messages.by_id(room.id, reply.id).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        stores.messages.by_id(room.id, first.id).await.unwrap(),
+        None
+    );
+    assert_eq!(stores.memberships.unread(bob.id, None).await.unwrap(), []);
+    assert_eq!(stores.memberships.receipts(room.id).await.unwrap(), []);
+    assert_eq!(
+        stores
+            .messages
+            .by_id(kept.id, kept_message.id)
+            .await
+            .unwrap(),
+        Some(kept_message)
+    );
+}

@@ -150,7 +150,7 @@ pub async fn reactions_show_in_order_of_first_add_and_of_reacting(stores: ChatSt
         .page(room, &p_chat_domain::message::HistoryQuery::default())
         .await
         .unwrap();
-    assert_eq!(page.messages, [now.clone()]);
+    assert_eq!(page.messages, std::slice::from_ref(&now));
     let log = stores
         .events
         .after(room, &crate::fixtures::events_after(0, 100))
