@@ -4,6 +4,7 @@
 use p_chat_domain::error::ValidationError;
 use p_chat_domain::events::{Broadcast, RoomEvent};
 use p_chat_domain::position::Pos;
+use p_chat_domain::presence::PresenceChange;
 use p_chat_domain::user::UserId;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -148,6 +149,18 @@ pub fn error(code: &str, message: &str, reference: Option<&str>) -> String {
 /// `{"type":"ready","user_id","expires_at"}`.
 pub fn ready(user_id: UserId, expires_at: chrono::DateTime<chrono::Utc>) -> String {
     json!({ "type": "ready", "user_id": user_id.as_uuid(), "expires_at": expires_at }).to_string()
+}
+
+/// `{"type":"presence","user_id","presence","last_seen_at"}`: a user who
+/// shares a room with the connection's came online or went offline.
+pub fn presence(change: &PresenceChange) -> String {
+    json!({
+        "type": "presence",
+        "user_id": change.user_id.as_uuid(),
+        "presence": change.presence.as_str(),
+        "last_seen_at": change.last_seen_at,
+    })
+    .to_string()
 }
 
 /// `{"type":"pong"}`.
