@@ -114,9 +114,16 @@ async fn presence_follows_connections_after_the_grace(backend: Backend) {
     let seen = person(&app, &ann, &bob.id).await;
     assert_eq!(seen.data()["presence"], "online", "{seen:?}");
     assert_eq!(seen.data()["last_seen_at"], Value::Null);
+    // Ann's own online may reach Bob (he may have connected before it
+    // went out); his own never does.
+    let own: Vec<Value> = presence_frames(&mut bobs)
+        .await
+        .into_iter()
+        .filter(|frame| frame["user_id"] == json!(bob.id))
+        .collect();
     assert!(
-        presence_frames(&mut bobs).await.is_empty(),
-        "a user's own connections hear nothing of their presence"
+        own.is_empty(),
+        "a user's own connections hear nothing of their presence: {own:?}"
     );
 
     bobs.close().await;
@@ -203,17 +210,15 @@ async fn a_reconnect_storm_announces_nothing(backend: Backend) {
     // The members' onlines may still be on their way: let them pass.
     sleep(QUIET).await;
     let _ = watcher.collect_for(Duration::from_millis(100)).await;
-    for client in clients {
-        client.close().await;
-    }
+    // Each comes back at once (all of them within the grace period would
+    // need a faster machine than a test's).
     let mut back = Vec::new();
-    for member in &members {
+    for (client, member) in clients.into_iter().zip(&members) {
+        client.close().await;
         back.push(WsClient::connect_ready(&app, &member.token).await.0);
     }
-    assert!(
-        presence_frames(&mut watcher).await.is_empty(),
-        "a reconnect storm flaps"
-    );
+    let frames = presence_frames(&mut watcher).await;
+    assert!(frames.is_empty(), "a reconnect storm flaps: {frames:?}");
 }
 
 on_both_stores!(

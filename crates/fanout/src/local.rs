@@ -24,7 +24,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use p_chat_domain::events::{Broadcast, Change, RoomEvent};
-use p_chat_domain::ports::{Delivery, FanOut, Subscriber, Subscription};
+use p_chat_domain::ports::{Clock, Delivery, FanOut, Subscriber, Subscription, SystemClock};
 use p_chat_domain::position::Pos;
 use p_chat_domain::presence::{PresenceChange, Transition};
 use p_chat_domain::room::RoomId;
@@ -237,7 +237,8 @@ impl Routes {
     fn depart(&mut self, user: UserId) {
         let generation = self.next_grace;
         self.next_grace = self.next_grace.wrapping_add(1);
-        let since = Utc::now();
+        // To the microsecond, as stores keep `last_seen_at`.
+        let since = SystemClock.now();
         self.lingering
             .insert(user, Lingering { generation, since });
         let me = self.me.clone();
