@@ -38,6 +38,13 @@ async fn room_with(app: &TestApp, owner: &TestUser, members: &[&TestUser]) -> St
     room
 }
 
+/// A connection of `user` to `app`, ready, that reads `presence` frames.
+async fn connected(app: &TestApp, token: &str) -> (WsClient, Value) {
+    let (mut client, ready) = WsClient::connect_ready(app, token).await;
+    client.hear_presence();
+    (client, ready)
+}
+
 /// `GET /users/{id}` as `caller`.
 async fn person(app: &TestApp, caller: &TestUser, id: &str) -> common::Reply {
     app.call("GET", &format!("/users/{id}"), &caller.token, None)
@@ -102,10 +109,10 @@ async fn presence_follows_connections_after_the_grace(backend: Backend) {
     let cat = app.user("cat@example.com").await;
     room_with(&app, &ann, &[&bob]).await;
     room_with(&app, &cat, &[]).await;
-    let (mut watcher, _) = WsClient::connect_ready(&app, &ann.token).await;
-    let (mut stranger, _) = WsClient::connect_ready(&app, &cat.token).await;
+    let (mut watcher, _) = connected(&app, &ann.token).await;
+    let (mut stranger, _) = connected(&app, &cat.token).await;
 
-    let (mut bobs, _) = WsClient::connect_ready(&app, &bob.token).await;
+    let (mut bobs, _) = connected(&app, &bob.token).await;
     let online = next_presence(&mut watcher).await;
     assert_eq!(
         online,
@@ -157,13 +164,13 @@ async fn a_reconnect_within_the_grace_announces_nothing(backend: Backend) {
     let ann = app.user("ann@example.com").await;
     let bob = app.user("bob@example.com").await;
     room_with(&app, &ann, &[&bob]).await;
-    let (mut watcher, _) = WsClient::connect_ready(&app, &ann.token).await;
-    let (bobs, _) = WsClient::connect_ready(&app, &bob.token).await;
+    let (mut watcher, _) = connected(&app, &ann.token).await;
+    let (bobs, _) = connected(&app, &bob.token).await;
     assert_eq!(next_presence(&mut watcher).await["presence"], "online");
 
     bobs.close().await;
     sleep(GRACE / 3).await;
-    let (again, _) = WsClient::connect_ready(&app, &bob.token).await;
+    let (again, _) = connected(&app, &bob.token).await;
     assert!(
         presence_frames(&mut watcher).await.is_empty(),
         "a reconnect within the grace flaps"
@@ -181,8 +188,8 @@ async fn a_connection_sharing_two_rooms_gets_one_frame(backend: Backend) {
     let bob = app.user("bob@example.com").await;
     room_with(&app, &ann, &[&bob]).await;
     room_with(&app, &bob, &[&ann]).await;
-    let (mut watcher, _) = WsClient::connect_ready(&app, &ann.token).await;
-    let (_bobs, _) = WsClient::connect_ready(&app, &bob.token).await;
+    let (mut watcher, _) = connected(&app, &ann.token).await;
+    let (_bobs, _) = connected(&app, &bob.token).await;
     let frames = presence_frames(&mut watcher).await;
     assert_eq!(frames.len(), 1, "{frames:?}");
     assert_eq!(frames[0]["presence"], "online");
@@ -204,9 +211,9 @@ async fn a_reconnect_storm_announces_nothing(backend: Backend) {
     room_with(&app, &ann, &refs).await;
     let mut clients = Vec::new();
     for member in &members {
-        clients.push(WsClient::connect_ready(&app, &member.token).await.0);
+        clients.push(connected(&app, &member.token).await.0);
     }
-    let (mut watcher, _) = WsClient::connect_ready(&app, &ann.token).await;
+    let (mut watcher, _) = connected(&app, &ann.token).await;
     // The members' onlines may still be on their way: let them pass.
     sleep(QUIET).await;
     let _ = watcher.collect_for(Duration::from_millis(100)).await;
@@ -215,7 +222,7 @@ async fn a_reconnect_storm_announces_nothing(backend: Backend) {
     let mut back = Vec::new();
     for (client, member) in clients.into_iter().zip(&members) {
         client.close().await;
-        back.push(WsClient::connect_ready(&app, &member.token).await.0);
+        back.push(connected(&app, &member.token).await.0);
     }
     let frames = presence_frames(&mut watcher).await;
     assert!(frames.is_empty(), "a reconnect storm flaps: {frames:?}");
@@ -242,10 +249,10 @@ async fn presence_crosses_nodes_through_redis() {
     let ann = a.user("ann@example.com").await;
     let bob = a.user("bob@example.com").await;
     room_with(a, &ann, &[&bob]).await;
-    let (mut watcher, _) = WsClient::connect_ready(a, &ann.token).await;
+    let (mut watcher, _) = connected(a, &ann.token).await;
     assert_eq!(person(a, &ann, &bob.id).await.data()["presence"], "offline");
 
-    let (bobs, _) = WsClient::connect_ready(b, &bob.token).await;
+    let (bobs, _) = connected(b, &bob.token).await;
     let online = next_presence(&mut watcher).await;
     assert_eq!(
         online,
@@ -276,14 +283,14 @@ async fn moving_to_another_node_within_the_grace_announces_nothing() {
     let ann = a.user("ann@example.com").await;
     let bob = a.user("bob@example.com").await;
     room_with(a, &ann, &[&bob]).await;
-    let (mut on_a, _) = WsClient::connect_ready(a, &ann.token).await;
-    let (mut on_b, _) = WsClient::connect_ready(b, &ann.token).await;
-    let (bobs, _) = WsClient::connect_ready(a, &bob.token).await;
+    let (mut on_a, _) = connected(a, &ann.token).await;
+    let (mut on_b, _) = connected(b, &ann.token).await;
+    let (bobs, _) = connected(a, &bob.token).await;
     assert_eq!(next_presence(&mut on_a).await["presence"], "online");
     assert_eq!(next_presence(&mut on_b).await["presence"], "online");
 
     bobs.close().await;
-    let (_moved, _) = WsClient::connect_ready(b, &bob.token).await;
+    let (_moved, _) = connected(b, &bob.token).await;
     assert!(presence_frames(&mut on_a).await.is_empty(), "node A flaps");
     assert!(presence_frames(&mut on_b).await.is_empty(), "node B flaps");
     assert_eq!(person(a, &ann, &bob.id).await.data()["presence"], "online");
