@@ -287,6 +287,37 @@ mod tests {
     }
 
     #[test]
+    fn presence_frames_have_the_fixed_shape() {
+        let user = UserId::new();
+        let change = |presence, last_seen_at| PresenceChange {
+            user_id: user,
+            presence,
+            last_seen_at,
+            rooms: vec![p_chat_domain::room::RoomId::new()],
+        };
+        let online: Value = serde_json::from_str(&presence(&change(
+            p_chat_domain::presence::Presence::Online,
+            None,
+        )))
+        .unwrap();
+        assert_eq!(
+            online,
+            json!({ "type": "presence", "user_id": user.as_uuid(), "presence": "online", "last_seen_at": null })
+        );
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-03T10:00:00.123456Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let offline: Value = serde_json::from_str(&presence(&change(
+            p_chat_domain::presence::Presence::Offline,
+            Some(at),
+        )))
+        .unwrap();
+        assert_eq!(offline["presence"], "offline");
+        assert_eq!(offline["last_seen_at"], "2026-12-03T10:00:00.123456Z");
+        assert!(offline.get("rooms").is_none(), "rooms stay server-side");
+    }
+
+    #[test]
     fn bad_frames_get_the_right_code_and_reference() {
         assert_eq!(parse("{").unwrap_err().code, "malformed_frame");
         assert_eq!(parse("[1]").unwrap_err().code, "malformed_frame");
