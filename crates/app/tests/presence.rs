@@ -27,7 +27,10 @@ const QUIET: Duration = Duration::from_millis(900);
 /// A private room of `owner` with `members` added; its id.
 async fn room_with(app: &TestApp, owner: &TestUser, members: &[&TestUser]) -> String {
     let room = app
-        .create_room(owner, json!({ "name": "Presence", "visibility": "private" }))
+        .create_room(
+            owner,
+            json!({ "name": "Presence", "visibility": "private" }),
+        )
         .await["id"]
         .as_str()
         .expect("a room id")
@@ -154,7 +157,10 @@ async fn presence_follows_connections_after_the_grace(backend: Backend) {
         presence_frames(&mut stranger).await.is_empty(),
         "a user who shares no room hears nothing"
     );
-    assert!(presence_frames(&mut watcher).await.is_empty(), "one frame per change");
+    assert!(
+        presence_frames(&mut watcher).await.is_empty(),
+        "one frame per change"
+    );
 }
 
 async fn a_reconnect_within_the_grace_announces_nothing(backend: Backend) {
@@ -175,7 +181,10 @@ async fn a_reconnect_within_the_grace_announces_nothing(backend: Backend) {
         presence_frames(&mut watcher).await.is_empty(),
         "a reconnect within the grace flaps"
     );
-    assert_eq!(person(&app, &ann, &bob.id).await.data()["presence"], "online");
+    assert_eq!(
+        person(&app, &ann, &bob.id).await.data()["presence"],
+        "online"
+    );
     again.close().await;
     assert_eq!(next_presence(&mut watcher).await["presence"], "offline");
 }
@@ -263,13 +272,19 @@ async fn presence_crosses_nodes_through_redis() {
     bobs.close().await;
     let closed = Instant::now();
     let offline = next_presence(&mut watcher).await;
-    assert!(closed.elapsed() >= GRACE, "offline before the grace ran out");
+    assert!(
+        closed.elapsed() >= GRACE,
+        "offline before the grace ran out"
+    );
     assert_eq!(offline["presence"], "offline");
     let seen = person(a, &ann, &bob.id).await;
     assert_eq!(seen.data()["presence"], "offline", "{seen:?}");
     assert_eq!(seen.data()["last_seen_at"], offline["last_seen_at"]);
     assert!(seen.data()["last_seen_at"].is_string());
-    assert!(presence_frames(&mut watcher).await.is_empty(), "one frame per change");
+    assert!(
+        presence_frames(&mut watcher).await.is_empty(),
+        "one frame per change"
+    );
 }
 
 /// A user who moves from node A to node B within the grace (as when A

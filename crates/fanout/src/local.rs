@@ -220,7 +220,10 @@ impl Routes {
         if let Some(queue) = &self.attendance
             && queue.try_send(attendance).is_err()
         {
-            tracing::warn!(?attendance, "attendance queue full: a presence report is dropped");
+            tracing::warn!(
+                ?attendance,
+                "attendance queue full: a presence report is dropped"
+            );
         }
     }
 
@@ -239,8 +242,7 @@ impl Routes {
         self.next_grace = self.next_grace.wrapping_add(1);
         // To the microsecond, as stores keep `last_seen_at`.
         let since = SystemClock.now();
-        self.lingering
-            .insert(user, Lingering { generation, since });
+        self.lingering.insert(user, Lingering { generation, since });
         let me = self.me.clone();
         let grace = self.grace;
         match tokio::runtime::Handle::try_current() {

@@ -101,7 +101,8 @@ impl Deployment {
         let url = RedisUrl::parse(&redis_url()?).unwrap();
         let prefix = unique_prefix();
         let log = Arc::new(Log::default());
-        let publisher = Arc::new(RedisFanOut::start(&url, prefix.clone(), log.clone(), GRACE).unwrap());
+        let publisher =
+            Arc::new(RedisFanOut::start(&url, prefix.clone(), log.clone(), GRACE).unwrap());
         let listener = Arc::new(RedisFanOut::start(&url, prefix, log.clone(), GRACE).unwrap());
         publisher.settled().await;
         listener.settled().await;
@@ -519,7 +520,8 @@ async fn a_reconnect_within_the_grace_changes_nothing(deployment: Deployment) {
     drop(first);
     tokio::time::sleep(GRACE / 3).await;
     // Back on the other node (the same one for the local hub).
-    let second = Deployment::connect_to(&deployment.listener, subscriber(user, &[]), CAPACITY).await;
+    let second =
+        Deployment::connect_to(&deployment.listener, subscriber(user, &[]), CAPACITY).await;
     for node in [&deployment.publisher, &deployment.listener] {
         assert_eq!(
             transition_of(node, user, GRACE * 2).await,

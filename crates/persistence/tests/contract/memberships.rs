@@ -607,7 +607,10 @@ pub async fn share_room_is_true_for_members_of_one_room(stores: ChatStores) {
     assert!(shares(owner.id, member.id).await);
     assert!(shares(member.id, owner.id).await);
     assert!(shares(member.id, member.id).await);
-    assert!(!shares(owner.id, stranger.id).await, "members of other rooms");
+    assert!(
+        !shares(owner.id, stranger.id).await,
+        "members of other rooms"
+    );
     assert!(!shares(stranger.id, member.id).await);
     assert!(!shares(roomless.id, owner.id).await, "in no room");
     assert!(!shares(roomless.id, roomless.id).await);

@@ -1465,7 +1465,11 @@ pub async fn record_last_seen_replaces_the_time_of_one_account(stores: Stores) {
     assert_eq!(users.last_seen(seen.id).await.unwrap(), Some(at(20)));
     assert!(users.record_last_seen(seen.id, at(10)).await.unwrap());
     assert_eq!(users.last_seen(seen.id).await.unwrap(), Some(at(10)));
-    assert_eq!(users.last_seen(other.id).await.unwrap(), None, "another account");
+    assert_eq!(
+        users.last_seen(other.id).await.unwrap(),
+        None,
+        "another account"
+    );
     let unknown = UserId::new();
     assert!(!users.record_last_seen(unknown, at(5)).await.unwrap());
     assert_eq!(users.last_seen(unknown).await.unwrap(), None);
