@@ -506,3 +506,68 @@ impl TryFrom<MemberWire> for Member {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn change(presence: Presence) -> PresenceChange {
+        PresenceChange {
+            user_id: UserId::new(),
+            presence,
+            last_seen_at: (presence == Presence::Offline).then(Utc::now),
+            rooms: vec![RoomId::new(), RoomId::new()],
+        }
+    }
+
+    #[test]
+    fn presence_changes_round_trip() {
+        let node = NodeId::new();
+        for presence in [Presence::Online, Presence::Offline] {
+            let news = News::Presence(Box::new(change(presence)));
+            let read = decode(&encode(node, &news)).expect("decodes");
+            assert_eq!(read, Publication { node, news });
+        }
+    }
+
+    #[test]
+    fn garbled_presence_changes_are_refused() {
+        let node = NodeId::new();
+        let real: Value = serde_json::from_slice(&encode(
+            node,
+            &News::Presence(Box::new(change(Presence::Offline))),
+        ))
+        .expect("JSON");
+        let garbled = |field: &str, value: Value| {
+            let mut garbled = real.clone();
+            garbled[field] = value;
+            serde_json::to_vec(&garbled).expect("JSON")
+        };
+        for bad in [
+            garbled("presence", json!("away")),
+            garbled("user_id", json!("not-a-uuid")),
+            garbled("rooms", json!(["not-a-uuid"])),
+            garbled("last_seen_at", json!("yesterday")),
+            garbled("v", json!(1)),
+        ] {
+            assert!(decode(&bad).is_err(), "{}", String::from_utf8_lossy(&bad));
+        }
+    }
+
+    #[test]
+    fn an_online_change_carries_no_last_seen_time() {
+        let mut online: Value = serde_json::from_slice(&encode(
+            NodeId::new(),
+            &News::Presence(Box::new(change(Presence::Online))),
+        ))
+        .expect("JSON");
+        online["last_seen_at"] = json!(Utc::now());
+        let read = decode(&serde_json::to_vec(&online).expect("JSON")).expect("decodes");
+        match read.news {
+            News::Presence(change) => assert_eq!(change.last_seen_at, None),
+            other => panic!("not presence: {other:?}"),
+        }
+    }
+}
