@@ -270,6 +270,10 @@ pub struct Config {
     pub event_retention: TimeDelta,
     /// `BCRYPT_COST` (default 12; 4 only for tests).
     pub bcrypt_cost: u32,
+    /// `PRESENCE_GRACE_MS`: how long after a user's last connection closes
+    /// they are announced offline, unless one opens meanwhile (default
+    /// 5000).
+    pub presence_grace: Duration,
     /// `PSQL_*`: the store.
     pub storage: Storage,
     /// The WebSocket gateway's settings.
@@ -349,6 +353,12 @@ impl Config {
             },
             event_retention: vars.duration("EVENT_RETENTION_DAYS", TimeDelta::days, 30)?,
             bcrypt_cost: vars.bounded("BCRYPT_COST", 4..=31, "an integer from 4 to 31", 12)?,
+            presence_grace: Duration::from_millis(u64::from(vars.bounded(
+                "PRESENCE_GRACE_MS",
+                0..=PRESENCE_GRACE_MAX_MS,
+                "a whole number of milliseconds from 0 to 600000",
+                PRESENCE_GRACE_DEFAULT_MS,
+            )?)),
             storage,
             ws: ws(&vars)?,
             redis,
@@ -358,6 +368,13 @@ impl Config {
         })
     }
 }
+
+/// `PRESENCE_GRACE_MS` when unset: long enough for a client to reconnect
+/// after a network blip or a node restart.
+const PRESENCE_GRACE_DEFAULT_MS: u32 = 5_000;
+/// The longest `PRESENCE_GRACE_MS` (ten minutes): past that a closed
+/// client would be shown online for too long.
+const PRESENCE_GRACE_MAX_MS: u32 = 600_000;
 
 /// The collected variables, looked up by their upper-case names.
 struct Vars(config::Config);
@@ -854,6 +871,7 @@ mod tests {
         assert_eq!(config.registration, RegistrationMode::Open);
         assert_eq!(config.reset.ttl, TimeDelta::minutes(30));
         assert_eq!(config.event_retention, TimeDelta::days(30));
+        assert_eq!(config.presence_grace, Duration::from_secs(5));
         assert!(matches!(config.jwt_secret, JwtSecret::Generated(ref key) if key.len() >= 32));
     }
 
@@ -871,8 +889,10 @@ mod tests {
             ("REGISTRATION", "invite"),
             ("PASSWORD_RESET_TTL_MINUTES", "10"),
             ("EVENT_RETENTION_DAYS", "90"),
+            ("PRESENCE_GRACE_MS", "300"),
         ])
         .unwrap();
+        assert_eq!(config.presence_grace, Duration::from_millis(300));
         assert_eq!(config.registration, RegistrationMode::Invite);
         assert_eq!(config.event_retention, TimeDelta::days(90));
         assert_eq!(config.reset.ttl, TimeDelta::minutes(10));
@@ -905,6 +925,9 @@ mod tests {
             ("PASSWORD_RESET_TTL_MINUTES", "0"),
             ("EVENT_RETENTION_DAYS", "0"),
             ("EVENT_RETENTION_DAYS", "a month"),
+            ("PRESENCE_GRACE_MS", "600001"),
+            ("PRESENCE_GRACE_MS", "-1"),
+            ("PRESENCE_GRACE_MS", "5s"),
         ] {
             let message = load(&[(var, value)]).unwrap_err().to_string();
             assert!(message.contains(var), "{var}={value}: {message}");

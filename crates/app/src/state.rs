@@ -10,7 +10,7 @@ use p_chat_domain::ports::{
     VerificationStore,
 };
 use p_chat_domain::services::{
-    Accounts, Admin, Messaging, Recovery, RecoveryPorts, RoomAccess, Rooms, Sessions,
+    Accounts, Admin, Messaging, People, Recovery, RecoveryPorts, RoomAccess, Rooms, Sessions,
 };
 use p_chat_fanout::local::Hub;
 use p_chat_fanout::redis::{RedisFanOut, RedisSetupError};
@@ -42,6 +42,8 @@ pub struct AppState {
     pub rooms: Rooms,
     /// Messaging use cases.
     pub messaging: Messaging,
+    /// Users as other users see them, with their presence.
+    pub people: People,
     /// What `GET /ready` checks.
     pub readiness: Readiness,
     /// Delivers room events to WebSocket connections.
@@ -123,7 +125,11 @@ impl AppState {
             Storage::Postgres(pg) => postgres(pg).await?,
         };
         let hasher: Arc<dyn PasswordHasher> = Arc::new(BcryptHasher::new(config.bcrypt_cost)?);
-        let fanout = fanout(config.redis.as_ref(), stores.events.clone())?;
+        let fanout = fanout(
+            config.redis.as_ref(),
+            stores.events.clone(),
+            config.presence_grace,
+        )?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let limits = Arc::new(Limits::new(&config.limits, &config.ws));
         Limits::spawn_housekeeping(&limits, shutdown.clone());
@@ -167,6 +173,13 @@ impl AppState {
             clock.clone(),
             sessions.clone(),
         );
+        let people = People::new(
+            stores.users.clone(),
+            stores.rooms.clone(),
+            stores.memberships.clone(),
+            fanout.clone(),
+        );
+        spawn_presence(people.clone(), shutdown.clone());
         let access = RoomAccess::new(stores.rooms, stores.memberships);
         let messaging = Messaging::new(
             access.clone(),
@@ -183,6 +196,7 @@ impl AppState {
             sessions,
             rooms: Rooms::new(access, stores.users, clock, fanout.clone()),
             messaging,
+            people,
             readiness: stores.readiness,
             fanout,
             ws: config.ws.clone(),
@@ -194,20 +208,35 @@ impl AppState {
     }
 }
 
+/// Announces the presence transitions the fan-out decides until shutdown
+/// (a node going down announces nobody offline: its users reconnect to
+/// another node within the grace period, and its claims expire).
+fn spawn_presence(people: People, mut shutdown: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = shutdown.wait_for(|stopping| *stopping) => {}
+            () = people.run() => {}
+        }
+    });
+}
+
 /// The fan-out: across nodes through Redis when `REDIS_URL` is set, else
-/// within this process.
+/// within this process; presence outlasts a user's last connection by
+/// `grace`.
 fn fanout(
     redis: Option<&RedisSettings>,
     events: Arc<dyn EventLog>,
+    grace: std::time::Duration,
 ) -> Result<Arc<dyn FanOut>, StateError> {
     let Some(redis) = redis else {
-        return Ok(Arc::new(Hub::default()));
+        return Ok(Arc::new(Hub::with_grace(grace)));
     };
     tracing::info!(url = ?redis.url, prefix = redis.prefix.as_str(), "fan-out across nodes through Redis");
     Ok(Arc::new(RedisFanOut::start(
         &redis.url,
         redis.prefix.clone(),
         events,
+        grace,
     )?))
 }
 

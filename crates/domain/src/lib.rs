@@ -8,7 +8,7 @@
 //!
 //! - [`user`], [`session`], [`verification`], [`registration`], [`recovery`],
 //!   [`token`], [`room`], [`message`], [`reaction`], [`read`], [`search`],
-//!   [`mail`]: the values, parsed on
+//!   [`presence`], [`mail`]: the values, parsed on
 //!   construction (a value that exists is valid).
 //! - [`permissions`]: who may do what in a room.
 //! - [`ports`]: what the use cases need from the outside world.
@@ -87,6 +87,7 @@ pub mod message;
 pub mod permissions;
 pub mod ports;
 pub mod position;
+pub mod presence;
 pub mod reaction;
 pub mod read;
 pub mod recovery;

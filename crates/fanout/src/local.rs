@@ -7,16 +7,26 @@
 //! is written under it, and no room waits for another room's task. Each
 //! room's events pass a [`Sequencer`] first, which puts publications that
 //! raced each other back into position order.
+//!
+//! The hub also keeps its users' attendance: a user's first connection
+//! here is reported as [`Attendance::Arrived`]; when their last one closes
+//! they linger for the grace period, and only if none opened meanwhile is
+//! [`Attendance::Left`] reported. Within one process these are the
+//! presence transitions; across nodes the Redis adapter weighs them against
+//! the other nodes' claims.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use p_chat_domain::events::{Broadcast, Change, RoomEvent};
-use p_chat_domain::ports::{Delivery, FanOut, Subscriber, Subscription};
+use p_chat_domain::ports::{Clock, Delivery, FanOut, Subscriber, Subscription, SystemClock};
 use p_chat_domain::position::Pos;
+use p_chat_domain::presence::{PresenceChange, Transition};
 use p_chat_domain::room::RoomId;
 use p_chat_domain::session::SessionId;
 use p_chat_domain::user::UserId;
@@ -26,11 +36,44 @@ use crate::sequencer::{Admitted, HOLD, Sequencer};
 
 type ConnId = u64;
 
+/// How long a user whose last connection closed still counts as present
+/// (`PRESENCE_GRACE_MS`), when the composition root sets no other.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+/// How many attendance reports may wait for their reader; past that the
+/// newest are dropped (presence is best effort).
+const ATTENDANCE_QUEUE: usize = 10_000;
+
 /// Fans events out to this process's connections.
-#[derive(Default)]
 pub struct Hub {
     routes: Arc<Mutex<Routes>>,
     next_id: AtomicU64,
+    /// Where [`Attendance`] is read from (by one reader).
+    attendance: tokio::sync::Mutex<mpsc::Receiver<Attendance>>,
+}
+
+/// A user's attendance on one hub, as it reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attendance {
+    /// The user's first connection here opened (and they were not
+    /// lingering here).
+    Arrived(UserId),
+    /// The user's last connection here closed at `at`, and none opened
+    /// within the grace period since.
+    Left {
+        /// The user.
+        user: UserId,
+        /// When their last connection here closed.
+        at: DateTime<Utc>,
+    },
+}
+
+/// A user whose last connection here closed, within the grace period.
+#[derive(Debug, Clone, Copy)]
+struct Lingering {
+    /// Tells this grace period's timer from a later one's.
+    generation: u64,
+    /// When the last connection closed.
+    since: DateTime<Utc>,
 }
 
 /// What a hub has connections for: a room with at least one member
@@ -67,13 +110,23 @@ struct Routes {
     marks: HashMap<RoomId, Pos>,
     /// Where changes of `rooms` and `users` are reported.
     interest: Option<mpsc::UnboundedSender<Interest>>,
+    /// Users without a connection here whose grace period runs.
+    lingering: HashMap<UserId, Lingering>,
+    /// The generation of the next grace period.
+    next_grace: u64,
+    /// How long a grace period lasts.
+    grace: Duration,
+    /// Where attendance is reported.
+    attendance: Option<mpsc::Sender<Attendance>>,
+    /// The routes themselves, for the timers of grace periods.
+    me: Weak<Mutex<Routes>>,
 }
 
 struct Connection {
     user: UserId,
     session: SessionId,
     rooms: HashSet<RoomId>,
-    queue: mpsc::Sender<Arc<Broadcast>>,
+    queue: mpsc::Sender<Delivery>,
     flags: Arc<Flags>,
 }
 
@@ -163,6 +216,92 @@ impl Routes {
         }
     }
 
+    fn attend(&self, attendance: Attendance) {
+        if let Some(queue) = &self.attendance
+            && queue.try_send(attendance).is_err()
+        {
+            tracing::warn!(
+                ?attendance,
+                "attendance queue full: a presence report is dropped"
+            );
+        }
+    }
+
+    /// A connection of `user` opened here: they arrive, unless they were
+    /// lingering (a reconnect within the grace period changes nothing).
+    fn arrive(&mut self, user: UserId) {
+        if self.lingering.remove(&user).is_none() {
+            self.attend(Attendance::Arrived(user));
+        }
+    }
+
+    /// The last connection of `user` here closed: they linger for the
+    /// grace period, then leave unless a connection opened meanwhile.
+    fn depart(&mut self, user: UserId) {
+        let generation = self.next_grace;
+        self.next_grace = self.next_grace.wrapping_add(1);
+        // To the microsecond, as stores keep `last_seen_at`.
+        let since = SystemClock.now();
+        self.lingering.insert(user, Lingering { generation, since });
+        let me = self.me.clone();
+        let grace = self.grace;
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    tokio::time::sleep(grace).await;
+                    if let Some(routes) = me.upgrade() {
+                        lock(&routes).grace_over(user, generation);
+                    }
+                });
+            }
+            // No runtime to wait on (the process is ending): leave now.
+            Err(_) => self.grace_over(user, generation),
+        }
+    }
+
+    /// Ends grace period `generation` of `user`: they leave if it is still
+    /// theirs (no connection opened since, nor a later period started).
+    fn grace_over(&mut self, user: UserId, generation: u64) {
+        let Some(lingering) = self.lingering.get(&user).copied() else {
+            return;
+        };
+        if lingering.generation != generation || self.users.contains_key(&user) {
+            return;
+        }
+        self.lingering.remove(&user);
+        self.attend(Attendance::Left {
+            user,
+            at: lingering.since,
+        });
+    }
+
+    /// Sends `change` once to every connection here in one of its rooms,
+    /// but its user's own.
+    fn announce(&mut self, change: PresenceChange) {
+        let targets: HashSet<ConnId> = change
+            .rooms
+            .iter()
+            .flat_map(|room| listed(&self.rooms, room))
+            .collect();
+        let subject = change.user_id;
+        let delivery = Delivery::Presence(Arc::new(change));
+        let mut overflowed = Vec::new();
+        for id in targets {
+            let Some(connection) = self.connections.get(&id) else {
+                continue;
+            };
+            if connection.user == subject {
+                continue;
+            }
+            if connection.queue.try_send(delivery.clone()).is_err() {
+                overflowed.push(id);
+            }
+        }
+        for id in overflowed {
+            self.expel(id, |flags| &flags.overflowed);
+        }
+    }
+
     fn join(&mut self, id: ConnId, room: RoomId) {
         if let Some(connection) = self.connections.get_mut(&id) {
             connection.rooms.insert(room);
@@ -210,6 +349,7 @@ impl Routes {
         }
         if forget(&mut self.users, connection.user, id) {
             self.report(Interest::Unlisten(Topic::User(connection.user)));
+            self.depart(connection.user);
         }
         forget(&mut self.sessions, connection.session, id);
         Some(connection)
@@ -273,7 +413,11 @@ impl Routes {
             if Some(connection.user) == typist {
                 continue;
             }
-            if connection.queue.try_send(event.clone()).is_err() {
+            if connection
+                .queue
+                .try_send(Delivery::Event(event.clone()))
+                .is_err()
+            {
                 overflowed.push(id);
             }
         }
@@ -327,14 +471,69 @@ impl Routes {
     }
 }
 
+impl Default for Hub {
+    /// A hub whose users linger for [`DEFAULT_GRACE`].
+    fn default() -> Self {
+        Self::with_grace(DEFAULT_GRACE)
+    }
+}
+
 impl Hub {
+    /// A hub whose users linger for `grace` after their last connection
+    /// closes before they leave.
+    pub fn with_grace(grace: Duration) -> Self {
+        let (queue, attendance) = mpsc::channel(ATTENDANCE_QUEUE);
+        let routes = Arc::new_cyclic(|me| {
+            Mutex::new(Routes {
+                grace,
+                attendance: Some(queue),
+                me: me.clone(),
+                ..Routes::default()
+            })
+        });
+        Self {
+            routes,
+            next_id: AtomicU64::new(0),
+            attendance: tokio::sync::Mutex::new(attendance),
+        }
+    }
+
     /// A hub that reports to `interest` each room and user it starts or
     /// stops having connections for, as the Redis adapter needs to
     /// subscribe to exactly those.
-    pub fn reporting(interest: mpsc::UnboundedSender<Interest>) -> Self {
-        let hub = Self::default();
+    pub fn reporting(interest: mpsc::UnboundedSender<Interest>, grace: Duration) -> Self {
+        let hub = Self::with_grace(grace);
         lock(&hub.routes).interest = Some(interest);
         hub
+    }
+
+    /// The next attendance report; `None` once the hub is gone. One caller
+    /// reads them: the hub itself as [`FanOut::transition`], or the Redis
+    /// adapter.
+    pub async fn attendance(&self) -> Option<Attendance> {
+        self.attendance.lock().await.recv().await
+    }
+
+    /// Whether `user` has a connection here, or is lingering here.
+    pub fn present(&self, user: UserId) -> bool {
+        let routes = lock(&self.routes);
+        routes.users.contains_key(&user) || routes.lingering.contains_key(&user)
+    }
+
+    /// Every user with a connection here or lingering here.
+    pub fn present_users(&self) -> Vec<UserId> {
+        let routes = lock(&self.routes);
+        routes
+            .users
+            .keys()
+            .chain(routes.lingering.keys())
+            .copied()
+            .collect()
+    }
+
+    /// [`FanOut::announce`] to this hub's connections.
+    pub fn announce_now(&self, change: PresenceChange) {
+        lock(&self.routes).announce(change);
     }
 
     /// The rooms among `rooms` that have connections here, each with the
@@ -416,6 +615,22 @@ impl FanOut for Hub {
         self.end_session_now(session);
     }
 
+    async fn announce(&self, change: PresenceChange) {
+        self.announce_now(change);
+    }
+
+    async fn online(&self, user: UserId) -> bool {
+        self.present(user)
+    }
+
+    /// In one process the hub's attendance is the whole truth.
+    async fn transition(&self) -> Option<Transition> {
+        Some(match self.attendance().await? {
+            Attendance::Arrived(user) => Transition::Online(user),
+            Attendance::Left { user, at } => Transition::Offline { user_id: user, at },
+        })
+    }
+
     fn subscribe(&self, subscriber: Subscriber, capacity: usize) -> Box<dyn Subscription> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (queue, events) = mpsc::channel(capacity.max(1));
@@ -433,6 +648,7 @@ impl FanOut for Hub {
         );
         if remember(&mut routes.users, subscriber.user_id, id) {
             routes.report(Interest::Listen(Topic::User(subscriber.user_id)));
+            routes.arrive(subscriber.user_id);
         }
         remember(&mut routes.sessions, subscriber.session_id, id);
         for (room, pos) in subscriber.rooms {
@@ -451,7 +667,7 @@ impl FanOut for Hub {
 struct HubSubscription {
     id: ConnId,
     routes: Arc<Mutex<Routes>>,
-    events: mpsc::Receiver<Arc<Broadcast>>,
+    events: mpsc::Receiver<Delivery>,
     flags: Arc<Flags>,
 }
 
@@ -482,7 +698,7 @@ impl Subscription for HubSubscription {
                 () = self.flags.wake.notified() => {}
                 event = self.events.recv() => {
                     return match event {
-                        Some(event) => Some(Delivery::Event(event)),
+                        Some(event) => Some(event),
                         None => self.verdict(),
                     };
                 }

@@ -24,6 +24,7 @@ use p_chat_domain::ports::{
     Delivery, EventLog, FanOut, FanOutStatus, StoreError, Subscriber, Subscription,
 };
 use p_chat_domain::position::Pos;
+use p_chat_domain::presence::{Presence, PresenceChange, Transition};
 use p_chat_domain::room::{Member, Membership, Role, Room, RoomId, RoomName, Visibility};
 use p_chat_domain::session::SessionId;
 use p_chat_domain::user::{DisplayName, UserId};
@@ -36,6 +37,8 @@ use tokio::time::timeout;
 const ARRIVES: Duration = Duration::from_secs(2);
 /// How long to watch for a delivery that must not come.
 const QUIET: Duration = Duration::from_millis(300);
+/// How long a user lingers after their last connection closes.
+const GRACE: Duration = Duration::from_millis(300);
 /// Queue room for the subscriptions of most tests.
 const CAPACITY: usize = 64;
 
@@ -85,7 +88,7 @@ struct Deployment {
 
 impl Deployment {
     fn local() -> Self {
-        let hub = Arc::new(Hub::default());
+        let hub = Arc::new(Hub::with_grace(GRACE));
         Self {
             publisher: hub.clone(),
             listener: hub,
@@ -98,8 +101,9 @@ impl Deployment {
         let url = RedisUrl::parse(&redis_url()?).unwrap();
         let prefix = unique_prefix();
         let log = Arc::new(Log::default());
-        let publisher = Arc::new(RedisFanOut::start(&url, prefix.clone(), log.clone()).unwrap());
-        let listener = Arc::new(RedisFanOut::start(&url, prefix, log.clone()).unwrap());
+        let publisher =
+            Arc::new(RedisFanOut::start(&url, prefix.clone(), log.clone(), GRACE).unwrap());
+        let listener = Arc::new(RedisFanOut::start(&url, prefix, log.clone(), GRACE).unwrap());
         publisher.settled().await;
         listener.settled().await;
         Some(Self {
@@ -113,7 +117,16 @@ impl Deployment {
     /// Subscribes a connection on the listening node and waits until it is
     /// ready: it hears everything published from then on.
     async fn connect(&self, subscriber: Subscriber, capacity: usize) -> Box<dyn Subscription> {
-        let mut subscription = self.listener.subscribe(subscriber, capacity);
+        Self::connect_to(&self.listener, subscriber, capacity).await
+    }
+
+    /// Subscribes a connection on `node` and waits until it is ready.
+    async fn connect_to(
+        node: &Arc<dyn FanOut>,
+        subscriber: Subscriber,
+        capacity: usize,
+    ) -> Box<dyn Subscription> {
+        let mut subscription = node.subscribe(subscriber, capacity);
         timeout(ARRIVES, subscription.ready())
             .await
             .expect("the subscription gets ready");
@@ -429,6 +442,164 @@ async fn the_status_says_whether_events_reach_other_nodes(deployment: Deployment
     assert_eq!(deployment.publisher.status(), expected);
 }
 
+/// The next transition `node` decides for `user` within `wait` (others'
+/// are skipped).
+async fn transition_of(node: &Arc<dyn FanOut>, user: UserId, wait: Duration) -> Option<Transition> {
+    let of_user = async {
+        while let Some(transition) = node.transition().await {
+            if transition.user_id() == user {
+                return Some(transition);
+            }
+        }
+        None
+    };
+    timeout(wait, of_user).await.ok().flatten()
+}
+
+/// Waits until `node` says `user` is `online` (or panics after
+/// [`ARRIVES`]).
+async fn until_online_is(node: &Arc<dyn FanOut>, user: UserId, online: bool) {
+    let settled = async {
+        while node.online(user).await != online {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    timeout(ARRIVES, settled)
+        .await
+        .unwrap_or_else(|_| panic!("online({user}) never became {online}"));
+}
+
+/// The next delivery, which must be a presence change.
+async fn presence(subscription: &mut Box<dyn Subscription>) -> PresenceChange {
+    match next(subscription, ARRIVES).await {
+        Some(Delivery::Presence(change)) => change.as_ref().clone(),
+        other => panic!("expected a presence change, got {other:?}"),
+    }
+}
+
+async fn a_user_is_online_while_connected_and_offline_after_the_grace(deployment: Deployment) {
+    let user = UserId::new();
+    let connection =
+        Deployment::connect_to(&deployment.publisher, subscriber(user, &[]), CAPACITY).await;
+    assert_eq!(
+        transition_of(&deployment.publisher, user, ARRIVES).await,
+        Some(Transition::Online(user))
+    );
+    until_online_is(&deployment.listener, user, true).await;
+    assert!(deployment.publisher.online(user).await);
+    let closed = Utc::now();
+    drop(connection);
+    assert!(
+        deployment.listener.online(user).await,
+        "online within the grace"
+    );
+    match transition_of(&deployment.publisher, user, GRACE + ARRIVES).await {
+        Some(Transition::Offline { user_id, at }) => {
+            assert_eq!(user_id, user);
+            let off = (at - closed).num_milliseconds().abs();
+            assert!(off < 1_000, "last seen {at}, closed at {closed}");
+            assert!(
+                Utc::now() - closed >= chrono::Duration::from_std(GRACE).unwrap(),
+                "offline before the grace ran out"
+            );
+        }
+        other => panic!("expected offline, got {other:?}"),
+    }
+    until_online_is(&deployment.listener, user, false).await;
+    assert!(!deployment.publisher.online(user).await);
+}
+
+async fn a_reconnect_within_the_grace_changes_nothing(deployment: Deployment) {
+    let user = UserId::new();
+    let first =
+        Deployment::connect_to(&deployment.publisher, subscriber(user, &[]), CAPACITY).await;
+    assert_eq!(
+        transition_of(&deployment.publisher, user, ARRIVES).await,
+        Some(Transition::Online(user))
+    );
+    drop(first);
+    tokio::time::sleep(GRACE / 3).await;
+    // Back on the other node (the same one for the local hub).
+    let second =
+        Deployment::connect_to(&deployment.listener, subscriber(user, &[]), CAPACITY).await;
+    for node in [&deployment.publisher, &deployment.listener] {
+        assert_eq!(
+            transition_of(node, user, GRACE * 2).await,
+            None,
+            "a reconnect within the grace"
+        );
+    }
+    assert!(deployment.listener.online(user).await);
+    drop(second);
+    assert!(matches!(
+        transition_of(&deployment.listener, user, GRACE + ARRIVES).await,
+        Some(Transition::Offline { .. })
+    ));
+}
+
+async fn a_user_connected_on_two_nodes_stays_online_until_both_close(deployment: Deployment) {
+    let user = UserId::new();
+    let on_publisher =
+        Deployment::connect_to(&deployment.publisher, subscriber(user, &[]), CAPACITY).await;
+    let on_listener = deployment.connect(subscriber(user, &[]), CAPACITY).await;
+    let onlines = [
+        transition_of(&deployment.publisher, user, QUIET).await,
+        transition_of(&deployment.listener, user, QUIET).await,
+    ];
+    assert_eq!(
+        onlines
+            .iter()
+            .filter(|transition| **transition == Some(Transition::Online(user)))
+            .count(),
+        1,
+        "one node announces the user online: {onlines:?}"
+    );
+    drop(on_publisher);
+    for node in [&deployment.publisher, &deployment.listener] {
+        assert_eq!(
+            transition_of(node, user, GRACE * 2).await,
+            None,
+            "still connected on the other node"
+        );
+    }
+    assert!(deployment.publisher.online(user).await);
+    drop(on_listener);
+    assert!(matches!(
+        transition_of(&deployment.listener, user, GRACE + ARRIVES).await,
+        Some(Transition::Offline { .. })
+    ));
+    until_online_is(&deployment.publisher, user, false).await;
+}
+
+async fn a_presence_change_reaches_each_sharing_connection_once(deployment: Deployment) {
+    let (first, second, elsewhere) = (RoomId::new(), RoomId::new(), RoomId::new());
+    let user = UserId::new();
+    let mut sharing_both = deployment
+        .connect(subscriber(UserId::new(), &[first, second]), CAPACITY)
+        .await;
+    let mut sharing_one = deployment
+        .connect(subscriber(UserId::new(), &[second]), CAPACITY)
+        .await;
+    let mut stranger = deployment
+        .connect(subscriber(UserId::new(), &[elsewhere]), CAPACITY)
+        .await;
+    let mut own = deployment
+        .connect(subscriber(user, &[first, second]), CAPACITY)
+        .await;
+    let change = PresenceChange {
+        user_id: user,
+        presence: Presence::Offline,
+        last_seen_at: Some(Utc::now()),
+        rooms: vec![first, second],
+    };
+    deployment.publisher.announce(change.clone()).await;
+    assert_eq!(presence(&mut sharing_both).await, change);
+    assert_eq!(presence(&mut sharing_one).await, change);
+    quiet(&mut sharing_both, "the same change twice").await;
+    quiet(&mut stranger, "a change of a user it shares no room with").await;
+    quiet(&mut own, "a change of its own user").await;
+}
+
 /// One `#[tokio::test]` per body for an adapter, given an async factory of
 /// its [`Deployment`] (`None`: skipped, reported by the factory).
 macro_rules! fanout_contract_suite {
@@ -465,4 +636,8 @@ on_every_adapter!(
     a_rebound_connection_ends_with_its_new_session,
     typing_reaches_the_room_but_the_typist,
     the_status_says_whether_events_reach_other_nodes,
+    a_user_is_online_while_connected_and_offline_after_the_grace,
+    a_reconnect_within_the_grace_changes_nothing,
+    a_user_connected_on_two_nodes_stays_online_until_both_close,
+    a_presence_change_reaches_each_sharing_connection_once,
 );

@@ -52,6 +52,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/users/me/password").route(web::post().to(users::change_password)))
         .service(resource("/users/me/sessions").route(web::get().to(users::sessions)))
         .service(resource("/users/me/sessions/{id}").route(web::delete().to(users::end_session)))
+        // After every /users/me route, which would take "me" for an id.
+        .service(resource("/users/{id}").route(web::get().to(users::person)))
         .service(resource("/admin/users").route(web::get().to(admin::users)))
         .service(
             resource("/admin/users/{id}")

@@ -1,9 +1,10 @@
-//! `/users/me`: the caller's own account, password, sessions and deletion.
+//! `/users/me`: the caller's own account, password, sessions and deletion;
+//! `/users/{id}`: another user, with their presence.
 
 use actix_web::{HttpResponse, web};
 use p_chat_domain::services::PasswordChange;
 use p_chat_domain::session::SessionId;
-use p_chat_domain::user::{DisplayName, PasswordDigest};
+use p_chat_domain::user::{DisplayName, PasswordDigest, UserId};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -11,7 +12,7 @@ use uuid::Uuid;
 use super::auth::Authenticated;
 use super::envelope;
 use super::error::ApiError;
-use super::views::{SessionView, UserView};
+use super::views::{PersonView, SessionView, UserView};
 use crate::state::AppState;
 
 /// Body of `PATCH /users/me`.
@@ -40,6 +41,20 @@ pub async fn me(
 ) -> Result<HttpResponse, ApiError> {
     let user = state.accounts.profile(principal.user_id).await?;
     Ok(envelope::ok(UserView::from(user)))
+}
+
+/// `GET /users/{id}`: a user who shares a room with the caller (or the
+/// caller), with their presence; 404 `user_not_found` for anyone else.
+pub async fn person(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let person = state
+        .people
+        .person(principal.user_id, UserId::from_uuid(*path))
+        .await?;
+    Ok(envelope::ok(PersonView::from(person)))
 }
 
 /// `PATCH /users/me` `{display_name}`.

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use p_chat_domain::events::{Change, EventPage, RoomEvent};
 use p_chat_domain::message::{HistoryPage, Message};
 use p_chat_domain::position::Pos;
+use p_chat_domain::presence::Person;
 use p_chat_domain::reaction::{Reaction, ReactionChange};
 use p_chat_domain::read::{Receipt, UnreadCounts};
 use p_chat_domain::registration::Invite;
@@ -410,6 +411,27 @@ impl From<User> for UserView {
             display_name: user.display_name.as_str().to_owned(),
             created_at: user.created_at,
             role: user.role.as_str(),
+        }
+    }
+}
+
+/// Another user as the caller sees them (`GET /users/{id}`): who they are
+/// and whether they are connected.
+#[derive(Debug, Clone, Serialize)]
+pub struct PersonView {
+    id: Uuid,
+    display_name: String,
+    presence: &'static str,
+    last_seen_at: Option<DateTime<Utc>>,
+}
+
+impl From<Person> for PersonView {
+    fn from(person: Person) -> Self {
+        Self {
+            id: person.id.as_uuid(),
+            display_name: person.display_name.as_str().to_owned(),
+            presence: person.presence.as_str(),
+            last_seen_at: person.last_seen_at,
         }
     }
 }

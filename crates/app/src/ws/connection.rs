@@ -522,6 +522,9 @@ impl Connection {
             Some(Delivery::Overflowed) => return Err(End::Close(4008, "client too slow")),
             Some(Delivery::SessionEnded) => return Err(End::Close(4001, "session revoked")),
             Some(Delivery::Recheck) => return self.recheck(live).await,
+            Some(Delivery::Presence(change)) => {
+                return self.send(protocol::presence(&change)).await;
+            }
             None => return Err(End::Close(1011, "fan-out stopped")),
         };
         match broadcast.as_ref() {

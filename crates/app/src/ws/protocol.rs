@@ -4,6 +4,7 @@
 use p_chat_domain::error::ValidationError;
 use p_chat_domain::events::{Broadcast, RoomEvent};
 use p_chat_domain::position::Pos;
+use p_chat_domain::presence::PresenceChange;
 use p_chat_domain::user::UserId;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -150,6 +151,18 @@ pub fn ready(user_id: UserId, expires_at: chrono::DateTime<chrono::Utc>) -> Stri
     json!({ "type": "ready", "user_id": user_id.as_uuid(), "expires_at": expires_at }).to_string()
 }
 
+/// `{"type":"presence","user_id","presence","last_seen_at"}`: a user who
+/// shares a room with the connection's came online or went offline.
+pub fn presence(change: &PresenceChange) -> String {
+    json!({
+        "type": "presence",
+        "user_id": change.user_id.as_uuid(),
+        "presence": change.presence.as_str(),
+        "last_seen_at": change.last_seen_at,
+    })
+    .to_string()
+}
+
 /// `{"type":"pong"}`.
 pub fn pong() -> String {
     json!({ "type": "pong" }).to_string()
@@ -271,6 +284,37 @@ mod tests {
         assert_eq!(frame["pos"], 9);
         assert_eq!(frame["room_id"], json!(event.room_id.as_uuid()));
         assert!(frame["user_id"].is_string());
+    }
+
+    #[test]
+    fn presence_frames_have_the_fixed_shape() {
+        let user = UserId::new();
+        let change = |presence, last_seen_at| PresenceChange {
+            user_id: user,
+            presence,
+            last_seen_at,
+            rooms: vec![p_chat_domain::room::RoomId::new()],
+        };
+        let online: Value = serde_json::from_str(&presence(&change(
+            p_chat_domain::presence::Presence::Online,
+            None,
+        )))
+        .unwrap();
+        assert_eq!(
+            online,
+            json!({ "type": "presence", "user_id": user.as_uuid(), "presence": "online", "last_seen_at": null })
+        );
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-03T10:00:00.123456Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let offline: Value = serde_json::from_str(&presence(&change(
+            p_chat_domain::presence::Presence::Offline,
+            Some(at),
+        )))
+        .unwrap();
+        assert_eq!(offline["presence"], "offline");
+        assert_eq!(offline["last_seen_at"], "2026-12-03T10:00:00.123456Z");
+        assert!(offline.get("rooms").is_none(), "rooms stay server-side");
     }
 
     #[test]

@@ -63,6 +63,10 @@ pub struct WsClient {
     close_description: Option<String>,
     /// Whether server pings get a pong (a dead client's do not).
     answer_pings: bool,
+    /// Whether `presence` frames are read (else skipped: they come whenever
+    /// someone who shares a room connects or leaves, so only the tests of
+    /// presence read them).
+    hear_presence: bool,
 }
 
 impl fmt::Debug for WsClient {
@@ -136,6 +140,7 @@ impl WsClient {
             io: Box::pin(framed),
             ended: false,
             answer_pings: true,
+            hear_presence: false,
             close_description: None,
         })
     }
@@ -199,9 +204,26 @@ impl WsClient {
         self.answer_pings = false;
     }
 
+    /// Reads `presence` frames from now on (see [`WsClient::hear_presence`]).
+    pub fn hear_presence(&mut self) {
+        self.hear_presence = true;
+    }
+
     /// The next frame within `wait`, or `None` if nothing came. Server pings
-    /// are answered (unless [`WsClient::stop_answering_pings`]).
+    /// are answered (unless [`WsClient::stop_answering_pings`]); `presence`
+    /// frames are skipped unless [`WsClient::hear_presence`].
     pub async fn next_frame(&mut self, wait: Duration) -> Option<Frame> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.read_frame(left).await? {
+                Frame::Json(value) if !self.hear_presence && value["type"] == "presence" => {}
+                frame => return Some(frame),
+            }
+        }
+    }
+
+    async fn read_frame(&mut self, wait: Duration) -> Option<Frame> {
         if self.ended {
             return Some(Frame::Ended("already closed".to_owned()));
         }

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 
 use crate::events::Broadcast;
 use crate::position::Pos;
+use crate::presence::{PresenceChange, Transition};
 use crate::room::RoomId;
 use crate::session::SessionId;
 use crate::user::UserId;
@@ -24,6 +25,9 @@ pub enum Delivery {
     /// while): an ended session, a room the user was added to. The
     /// connection checks its session and its user's rooms again.
     Recheck,
+    /// A user who shares a room with the connection's user came online or
+    /// went offline (shared by all receivers).
+    Presence(Arc<PresenceChange>),
 }
 
 /// A connection's stream of deliveries. Dropping it unsubscribes.
@@ -126,6 +130,27 @@ pub trait FanOut: Send + Sync {
     /// short-lived process, such as the admin console ending a user's
     /// sessions, calls it before it exits. Callers bound the wait.
     async fn flush(&self) {}
+
+    /// Tells every connection, on every node, of a user who shares one of
+    /// `change.rooms` with its user, once per connection (however many of
+    /// them it shares), but none of that user's own connections.
+    async fn announce(&self, _change: PresenceChange) {}
+
+    /// Whether `user` is online anywhere in the deployment: a connection of
+    /// theirs is open on some node, or closed less than the grace period
+    /// ago.
+    async fn online(&self, _user: UserId) -> bool {
+        false
+    }
+
+    /// The next presence transition this node decided: a user's first
+    /// connection in the deployment opened, or the grace period after
+    /// their last one closed ran out. Each transition is decided by one
+    /// node. `None` once the fan-out decides none (or is gone). One caller
+    /// reads them.
+    async fn transition(&self) -> Option<Transition> {
+        None
+    }
 }
 
 /// A fan-out with nobody listening, for services used without real-time

@@ -89,4 +89,8 @@ pub trait MembershipRepository: Send + Sync {
 
     /// Every member's read marker of `room`, in the order members joined.
     async fn receipts(&self, room: RoomId) -> Result<Vec<Receipt>, StoreError>;
+
+    /// Whether `a` and `b` are both members of at least one room (`true`
+    /// when they are the same user and in any room).
+    async fn share_room(&self, a: UserId, b: UserId) -> Result<bool, StoreError>;
 }

@@ -131,6 +131,15 @@ pub trait UserRepository: Send + Sync {
         anonymised: &Anonymised,
         unusable: &PasswordHash,
     ) -> Result<Anonymisation, StoreError>;
+
+    /// Records `at` as the time the account's last connection closed
+    /// (presence's `last_seen_at`), replacing an earlier one. Returns
+    /// whether the account exists.
+    async fn record_last_seen(&self, id: UserId, at: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// The last time recorded by [`UserRepository::record_last_seen`];
+    /// `None` if none was, or the account does not exist.
+    async fn last_seen(&self, id: UserId) -> Result<Option<DateTime<Utc>>, StoreError>;
 }
 
 /// Where invitations live, keyed by id and by token hash. They are redeemed

@@ -7,6 +7,7 @@ mod admin;
 #[cfg(test)]
 mod fakes;
 mod messaging;
+mod people;
 mod recovery;
 mod rooms;
 mod sessions;
@@ -15,6 +16,7 @@ pub use access::{Access, RoomAccess};
 pub use accounts::{Accounts, PasswordChange, Registration};
 pub use admin::{Admin, IssuedInvite, Operator};
 pub use messaging::Messaging;
+pub use people::People;
 pub use recovery::{Recovery, RecoveryPorts};
 pub use rooms::{NewRoom, RoomChanges, Rooms, UserRef};
 pub use sessions::{Credentials, Principal, Sessions};

@@ -55,6 +55,8 @@ pub(crate) enum Channel {
     Topic(Topic),
     /// Ended login sessions, heard by every node: `<prefix>:sessions`.
     Sessions,
+    /// Presence changes, heard by every node: `<prefix>:presence`.
+    Presence,
 }
 
 impl Channel {
@@ -65,6 +67,7 @@ impl Channel {
             Self::Topic(Topic::Room(room)) => format!("{prefix}:room:{room}"),
             Self::Topic(Topic::User(user)) => format!("{prefix}:user:{user}"),
             Self::Sessions => format!("{prefix}:sessions"),
+            Self::Presence => format!("{prefix}:presence"),
         }
     }
 

@@ -16,8 +16,16 @@
 //!   node; after each `SUBSCRIBE`, after a reconnect, and after its receive
 //!   queue overflowed, the node reads the log of the rooms concerned from
 //!   the last position it knew and delivers what it missed.
+//! - Presence: each node claims, in one sorted set per user, the users it
+//!   has a connection of (or who linger within the grace period), and
+//!   renews its claims by heartbeat, so a dead node's claims expire. A
+//!   Lua script per arrival and departure decides, atomically across the
+//!   nodes, whether the user's deployment-wide presence changed; the
+//!   change is announced on the presence channel, which every node hears
+//!   (see [`presence`]).
 
 mod channels;
+mod presence;
 mod wire;
 
 use std::collections::HashSet;
@@ -30,11 +38,13 @@ use p_chat_domain::events::{Broadcast, Change, EventQuery};
 use p_chat_domain::message::PageLimit;
 use p_chat_domain::ports::{Delivery, EventLog, FanOut, FanOutStatus, Subscriber, Subscription};
 use p_chat_domain::position::Pos;
+use p_chat_domain::presence::{PresenceChange, Transition};
 use p_chat_domain::room::RoomId;
 use p_chat_domain::session::SessionId;
+use p_chat_domain::user::UserId;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::time::{MissedTickBehavior, interval, sleep};
 
 use self::channels::Channel;
@@ -104,6 +114,10 @@ pub struct RedisFanOut {
     outbox: mpsc::Sender<Outgoing>,
     link: Arc<Link>,
     barriers: mpsc::UnboundedSender<Barrier>,
+    /// The users' claims, for [`FanOut::online`].
+    claims: presence::Claims,
+    /// The presence transitions this node decided.
+    transitions: Mutex<mpsc::Receiver<Transition>>,
 }
 
 /// A request to be told when the subscriptions that the hub's connections
@@ -145,11 +159,13 @@ impl RedisFanOut {
     /// Starts the node's tasks (listening, publishing, catching up) on the
     /// current tokio runtime. Connecting happens in the background: a node
     /// whose Redis is unreachable starts degraded, says so in the log and
-    /// in [`FanOut::status`], and keeps trying.
+    /// in [`FanOut::status`], and keeps trying. A user's presence outlasts
+    /// their last connection on this node by `grace`.
     pub fn start(
         url: &RedisUrl,
         prefix: ChannelPrefix,
         log: Arc<dyn EventLog>,
+        grace: Duration,
     ) -> Result<Self, RedisSetupError> {
         let client = Client::open(url.0.clone())?;
         let link = Arc::new(Link::default());
@@ -166,13 +182,17 @@ impl RedisFanOut {
                 })
             }),
         )?;
-        let publishing = ConnectionManager::new_lazy_with_config(client, manager_config())?;
+        let publishing = ConnectionManager::new_lazy_with_config(client.clone(), manager_config())?;
+        let claiming = ConnectionManager::new_lazy_with_config(client, manager_config())?;
         let (interest, interests) = mpsc::unbounded_channel();
-        let hub = Arc::new(Hub::reporting(interest));
+        let hub = Arc::new(Hub::reporting(interest, grace));
         let (outbox, outgoing) = mpsc::channel(PUBLISH_QUEUE);
         let (barriers, barrier_requests) = mpsc::unbounded_channel();
         let (work, catch_ups) = mpsc::unbounded_channel();
         let node = NodeId::new();
+        let claims = presence::Claims::new(claiming, prefix.clone(), node);
+        let (decided, transitions) = mpsc::channel(presence::TRANSITION_QUEUE);
+        tokio::spawn(presence::run(hub.clone(), claims.clone(), decided));
         tokio::spawn(catch_up(hub.clone(), log, catch_ups));
         tokio::spawn(publish(publishing, prefix.clone(), node, outgoing));
         tokio::spawn(
@@ -193,6 +213,8 @@ impl RedisFanOut {
             outbox,
             link,
             barriers,
+            claims,
+            transitions: Mutex::new(transitions),
         })
     }
 
@@ -255,6 +277,21 @@ impl FanOut for RedisFanOut {
             let _ = sent.await;
         }
     }
+
+    async fn announce(&self, change: PresenceChange) {
+        self.hub.announce_now(change.clone());
+        self.enqueue(News::Presence(Box::new(change)));
+    }
+
+    /// Present here, or claimed by a live node (Redis unreachable: here
+    /// only).
+    async fn online(&self, user: UserId) -> bool {
+        self.hub.present(user) || self.claims.claimed(user).await
+    }
+
+    async fn transition(&self) -> Option<Transition> {
+        self.transitions.lock().await.recv().await
+    }
 }
 
 /// A connection's subscription on a node among several: the hub's, ready
@@ -304,6 +341,7 @@ fn channels_of(news: &News) -> Vec<Channel> {
             channels
         }
         News::SessionEnded(_) => vec![Channel::Sessions],
+        News::Presence(_) => vec![Channel::Presence],
     }
 }
 
@@ -553,7 +591,10 @@ impl Listener {
         if self.link.up.load(Ordering::SeqCst) {
             return;
         }
-        let mut names = vec![Channel::Sessions.name(&self.prefix)];
+        let mut names = vec![
+            Channel::Sessions.name(&self.prefix),
+            Channel::Presence.name(&self.prefix),
+        ];
         names.extend(
             self.desired
                 .iter()
@@ -622,6 +663,7 @@ impl Listener {
         match publication.news {
             News::Broadcast(broadcast) => self.hub.publish_now(*broadcast),
             News::SessionEnded(session) => self.hub.end_session_now(session),
+            News::Presence(change) => self.hub.announce_now(*change),
         }
     }
 }

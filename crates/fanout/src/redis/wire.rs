@@ -8,6 +8,7 @@ use p_chat_domain::error::ValidationError;
 use p_chat_domain::events::{Broadcast, Change, RoomEvent};
 use p_chat_domain::message::{ClientMsgId, Mentions, Message, MessageBody, MessageId, Seq};
 use p_chat_domain::position::Pos;
+use p_chat_domain::presence::{Presence, PresenceChange};
 use p_chat_domain::reaction::{Emoji, Reaction, ReactionChange};
 use p_chat_domain::read::UnreadCounts;
 use p_chat_domain::room::{Member, Membership, Role, Room, RoomId, RoomName, Topic, Visibility};
@@ -18,7 +19,9 @@ use uuid::Uuid;
 
 /// The format's version: a node drops publications of another version (as
 /// during a rolling upgrade that changes it; positions fill the gap).
-/// Version 2: replies, mentions, reactions and read markers.
+/// Version 2: replies, mentions, reactions and read markers; presence
+/// changes too (kind `presence`, on the presence channel, which nodes
+/// that do not know it do not subscribe to).
 const VERSION: u8 = 2;
 
 /// Identifies one running node, so it can skip its own publications (it
@@ -30,6 +33,12 @@ impl NodeId {
     /// A fresh id, for a node starting.
     pub(crate) fn new() -> Self {
         Self(Uuid::new_v4())
+    }
+}
+
+impl std::fmt::Display for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
     }
 }
 
@@ -49,6 +58,9 @@ pub(crate) enum News {
     Broadcast(Box<Broadcast>),
     /// A login session ended: its connections close on every node.
     SessionEnded(SessionId),
+    /// A user came online or went offline: told to the connections of
+    /// their rooms on every node.
+    Presence(Box<PresenceChange>),
 }
 
 /// Why a publication was refused.
@@ -91,6 +103,19 @@ enum Body {
     SessionEnded {
         session_id: Uuid,
     },
+    Presence {
+        user_id: Uuid,
+        presence: PresenceWire,
+        last_seen_at: Option<DateTime<Utc>>,
+        rooms: Vec<Uuid>,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum PresenceWire {
+    Online,
+    Offline,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -186,6 +211,15 @@ pub(crate) fn encode(node: NodeId, news: &News) -> Vec<u8> {
         News::SessionEnded(session) => Body::SessionEnded {
             session_id: session.as_uuid(),
         },
+        News::Presence(change) => Body::Presence {
+            user_id: change.user_id.as_uuid(),
+            presence: match change.presence {
+                Presence::Online => PresenceWire::Online,
+                Presence::Offline => PresenceWire::Offline,
+            },
+            last_seen_at: change.last_seen_at,
+            rooms: change.rooms.iter().map(|room| room.as_uuid()).collect(),
+        },
     };
     let envelope = Envelope {
         v: VERSION,
@@ -224,6 +258,24 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Publication, DecodeError> {
             },
         })),
         Body::SessionEnded { session_id } => News::SessionEnded(SessionId::from_uuid(session_id)),
+        Body::Presence {
+            user_id,
+            presence,
+            last_seen_at,
+            rooms,
+        } => {
+            let presence = match presence {
+                PresenceWire::Online => Presence::Online,
+                PresenceWire::Offline => Presence::Offline,
+            };
+            News::Presence(Box::new(PresenceChange {
+                user_id: UserId::from_uuid(user_id),
+                presence,
+                // Online has no last seen time, whatever was sent.
+                last_seen_at: last_seen_at.filter(|_| presence == Presence::Offline),
+                rooms: rooms.into_iter().map(RoomId::from_uuid).collect(),
+            }))
+        }
     };
     Ok(Publication {
         node: envelope.node,
@@ -452,5 +504,70 @@ impl TryFrom<MemberWire> for Member {
             },
             display_name: DisplayName::parse(&wire.display_name)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn change(presence: Presence) -> PresenceChange {
+        PresenceChange {
+            user_id: UserId::new(),
+            presence,
+            last_seen_at: (presence == Presence::Offline).then(Utc::now),
+            rooms: vec![RoomId::new(), RoomId::new()],
+        }
+    }
+
+    #[test]
+    fn presence_changes_round_trip() {
+        let node = NodeId::new();
+        for presence in [Presence::Online, Presence::Offline] {
+            let news = News::Presence(Box::new(change(presence)));
+            let read = decode(&encode(node, &news)).expect("decodes");
+            assert_eq!(read, Publication { node, news });
+        }
+    }
+
+    #[test]
+    fn garbled_presence_changes_are_refused() {
+        let node = NodeId::new();
+        let real: Value = serde_json::from_slice(&encode(
+            node,
+            &News::Presence(Box::new(change(Presence::Offline))),
+        ))
+        .expect("JSON");
+        let garbled = |field: &str, value: Value| {
+            let mut garbled = real.clone();
+            garbled[field] = value;
+            serde_json::to_vec(&garbled).expect("JSON")
+        };
+        for bad in [
+            garbled("presence", json!("away")),
+            garbled("user_id", json!("not-a-uuid")),
+            garbled("rooms", json!(["not-a-uuid"])),
+            garbled("last_seen_at", json!("yesterday")),
+            garbled("v", json!(1)),
+        ] {
+            assert!(decode(&bad).is_err(), "{}", String::from_utf8_lossy(&bad));
+        }
+    }
+
+    #[test]
+    fn an_online_change_carries_no_last_seen_time() {
+        let mut online: Value = serde_json::from_slice(&encode(
+            NodeId::new(),
+            &News::Presence(Box::new(change(Presence::Online))),
+        ))
+        .expect("JSON");
+        online["last_seen_at"] = json!(Utc::now());
+        let read = decode(&serde_json::to_vec(&online).expect("JSON")).expect("decodes");
+        match read.news {
+            News::Presence(change) => assert_eq!(change.last_seen_at, None),
+            other => panic!("not presence: {other:?}"),
+        }
     }
 }

@@ -42,6 +42,8 @@ struct Accounts {
     verifications: HashMap<TokenHash, EmailVerification>,
     resets: HashMap<TokenHash, PasswordReset>,
     invites: HashMap<InviteId, Invite>,
+    /// When each account's last connection closed (presence).
+    last_seen: HashMap<UserId, DateTime<Utc>>,
 }
 
 impl MemoryAccounts {
@@ -95,6 +97,7 @@ impl Accounts {
         self.verifications
             .retain(|_, pending| pending.user_id != id);
         self.resets.retain(|_, pending| pending.user_id != id);
+        self.last_seen.remove(&id);
     }
 
     fn update(&mut self, id: UserId, change: impl FnOnce(&mut User)) -> Option<User> {
@@ -298,6 +301,19 @@ impl UserRepository for MemoryUsers {
             Some(user) => Anonymisation::Done(user, left),
             None => Anonymisation::Missing,
         })
+    }
+
+    async fn record_last_seen(&self, id: UserId, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut state = lock(&self.0.state);
+        if !state.by_id.contains_key(&id) {
+            return Ok(false);
+        }
+        state.last_seen.insert(id, at);
+        Ok(true)
+    }
+
+    async fn last_seen(&self, id: UserId) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(lock(&self.0.state).last_seen.get(&id).copied())
     }
 }
 

@@ -561,6 +561,13 @@ impl MembershipRepository for MemoryMemberships {
             })
             .collect())
     }
+    async fn share_room(&self, a: UserId, b: UserId) -> Result<bool, StoreError> {
+        let chat = lock(&self.0.state);
+        Ok(chat
+            .members
+            .values()
+            .any(|members| members.contains_key(&a) && members.contains_key(&b)))
+    }
 }
 
 #[async_trait]

@@ -356,6 +356,23 @@ impl MembershipRepository for PgMemberships {
             })
             .collect()
     }
+
+    /// One `EXISTS` over the primary key: `a`'s rooms (its `user_id`
+    /// index), each probed for `b`.
+    async fn share_room(&self, a: UserId, b: UserId) -> Result<bool, StoreError> {
+        let theirs = diesel::alias!(room_members as theirs);
+        let shared = room_members::table
+            .inner_join(
+                theirs.on(theirs
+                    .field(room_members::room_id)
+                    .eq(room_members::room_id)),
+            )
+            .filter(room_members::user_id.eq(a.as_uuid()))
+            .filter(theirs.field(room_members::user_id).eq(b.as_uuid()));
+        let mut connection = self.0.connection().await?;
+        let query = diesel::select(diesel::dsl::exists(shared)).get_result(&mut connection);
+        self.0.bounded(query).await
+    }
 }
 
 /// A stored read marker as a seq (the schema's CHECK keeps it from being

@@ -309,6 +309,24 @@ impl UserRepository for PgUsers {
             "account {id} kept joining rooms while it was being deleted"
         )))
     }
+
+    async fn record_last_seen(&self, id: UserId, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut connection = self.0.connection().await?;
+        let update = diesel::update(users::table.find(id.as_uuid()))
+            .set(users::last_seen_at.eq(at))
+            .execute(&mut connection);
+        Ok(self.0.bounded(update).await? == 1)
+    }
+
+    async fn last_seen(&self, id: UserId) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let mut connection = self.0.connection().await?;
+        let query = users::table
+            .find(id.as_uuid())
+            .select(users::last_seen_at)
+            .first::<Option<DateTime<Utc>>>(&mut connection);
+        let seen = self.0.bounded(async { query.await.optional() }).await?;
+        Ok(seen.flatten())
+    }
 }
 
 /// How often [`UserRepository::anonymise`] tries, when the account joins a

@@ -176,6 +176,7 @@ macro_rules! contract_suite {
                 anonymise_of_unknown_user_is_missing,
                 anonymise_of_a_room_owner_is_refused_and_changes_nothing,
                 anonymise_replaces_the_account_and_leaves_its_rooms,
+                record_last_seen_replaces_the_time_of_one_account,
             ]);
 
             contract_suite!(@cases sessions [
@@ -274,6 +275,7 @@ macro_rules! chat_contract_suite {
                 transfer_ownership_moves_the_owner_role_and_room_owner,
                 refused_transfers_of_ownership_change_nothing,
                 list_is_in_joined_order,
+                share_room_is_true_for_members_of_one_room,
             ]);
 
             contract_suite!(@cases messages [

@@ -591,3 +591,34 @@ pub async fn list_is_in_joined_order(stores: ChatStores) {
         Vec::<Membership>::new()
     );
 }
+
+/// `share_room` is true exactly for two members of one room (either order,
+/// and a member with themselves), false for members of different rooms, a
+/// former member, and users in no room.
+pub async fn share_room_is_true_for_members_of_one_room(stores: ChatStores) {
+    let (owner, room) = created_room(&stores, Visibility::Private).await;
+    let member = added_member(&stores, room.id, at(10)).await;
+    let (stranger, _) = created_room(&stores, Visibility::Private).await;
+    let roomless = chat_user(&stores).await;
+    let shares = |a: UserId, b: UserId| {
+        let memberships = stores.memberships.clone();
+        async move { memberships.share_room(a, b).await.unwrap() }
+    };
+    assert!(shares(owner.id, member.id).await);
+    assert!(shares(member.id, owner.id).await);
+    assert!(shares(member.id, member.id).await);
+    assert!(
+        !shares(owner.id, stranger.id).await,
+        "members of other rooms"
+    );
+    assert!(!shares(stranger.id, member.id).await);
+    assert!(!shares(roomless.id, owner.id).await, "in no room");
+    assert!(!shares(roomless.id, roomless.id).await);
+    stores
+        .memberships
+        .remove(room.id, member.id, at(20))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!shares(owner.id, member.id).await, "after leaving");
+}

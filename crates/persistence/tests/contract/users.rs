@@ -1451,3 +1451,26 @@ pub async fn anonymise_replaces_the_account_and_leaves_its_rooms(stores: Stores)
         Some(successor)
     );
 }
+
+/// `last_seen` is `None` until `record_last_seen`, which replaces the time
+/// (also with an earlier one: the newest close is what presence records);
+/// both touch only the named account, and an unknown one is `false`/`None`.
+pub async fn record_last_seen_replaces_the_time_of_one_account(stores: Stores) {
+    let users = stores.users;
+    let (seen, other) = (user(), user());
+    users.insert(&seen).await.unwrap();
+    users.insert(&other).await.unwrap();
+    assert_eq!(users.last_seen(seen.id).await.unwrap(), None, "never seen");
+    assert!(users.record_last_seen(seen.id, at(20)).await.unwrap());
+    assert_eq!(users.last_seen(seen.id).await.unwrap(), Some(at(20)));
+    assert!(users.record_last_seen(seen.id, at(10)).await.unwrap());
+    assert_eq!(users.last_seen(seen.id).await.unwrap(), Some(at(10)));
+    assert_eq!(
+        users.last_seen(other.id).await.unwrap(),
+        None,
+        "another account"
+    );
+    let unknown = UserId::new();
+    assert!(!users.record_last_seen(unknown, at(5)).await.unwrap());
+    assert_eq!(users.last_seen(unknown).await.unwrap(), None);
+}
