@@ -7,17 +7,17 @@
 //! for odd path segments.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
+mod chat_features;
 mod common;
-mod issue13;
 
 use actix_web::http::StatusCode;
-use common::resume::{rest_events_all, ws_sync};
-use common::ws::WsClient;
-use common::{Backend, Reply, TestApp, TestUser};
-use issue13::{
+use chat_features::{
     NO_BODY, assert_no_server_error, delete_message, encode, expect, expect_error, id_of, leave,
     message_in_history, react, reaction_path, room, say, unreact,
 };
+use common::resume::{rest_events_all, ws_sync};
+use common::ws::WsClient;
+use common::{Backend, Reply, TestApp, TestUser};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -410,7 +410,7 @@ async fn odd_reaction_paths_are_never_a_server_error(backend: Backend) {
     let thumbs = encode("👍");
     let mut must_fail = Vec::new();
     let mut body_ignored = Vec::new();
-    for odd in issue13::odd_ids() {
+    for odd in chat_features::odd_ids() {
         for method in ["PUT", "DELETE"] {
             must_fail.push((method, reaction_path(&odd, &message, &thumbs), None));
             must_fail.push((method, reaction_path(&room, &odd, &thumbs), None));

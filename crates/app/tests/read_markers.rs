@@ -7,19 +7,19 @@
 //! cluster too) and the `receipt` frame on the other members'.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
+mod chat_features;
 mod common;
-mod issue13;
 
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use common::cluster::Cluster;
-use common::ws::WsClient;
-use common::{Backend, TestApp, TestUser};
-use issue13::{
+use chat_features::{
     NO_BODY, add, assert_no_server_error, counts, counts_of, delete_message, expect, expect_error,
     id_of, leave, mark_read, my_rooms, read_up_to, receipts, room, say,
 };
+use common::cluster::Cluster;
+use common::ws::WsClient;
+use common::{Backend, TestApp, TestUser};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -273,7 +273,7 @@ async fn a_move_reaches_all_the_users_connections_and_the_others_as_receipts(bac
     say(&app, &ada, &room, "one").await;
     let mention = json!({ "body": "@bob", "mentions": [bob.id] });
     expect(
-        issue13::send(&app, &ada, &room, mention).await,
+        chat_features::send(&app, &ada, &room, mention).await,
         StatusCode::CREATED,
     );
     say(&app, &ada, &room, "three").await;
@@ -343,7 +343,7 @@ async fn odd_marker_and_receipt_paths_are_never_a_server_error(backend: Backend)
     let room = room(&app, &ada, "fuzz", "private", &[]).await;
     say(&app, &ada, &room, "one").await;
     let mut requests = Vec::new();
-    for odd in issue13::odd_ids() {
+    for odd in chat_features::odd_ids() {
         requests.push((
             "PUT",
             format!("/rooms/{odd}/read"),

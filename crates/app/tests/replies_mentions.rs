@@ -5,16 +5,16 @@
 //! mentions driving `mention_count` in `GET /rooms`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
+mod chat_features;
 mod common;
-mod issue13;
 
 use actix_web::http::StatusCode;
-use common::ws::WsClient;
-use common::{Backend, TestApp, TestUser};
-use issue13::{
+use chat_features::{
     NO_BODY, assert_no_server_error, counts, delete_message, expect, expect_error, history, id_of,
     message_in_history, read_up_to, room, say, send,
 };
+use common::ws::WsClient;
+use common::{Backend, TestApp, TestUser};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -385,7 +385,7 @@ async fn mentions_drive_mention_count_in_get_rooms(backend: Backend) {
 
     // Reading up to seq 2 (the second mention) leaves the plain message.
     let state = read_up_to(&app, &bob, &room, 2).await;
-    assert_eq!(issue13::counts_of(&state), (2, 1, 0), "{state}");
+    assert_eq!(chat_features::counts_of(&state), (2, 1, 0), "{state}");
     assert_eq!(counts(&app, &bob, &room).await, (2, 1, 0));
     // Cy's counts are his own: the deleted message was unread for him too.
     assert_eq!(counts(&app, &cy, &room).await, (0, 3, 2));
@@ -410,7 +410,7 @@ async fn odd_input_on_the_send_path_is_never_a_server_error(backend: Backend) {
     let ada = app.user("ada@example.com").await;
     let room = room(&app, &ada, "fuzz", "private", &[]).await;
     let mut requests = Vec::new();
-    for id in issue13::odd_ids() {
+    for id in chat_features::odd_ids() {
         requests.push((
             "POST",
             format!("/rooms/{id}/messages"),
@@ -433,7 +433,7 @@ async fn odd_input_on_the_send_path_is_never_a_server_error(backend: Backend) {
     }
     let statuses = assert_no_server_error(&app, &ada, &requests).await;
     // The wrong ids are 404 `not_found` or `room_not_found`, never a success.
-    for status in &statuses[..issue13::odd_ids().len()] {
+    for status in &statuses[..chat_features::odd_ids().len()] {
         assert!(
             *status == StatusCode::NOT_FOUND || *status == StatusCode::BAD_REQUEST,
             "{statuses:?}"

@@ -10,16 +10,16 @@
 //! (then newest first on both).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
+mod chat_features;
 mod common;
-mod issue13;
 
 use actix_web::http::StatusCode;
-use chrono::{DateTime, Utc};
-use common::{Backend, TestApp, TestUser};
-use issue13::{
+use chat_features::{
     NO_BODY, assert_no_server_error, delete_message, encode, expect, expect_error, found, id_of,
     ids_of_results, leave, room, say, search,
 };
+use chrono::{DateTime, Utc};
+use common::{Backend, TestApp, TestUser};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -442,7 +442,7 @@ async fn odd_search_queries_are_never_a_server_error(backend: Backend) {
         .iter()
         .map(|text| ("GET", format!("/search/messages?{}", q(text)), None))
         .collect();
-    for odd in issue13::odd_ids() {
+    for odd in chat_features::odd_ids() {
         requests.push((
             "GET",
             format!("/search/messages?q=plain&room_id={odd}"),
