@@ -109,8 +109,9 @@ impl Default for SearchLimit {
 }
 
 /// A search of the messages `user` can read now: those of the rooms they
-/// are a member of (or of one of them), not deleted, best matches first
-/// (ties: newest first).
+/// are a member of (or of one of them), not deleted; of the
+/// [`SearchQuery::CANDIDATES`] newest matches, the best first (ties: newest
+/// first).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchQuery {
     /// Who searches (only their rooms are searched).
@@ -123,6 +124,13 @@ pub struct SearchQuery {
     pub before: Option<DateTime<Utc>>,
     /// At most this many results.
     pub limit: SearchLimit,
+}
+
+impl SearchQuery {
+    /// How many of the newest matches are ranked: a word in every other
+    /// message costs as little as a rare one, and older matches are one
+    /// `before` away.
+    pub const CANDIDATES: usize = 200;
 }
 
 /// One message found, with the name of its room.

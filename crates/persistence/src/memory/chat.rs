@@ -789,12 +789,12 @@ impl MessageRepository for MemoryMessages {
                 }
             }
         }
-        found.sort_by(|(rank_a, a), (rank_b, b)| {
-            rank_b
-                .cmp(rank_a)
-                .then(b.message.created_at.cmp(&a.message.created_at))
-                .then(b.message.id.cmp(&a.message.id))
-        });
+        let newest_first = |a: &SearchHit, b: &SearchHit| {
+            (b.message.created_at, b.message.id).cmp(&(a.message.created_at, a.message.id))
+        };
+        found.sort_by(|(_, a), (_, b)| newest_first(a, b));
+        found.truncate(SearchQuery::CANDIDATES);
+        found.sort_by(|(rank_a, a), (rank_b, b)| rank_b.cmp(rank_a).then(newest_first(a, b)));
         found.truncate(query.limit.get());
         Ok(found.into_iter().map(|(_, hit)| hit).collect())
     }

@@ -349,6 +349,7 @@ impl MessageRepository for PgMessages {
     /// then newest first; then the hits' reactions in one more.
     async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
         let limit = i64::try_from(query.limit.get()).unwrap_or(i64::MAX);
+        let candidates = i64::try_from(SearchQuery::CANDIDATES).unwrap_or(i64::MAX);
         let mut connection = self.store.connection().await?;
         let conn: &mut AsyncPgConnection = &mut connection;
         let found = self
@@ -359,6 +360,7 @@ impl MessageRepository for PgMessages {
                     .bind::<Text, _>(query.text.as_str())
                     .bind::<Nullable<SqlUuid>, _>(query.room.map(|room| room.as_uuid()))
                     .bind::<Nullable<Timestamptz>, _>(query.before)
+                    .bind::<BigInt, _>(candidates)
                     .bind::<BigInt, _>(limit)
                     .load(conn)
                     .await?;
@@ -391,22 +393,30 @@ struct HitRow {
     room_name: String,
 }
 
-/// The search of [`MessageRepository::search`]. The `to_tsvector('simple',
-/// body)` expression is exactly the one `messages_body_fts_idx` indexes,
-/// so the match is an index scan. Binds: the caller, the text, the room
-/// (or `NULL`), the `before` time (or `NULL`) and the limit.
+/// The search of [`MessageRepository::search`]: the newest
+/// [`SearchQuery::CANDIDATES`] matches (by `messages_search_words_idx` for a
+/// rare word, by walking `messages_created_at_idx` back for a common one:
+/// the planner picks), ranked on their stored words. Binds: the caller, the
+/// text, the room (or `NULL`), the `before` time (or `NULL`), the number of
+/// candidates and the limit.
 const SEARCH: &str = "\
+WITH candidates AS MATERIALIZED (
+    SELECT m.id, m.created_at, ts_rank(m.search_words, q) AS rank
+      FROM messages m
+      JOIN room_members rm ON rm.room_id = m.room_id AND rm.user_id = $1,
+           plainto_tsquery('simple', $2) AS q
+     WHERE m.search_words @@ q
+       AND m.deleted_at IS NULL
+       AND ($3::uuid IS NULL OR m.room_id = $3)
+       AND ($4::timestamptz IS NULL OR m.created_at < $4)
+     ORDER BY m.created_at DESC, m.id DESC
+     LIMIT $5)
 SELECT m.*, r.name AS room_name
-  FROM messages m
-  JOIN room_members rm ON rm.room_id = m.room_id AND rm.user_id = $1
-  JOIN rooms r ON r.id = m.room_id,
-       plainto_tsquery('simple', $2) AS q
- WHERE to_tsvector('simple', m.body) @@ q
-   AND m.deleted_at IS NULL
-   AND ($3::uuid IS NULL OR m.room_id = $3)
-   AND ($4::timestamptz IS NULL OR m.created_at < $4)
- ORDER BY ts_rank(to_tsvector('simple', m.body), q) DESC, m.created_at DESC, m.id DESC
- LIMIT $5";
+  FROM candidates c
+  JOIN messages m ON m.id = c.id
+  JOIN rooms r ON r.id = m.room_id
+ ORDER BY c.rank DESC, c.created_at DESC, c.id DESC
+ LIMIT $6";
 
 /// The message `id` of `room` with its reactions, if any.
 async fn read_loaded(

@@ -32,6 +32,8 @@ diesel::table! {
     }
 }
 
+// `messages.search_words` (a generated tsvector) is left out: only the SQL
+// of search in postgres/messages.rs reads it.
 diesel::table! {
     messages (id) {
         id -> Uuid,

@@ -327,6 +327,7 @@ macro_rules! chat_contract_suite {
                 search_finds_every_word_in_the_members_rooms_only,
                 search_filters_by_room_and_time_and_limits,
                 better_matches_rank_first_then_newest,
+                only_the_newest_matches_are_ranked,
             ]);
 
             contract_suite!(@cases events [

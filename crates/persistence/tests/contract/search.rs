@@ -202,3 +202,26 @@ pub async fn better_matches_rank_first_then_newest(stores: ChatStores) {
         [hit(&often, &room), hit(&newer, &room), hit(&older, &room)]
     );
 }
+
+/// Only the newest [`SearchQuery::CANDIDATES`] matches are ranked: a better
+/// match older than all of them is not found until `before` reaches back
+/// past them.
+pub async fn only_the_newest_matches_are_ranked(stores: ChatStores) {
+    let (ann, room) = created_room(&stores, Visibility::Public).await;
+    let oldest = say(&stores, room.id, ann.id, "otter otter otter", at(0)).await;
+    let mut newer = Vec::new();
+    for second in 1..=SearchQuery::CANDIDATES {
+        let sent = at(i64::try_from(second).unwrap());
+        newer.push(say(&stores, room.id, ann.id, "otter", sent).await);
+    }
+
+    let found = search(&stores, &search_for(ann.id, "otter", 50)).await;
+    let newest_first: Vec<SearchHit> = newer.iter().rev().take(50).map(|m| hit(m, &room)).collect();
+    assert_eq!(found, newest_first);
+
+    let back = SearchQuery {
+        before: Some(newer[0].created_at),
+        ..search_for(ann.id, "otter", 50)
+    };
+    assert_eq!(search(&stores, &back).await, [hit(&oldest, &room)]);
+}
