@@ -26,5 +26,6 @@ DROP INDEX messages_created_at_idx;
 DROP INDEX messages_search_words_idx;
 ALTER TABLE messages DROP COLUMN search_words;
 DROP INDEX messages_reply_to_idx;
+DROP INDEX messages_live_idx;
 ALTER TABLE messages DROP COLUMN mentions;
 ALTER TABLE messages DROP COLUMN reply_to;

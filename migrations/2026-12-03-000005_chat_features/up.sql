@@ -13,6 +13,12 @@ ALTER TABLE messages ADD COLUMN mentions uuid[] NOT NULL DEFAULT '{}';
 -- its messages).
 CREATE INDEX messages_reply_to_idx ON messages (reply_to) WHERE reply_to IS NOT NULL;
 
+-- Unread counts: "live messages of room r after seq s, and who wrote them"
+-- is a range of this index alone (an index-only scan once vacuumed), so
+-- counting a room's unread messages reads no table row.
+CREATE INDEX messages_live_idx ON messages (room_id, seq) INCLUDE (author_id)
+    WHERE deleted_at IS NULL;
+
 -- Search: "messages whose body matches q" with the language-neutral
 -- 'simple' configuration (lower-cased words, no stemming, no stop words),
 -- so that any language's words match. The words are stored (a generated

@@ -239,6 +239,18 @@ pub async fn delete(
     Ok(envelope::ok(MessageView::from(message)))
 }
 
+/// The room, message and emoji of a reaction's path, parsed.
+fn reaction_path(
+    path: web::Path<(Uuid, Uuid, String)>,
+) -> Result<(RoomId, MessageId, Emoji), ApiError> {
+    let (room_id, message_id, emoji) = path.into_inner();
+    Ok((
+        RoomId::from_uuid(room_id),
+        MessageId::from_uuid(message_id),
+        Emoji::parse(&emoji)?,
+    ))
+}
+
 /// `PUT /rooms/{id}/messages/{msg_id}/reactions/{emoji}`: adds the caller's
 /// reaction (idempotent); answers the message. Reaction changes reach every
 /// member like messages, so they draw on the same send budget.
@@ -248,15 +260,10 @@ pub async fn react(
     path: web::Path<(Uuid, Uuid, String)>,
 ) -> Result<HttpResponse, ApiError> {
     state.limits.sends.check(&principal.user_id)?;
-    let (room_id, message_id, emoji) = path.into_inner();
+    let (room, message, emoji) = reaction_path(path)?;
     let message = state
         .messaging
-        .react(
-            principal.user_id,
-            RoomId::from_uuid(room_id),
-            MessageId::from_uuid(message_id),
-            Emoji::parse(&emoji)?,
-        )
+        .react(principal.user_id, room, message, emoji)
         .await?;
     Ok(envelope::ok(MessageView::from(message)))
 }
@@ -270,15 +277,10 @@ pub async fn unreact(
     path: web::Path<(Uuid, Uuid, String)>,
 ) -> Result<HttpResponse, ApiError> {
     state.limits.sends.check(&principal.user_id)?;
-    let (room_id, message_id, emoji) = path.into_inner();
+    let (room, message, emoji) = reaction_path(path)?;
     let message = state
         .messaging
-        .unreact(
-            principal.user_id,
-            RoomId::from_uuid(room_id),
-            MessageId::from_uuid(message_id),
-            Emoji::parse(&emoji)?,
-        )
+        .unreact(principal.user_id, room, message, emoji)
         .await?;
     Ok(envelope::ok(MessageView::from(message)))
 }

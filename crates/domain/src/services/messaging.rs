@@ -271,6 +271,23 @@ impl Messaging {
         Ok(tombstone.value)
     }
 
+    /// The caller's reaction change, once they may post in the room (a
+    /// reaction reaches every member, as a message does).
+    async fn reaction(
+        &self,
+        actor: UserId,
+        room_id: RoomId,
+        message_id: MessageId,
+        emoji: Emoji,
+    ) -> Result<ReactionChange, DomainError> {
+        self.access.check(actor, room_id, Action::Post).await?;
+        Ok(ReactionChange {
+            message_id,
+            emoji,
+            user_id: actor,
+        })
+    }
+
     /// Adds the caller's reaction to a message (members; idempotent).
     /// A tombstone takes none ([`ConflictError::MessageDeleted`]); a 21st
     /// distinct emoji is [`ConflictError::TooManyReactions`].
@@ -282,12 +299,7 @@ impl Messaging {
         message_id: MessageId,
         emoji: Emoji,
     ) -> Result<Message, DomainError> {
-        self.access.check(actor, room_id, Action::Post).await?;
-        let change = ReactionChange {
-            message_id,
-            emoji,
-            user_id: actor,
-        };
+        let change = self.reaction(actor, room_id, message_id, emoji).await?;
         let reacted = self
             .messages
             .react(room_id, &change, self.clock.now())
@@ -305,12 +317,7 @@ impl Messaging {
         message_id: MessageId,
         emoji: Emoji,
     ) -> Result<Message, DomainError> {
-        self.access.check(actor, room_id, Action::Post).await?;
-        let change = ReactionChange {
-            message_id,
-            emoji,
-            user_id: actor,
-        };
+        let change = self.reaction(actor, room_id, message_id, emoji).await?;
         let reacted = self
             .messages
             .unreact(room_id, &change, self.clock.now())
