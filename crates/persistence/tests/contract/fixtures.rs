@@ -247,15 +247,20 @@ pub async fn created_room(stores: &ChatStores, visibility: Visibility) -> (User,
 /// registered user, returned.
 pub async fn added_member(stores: &ChatStores, room: RoomId, joined_at: DateTime<Utc>) -> User {
     let user = chat_user(stores).await;
+    add_member(stores, &user, room, joined_at).await;
+    user
+}
+
+/// Adds `user` (not yet a member) to `room` at `joined_at`, role member.
+pub async fn add_member(stores: &ChatStores, user: &User, room: RoomId, joined_at: DateTime<Utc>) {
     stores
         .memberships
         .add(&member(
-            &user,
+            user,
             membership(room, user.id, Role::Member, joined_at),
         ))
         .await
-        .expect("adding a fresh member succeeds");
-    user
+        .expect("adding a new member succeeds");
 }
 
 /// The room `opener` would pass to `open_direct` to talk with `other`, not

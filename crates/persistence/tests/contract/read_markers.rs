@@ -13,7 +13,8 @@ use p_chat_domain::user::UserId;
 
 use crate::ChatStores;
 use crate::fixtures::{
-    added_member, append_messages, at, body, chat_user, created_room, new_message, race, seq,
+    add_member, added_member, append_messages, at, body, chat_user, created_room, new_message,
+    race, seq,
 };
 
 /// A marker move, spelled out.
@@ -233,19 +234,7 @@ pub async fn unread_lists_the_rooms_of_the_member(stores: ChatStores) {
     let (_, second) = created_room(&stores, Visibility::Private).await;
     let (cat, elsewhere) = created_room(&stores, Visibility::Public).await;
     let bob = added_member(&stores, first.id, at(1)).await;
-    stores
-        .memberships
-        .add(&crate::fixtures::member(
-            &bob,
-            crate::fixtures::membership(
-                second.id,
-                bob.id,
-                p_chat_domain::room::Role::Member,
-                at(1),
-            ),
-        ))
-        .await
-        .unwrap();
+    add_member(&stores, &bob, second.id, at(1)).await;
     append_messages(&stores, first.id, ann.id, 2).await;
     append_messages(&stores, elsewhere.id, cat.id, 3).await;
 
@@ -363,14 +352,7 @@ pub async fn leaving_clears_the_marker(stores: ChatStores) {
     let receipts = stores.memberships.receipts(room.id).await.unwrap();
     assert!(receipts.iter().all(|receipt| receipt.user_id != bob.id));
 
-    stores
-        .memberships
-        .add(&crate::fixtures::member(
-            &bob,
-            crate::fixtures::membership(room.id, bob.id, p_chat_domain::room::Role::Member, at(3)),
-        ))
-        .await
-        .unwrap();
+    add_member(&stores, &bob, room.id, at(3)).await;
     assert_eq!(
         unread_of(&stores, bob.id, room.id).await,
         counts(room.id, 0, 3, 0)

@@ -12,7 +12,7 @@ use p_chat_domain::search::{SearchHit, SearchLimit, SearchQuery, SearchText};
 use p_chat_domain::user::UserId;
 
 use crate::ChatStores;
-use crate::fixtures::{added_member, at, body, created_room, new_message};
+use crate::fixtures::{add_member, added_member, at, body, created_room, new_message};
 
 /// A search of `user`'s rooms for `text`, at most `limit` results.
 fn search_for(user: UserId, text: &str, limit: i64) -> SearchQuery {
@@ -67,19 +67,7 @@ pub async fn search_finds_every_word_in_the_members_rooms_only(stores: ChatStore
     let (ann, first) = created_room(&stores, Visibility::Public).await;
     let (bob, second) = created_room(&stores, Visibility::Private).await;
     let (cat, outside) = created_room(&stores, Visibility::Public).await;
-    stores
-        .memberships
-        .add(&crate::fixtures::member(
-            &ann,
-            crate::fixtures::membership(
-                second.id,
-                ann.id,
-                p_chat_domain::room::Role::Member,
-                at(0),
-            ),
-        ))
-        .await
-        .unwrap();
+    add_member(&stores, &ann, second.id, at(0)).await;
 
     let in_first = say(
         &stores,
@@ -130,19 +118,7 @@ pub async fn search_filters_by_room_and_time_and_limits(stores: ChatStores) {
     let (ann, first) = created_room(&stores, Visibility::Public).await;
     let (bob, second) = created_room(&stores, Visibility::Public).await;
     let cat = added_member(&stores, first.id, at(0)).await;
-    stores
-        .memberships
-        .add(&crate::fixtures::member(
-            &cat,
-            crate::fixtures::membership(
-                second.id,
-                cat.id,
-                p_chat_domain::room::Role::Member,
-                at(0),
-            ),
-        ))
-        .await
-        .unwrap();
+    add_member(&stores, &cat, second.id, at(0)).await;
     let early = say(&stores, first.id, ann.id, "walrus one", at(1)).await;
     let middle = say(&stores, second.id, bob.id, "walrus two", at(2)).await;
     let late = say(&stores, first.id, ann.id, "walrus three", at(3)).await;
