@@ -61,6 +61,30 @@ async fn ws_send(client: &mut WsClient, room: &str, client_msg_id: &str, extra: 
         .0
 }
 
+/// Sends each of `values` as the `field` of a message, over REST and then
+/// in a WebSocket `send` frame, asserting each is refused (400 `rest_code`,
+/// an error frame `ws_code`).
+async fn assert_sends_refused(
+    app: &TestApp,
+    user: &TestUser,
+    room: &str,
+    field: &str,
+    values: &[Value],
+    (rest_code, ws_code): (&str, &str),
+) {
+    for value in values {
+        let reply = send(app, user, room, json!({ "body": "refused", field: value })).await;
+        expect_error(&reply, StatusCode::BAD_REQUEST, rest_code);
+    }
+    let (mut ws, _) = WsClient::connect_ready(app, &user.token).await;
+    for (index, value) in values.iter().enumerate() {
+        let id = format!("refused-{field}-{index}");
+        let error = ws_send(&mut ws, room, &id, json!({ field: value })).await;
+        assert_eq!(error["type"], "error", "{error}");
+        assert_eq!(error["code"], ws_code, "{error}");
+    }
+}
+
 async fn a_reply_round_trips_over_rest_and_the_websocket(backend: Backend) {
     let Some(app) = spawn(backend).await else {
         return;
@@ -126,23 +150,9 @@ async fn a_reply_to_another_rooms_message_or_an_unknown_id_is_invalid_reply(back
     let elsewhere = room(&app, &ada, "elsewhere", "private", &[]).await;
     say(&app, &ada, &here, "first").await;
     let foreign = id_of(&say(&app, &ada, &elsewhere, "in another room").await);
-    for target in [foreign.clone(), Uuid::new_v4().to_string()] {
-        let reply = send(
-            &app,
-            &ada,
-            &here,
-            json!({ "body": "a reply", "reply_to": target }),
-        )
-        .await;
-        expect_error(&reply, StatusCode::BAD_REQUEST, "invalid_reply");
-    }
-    let (mut ws, _) = WsClient::connect_ready(&app, &ada.token).await;
-    for (index, target) in [foreign, Uuid::new_v4().to_string()].iter().enumerate() {
-        let id = format!("bad-reply-{index}");
-        let error = ws_send(&mut ws, &here, &id, json!({ "reply_to": target })).await;
-        assert_eq!(error["type"], "error", "{error}");
-        assert_eq!(error["code"], "invalid_reply", "{error}");
-    }
+    let targets = [json!(foreign), json!(Uuid::new_v4())];
+    let codes = ("invalid_reply", "invalid_reply");
+    assert_sends_refused(&app, &ada, &here, "reply_to", &targets, codes).await;
     assert_eq!(last_seq(&app, &ada, &here).await, 1, "nothing was stored");
 }
 
@@ -201,24 +211,9 @@ async fn a_reply_to_that_is_not_a_uuid_is_invalid_body(backend: Backend) {
         json!(true),
         json!("00000000-0000-0000-0000-00000000000g"),
     ];
-    for value in &odd {
-        let reply = send(
-            &app,
-            &ada,
-            &room,
-            json!({ "body": "hi", "reply_to": value }),
-        )
-        .await;
-        expect_error(&reply, StatusCode::BAD_REQUEST, "invalid_body");
-    }
-    let (mut ws, _) = WsClient::connect_ready(&app, &ada.token).await;
-    for (index, value) in odd.iter().enumerate() {
-        let id = format!("odd-{index}");
-        let error = ws_send(&mut ws, &room, &id, json!({ "reply_to": value })).await;
-        assert_eq!(error["type"], "error", "{error}");
-        // protocol.md: a mistyped field of a frame is `invalid_frame`.
-        assert_eq!(error["code"], "invalid_frame", "{error}");
-    }
+    // protocol.md: a mistyped field of a frame is `invalid_frame`.
+    let codes = ("invalid_body", "invalid_frame");
+    assert_sends_refused(&app, &ada, &room, "reply_to", &odd, codes).await;
     // `null` is no reply at all.
     let plain = send(&app, &ada, &room, json!({ "body": "hi", "reply_to": null })).await;
     assert_eq!(
@@ -302,23 +297,8 @@ async fn too_many_non_member_unknown_and_malformed_mentions_are_400(backend: Bac
         json!([bob.id, outsider.id]),
         json!([Uuid::new_v4()]),
     ];
-    for mentions in &invalid {
-        let reply = send(
-            &app,
-            &ada,
-            &room,
-            json!({ "body": "hey", "mentions": mentions }),
-        )
-        .await;
-        expect_error(&reply, StatusCode::BAD_REQUEST, "invalid_mentions");
-    }
-    let (mut ws, _) = WsClient::connect_ready(&app, &ada.token).await;
-    for (index, mentions) in invalid.iter().enumerate() {
-        let id = format!("bad-mentions-{index}");
-        let error = ws_send(&mut ws, &room, &id, json!({ "mentions": mentions })).await;
-        assert_eq!(error["type"], "error", "{error}");
-        assert_eq!(error["code"], "invalid_mentions", "{error}");
-    }
+    let codes = ("invalid_mentions", "invalid_mentions");
+    assert_sends_refused(&app, &ada, &room, "mentions", &invalid, codes).await;
     // Values that are not arrays of UUIDs: a wrong JSON type or value.
     for mentions in [
         json!(["x"]),
