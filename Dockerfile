@@ -17,5 +17,9 @@ USER p-chat
 ENV BIND_ADDRESS=0.0.0.0 \
     PORT=8080
 EXPOSE 8080
+# `p-chat healthcheck` asks this container's server for GET /ready (the slim
+# image has no curl): healthy while the database answers.
+HEALTHCHECK --interval=15s --timeout=6s --start-period=30s --retries=3 \
+    CMD ["/usr/local/bin/p-chat", "healthcheck"]
 # Exec form: p-chat is PID 1 and receives SIGTERM from `docker stop` to drain.
 ENTRYPOINT ["/usr/local/bin/p-chat"]

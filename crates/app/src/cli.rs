@@ -1,6 +1,7 @@
 //! The command line: `p-chat` serves; `p-chat admin ...` administers the
 //! configured store from the server's console (the way the first
-//! administrator is made). Passwords are read from standard input, never
+//! administrator is made); `p-chat healthcheck` asks a running server
+//! whether it is ready. Passwords are read from standard input, never
 //! from arguments (which other users of the machine can see).
 
 use std::io::{BufRead, Write};
@@ -35,6 +36,9 @@ pub enum Command {
     /// Administer accounts on the configured store (PostgreSQL).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Exit 0 when the server configured here answers `GET /ready` with
+    /// 200, else 1 (for container health checks).
+    Healthcheck,
 }
 
 /// `p-chat admin ...`.

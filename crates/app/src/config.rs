@@ -19,6 +19,7 @@ use p_chat_fanout::redis::{ChannelPrefix, PREFIX_RULE, RedisUrl};
 use p_chat_persistence::postgres::PgConfig;
 
 use crate::http::client_ip::TrustedProxies;
+use crate::telemetry::LogFormat;
 
 /// The placeholder `JWT_SECRET` of the seed's `.env.example`; never a real secret.
 pub const PLACEHOLDER_SECRET: &str = "your-secret-key-here";
@@ -285,6 +286,8 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// The abuse limits.
     pub limits: LimitSettings,
+    /// `LOG_FORMAT`: `text` (default) or `json`, one object per line.
+    pub log_format: LogFormat,
     /// `SMTP_*` and `PUBLIC_URL`: outgoing mail; `None` when neither
     /// `SMTP_URL` nor `SMTP_HOST` is set (registration then returns the
     /// verification token, as the seed does).
@@ -365,6 +368,7 @@ impl Config {
             trusted_proxies: trusted_proxies(&vars)?,
             limits: limits(&vars)?,
             mail: mail(&vars)?,
+            log_format: vars.parse("LOG_FORMAT", "text or json", Some(LogFormat::Text))?,
         })
     }
 }

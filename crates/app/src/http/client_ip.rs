@@ -134,6 +134,14 @@ impl TrustedProxies {
         client
     }
 
+    /// Whether `request` came straight from a trusted proxy, whose headers
+    /// (such as `X-Request-Id`) are then believed.
+    pub fn trusts_peer(&self, request: &HttpRequest) -> bool {
+        request
+            .peer_addr()
+            .is_some_and(|peer| self.trusts(peer.ip().to_canonical()))
+    }
+
     /// The client of `request` (`None` without a TCP peer, which only test
     /// requests lack).
     pub fn client_of(&self, request: &HttpRequest) -> Option<IpAddr> {

@@ -9,6 +9,7 @@ pub mod envelope;
 pub mod error;
 mod health;
 mod messages;
+pub mod request_id;
 mod rooms;
 mod session;
 mod users;

@@ -16,6 +16,7 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use futures_core::Stream;
 use p_chat_domain::DomainError;
+use tracing::Instrument;
 
 use self::admission::Admission;
 use crate::config::WsSettings;
@@ -63,13 +64,12 @@ pub async fn upgrade(
         .max_frame_size(MAX_FRAME_BYTES)
         .aggregate_continuations()
         .max_continuation_size(MAX_FRAME_BYTES);
-    actix_web::rt::spawn(connection::run(
-        state.into_inner(),
-        session,
-        stream,
-        token,
-        admission,
-    ));
+    // Inside the upgrade's request span: the connection's lines carry its
+    // request id.
+    let span = tracing::info_span!("ws_connection");
+    actix_web::rt::spawn(
+        connection::run(state.into_inner(), session, stream, token, admission).instrument(span),
+    );
     Ok(response)
 }
 

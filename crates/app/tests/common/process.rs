@@ -32,8 +32,10 @@ impl ServerProcess {
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some((_, address)) = line.split_once("listening on ") {
-                    let _ = address_tx.send(address.trim().to_owned());
+                // In either log format (a JSON line quotes the message).
+                if let Some((_, rest)) = line.split_once("listening on ") {
+                    let address = rest.split(['"', ' ']).next().unwrap_or(rest);
+                    let _ = address_tx.send(address.to_owned());
                 }
                 let mut log = sink.lock().unwrap();
                 log.push_str(&line);
