@@ -132,15 +132,11 @@ async fn admin_command(admin: &PgConfig, statement: &str) -> Result<(), String> 
         .map_err(|error| error.to_string())
 }
 
-/// Reports a skipped test where `cargo test` shows it (bypassing output
-/// capture), or fails under CI.
+/// Reports a skipped test (see [`p_chat_testkit::skip`]), or fails under CI.
 fn skip<T>(reason: &str) -> Option<T> {
-    if std::env::var("CI").is_ok_and(|value| value == "true") {
-        panic!("PostgreSQL tests cannot run in CI: {reason}");
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED (no PostgreSQL): {reason}; set {DATABASE_URL_VAR}=postgres://postgres@127.0.0.1:5432 to run it"
+    p_chat_testkit::skip(
+        "PostgreSQL",
+        &format!("{reason}; set {DATABASE_URL_VAR}=postgres://postgres@127.0.0.1:5432 to run it"),
     );
     None
 }
