@@ -107,6 +107,7 @@ impl Messaging {
     }
 
     /// Tells the room's other members that `actor` is typing (members).
+    #[tracing::instrument(skip(self))]
     pub async fn typing(&self, actor: UserId, room_id: RoomId) -> Result<(), DomainError> {
         self.access.check(actor, room_id, Action::Post).await?;
         self.fanout
@@ -119,6 +120,7 @@ impl Messaging {
     }
 
     /// A page of a room's history (members).
+    #[tracing::instrument(skip(self))]
     pub async fn history(
         &self,
         actor: UserId,
@@ -214,6 +216,7 @@ impl Messaging {
     }
 
     /// Changes the text of one's own message.
+    #[tracing::instrument(skip(self, body))]
     pub async fn edit(
         &self,
         actor: UserId,
@@ -248,6 +251,7 @@ impl Messaging {
 
     /// Deletes a message, leaving a tombstone: its author, or an admin or
     /// the owner. Deleting a deleted message changes nothing.
+    #[tracing::instrument(skip(self))]
     pub async fn delete(
         &self,
         actor: UserId,

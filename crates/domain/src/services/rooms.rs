@@ -115,6 +115,7 @@ impl Rooms {
     }
 
     /// The rooms `actor` is a member of.
+    #[tracing::instrument(skip(self))]
     pub async fn mine(&self, actor: UserId) -> Result<Vec<Room>, DomainError> {
         Ok(self.access.rooms.of_member(actor).await?)
     }
@@ -145,6 +146,7 @@ impl Rooms {
     }
 
     /// Public rooms whose name contains `query` (case-insensitive).
+    #[tracing::instrument(skip(self))]
     pub async fn search_public(
         &self,
         query: &RoomSearch,
@@ -158,6 +160,7 @@ impl Rooms {
     }
 
     /// A room's details: for members, and for anyone if it is public.
+    #[tracing::instrument(skip(self))]
     pub async fn get(&self, actor: UserId, room_id: RoomId) -> Result<Room, DomainError> {
         Ok(self.access.check(actor, room_id, Action::View).await?.room)
     }
@@ -207,6 +210,7 @@ impl Rooms {
     }
 
     /// The members of a room, with their display names (members only).
+    #[tracing::instrument(skip(self))]
     pub async fn members(
         &self,
         actor: UserId,

@@ -186,6 +186,7 @@ impl Sessions {
     /// Trades the session's current refresh token for a new token set. The
     /// presented token stops working; presenting it (or any older one) again
     /// ends the whole session.
+    #[tracing::instrument(skip_all)]
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenSet, DomainError> {
         let now = self.clock.now();
         let claims = self.tokens.verify(TokenKind::Refresh, refresh_token)?;
@@ -224,6 +225,7 @@ impl Sessions {
 
     /// Resolves an access token to the principal it speaks for. Refuses
     /// refresh tokens, expired tokens and tokens of ended sessions.
+    #[tracing::instrument(skip_all)]
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal, DomainError> {
         let now = self.clock.now();
         let claims = self.tokens.verify(TokenKind::Access, access_token)?;
@@ -268,6 +270,7 @@ impl Sessions {
     }
 
     /// Ends a login session (logout with an access token).
+    #[tracing::instrument(skip(self))]
     pub async fn end(&self, session_id: SessionId) -> Result<(), DomainError> {
         self.sessions.revoke(session_id, self.clock.now()).await?;
         self.fanout.end_session(session_id).await;
@@ -277,6 +280,7 @@ impl Sessions {
     /// Ends the login session a refresh token belongs to (logout without an
     /// access token). Any validly signed refresh token of the session will do,
     /// even an expired or rotated one: ending a session is always safe.
+    #[tracing::instrument(skip_all)]
     pub async fn end_by_refresh_token(&self, refresh_token: &str) -> Result<(), DomainError> {
         let claims = self.tokens.verify(TokenKind::Refresh, refresh_token)?;
         self.end(claims.session_id).await
