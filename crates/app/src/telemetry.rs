@@ -92,7 +92,22 @@ pub fn init(format: LogFormat) {
         let _ = std::thread::Builder::new()
             .name("log-connection-errors".to_owned())
             .spawn(move || report_connection_errors(&receiver));
+        if format == LogFormat::Json {
+            std::panic::set_hook(Box::new(log_panic));
+        }
     }
+}
+
+/// Logs a panic as an ERROR event, so that with `LOG_FORMAT=json` even a
+/// panic is one JSON line (with a backtrace where `RUST_BACKTRACE` asks for
+/// one) rather than loose text among the objects.
+fn log_panic(panic: &std::panic::PanicHookInfo<'_>) {
+    let backtrace = std::backtrace::Backtrace::capture();
+    tracing::error!(
+        thread = std::thread::current().name().unwrap_or("unnamed"),
+        backtrace = %backtrace,
+        "panic: {panic}"
+    );
 }
 
 /// Whether an event is one of actix's per-connection ERROR lines.
