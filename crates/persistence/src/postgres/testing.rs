@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use super::{PgConfig, PgStore, run_migrations};
+use super::{PgConfig, PgStore, PgTls, run_migrations};
 
 /// The variable naming the PostgreSQL server tests may use, as a URL:
 /// `postgres://user[:password]@host[:port]`. The user must be allowed to
@@ -118,6 +118,7 @@ fn admin_config(url: &str) -> Result<PgConfig, String> {
         database: "postgres".to_owned(),
         pool_size: 8,
         timeout: Duration::from_secs(10),
+        tls: PgTls::Disable,
     })
 }
 
