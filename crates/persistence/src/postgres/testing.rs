@@ -11,6 +11,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use p_chat_domain::ports::StoreError;
 
 use super::{PgConfig, PgStore, PgTls, run_migrations};
 
@@ -99,6 +100,16 @@ impl Drop for TestDatabase {
             );
         }
     }
+}
+
+/// Whether a connection of `store`'s pool is encrypted, as the server sees
+/// it (`pg_stat_ssl`): for the tests of `PSQL_SSLMODE`.
+pub async fn uses_tls(store: &PgStore) -> Result<bool, StoreError> {
+    let mut connection = store.connection().await?;
+    let query = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
+        "(SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid())",
+    ));
+    store.bounded(query.get_result(&mut connection)).await
 }
 
 /// The maintenance database (`postgres`) of the server at `url`.

@@ -15,7 +15,9 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// Whether and how connections to PostgreSQL are encrypted, the three
@@ -200,6 +202,17 @@ fn describe(tls: &PgTls, error: &tokio_postgres::Error) -> String {
         })
         .filter(|error| matches!(error, rustls::Error::InvalidCertificate(_)));
     match (tls, certificate) {
+        (
+            PgTls::VerifyFull(_),
+            Some(
+                reason @ rustls::Error::InvalidCertificate(
+                    CertificateError::NotValidForName
+                    | CertificateError::NotValidForNameContext { .. },
+                ),
+            ),
+        ) => {
+            format!("PostgreSQL TLS: the server's certificate is not valid for PSQL_HOST: {reason}")
+        }
         (PgTls::VerifyFull(roots), Some(reason)) => format!(
             "PostgreSQL TLS: certificate not trusted by {}: {reason}",
             roots.origin()
