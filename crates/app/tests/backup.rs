@@ -1,0 +1,187 @@
+//! Backup and restore (issue 14), as docs/operations.md#backup-and-restore
+//! tells an operator to do it: the `p-chat` binary on a throwaway database
+//! is used, then stopped; `pg_dump -Fc` writes the backup; `pg_restore
+//! --clean --if-exists` loads it into another, empty database; the binary
+//! started on that one serves the same account, room and messages, and the
+//! room's numbering goes on without a gap. Both databases are dropped at the
+//! end. Skipped (loudly) without a database or pg_dump/pg_restore, failed
+//! in CI.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use actix_web::http::StatusCode;
+use common::pg_tools::{program, run, skip};
+use common::process::ServerProcess;
+use common::resume::{as_refs, process_vars};
+use common::{TestApp, TestUser};
+use p_chat_persistence::postgres::PgConfig;
+use p_chat_persistence::postgres::testing::TestDatabase;
+use serde_json::{Value, json};
+
+/// The group name skips are reported under.
+const GROUP: &str = "PostgreSQL backup";
+/// How many messages the room holds before the backup.
+const MESSAGES: usize = 5;
+
+/// A backup file, removed on drop.
+struct DumpFile(PathBuf);
+
+impl Drop for DumpFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// `program` pointed at `database` the way libpq programs take it.
+fn libpq(program: &Path, database: &PgConfig) -> Command {
+    let mut command = Command::new(program);
+    command
+        .arg("--host")
+        .arg(&database.host)
+        .arg("--port")
+        .arg(database.port.to_string())
+        .arg("--username")
+        .arg(&database.user);
+    if let Some(password) = &database.password {
+        command.env("PGPASSWORD", password);
+    }
+    command
+}
+
+/// What the room looks like to `user`: the room and its whole history.
+async fn snapshot(app: &TestApp, user: &TestUser, room: &str) -> (Value, Value) {
+    let room_reply = app
+        .call("GET", &format!("/rooms/{room}"), &user.token, None)
+        .await;
+    assert_eq!(room_reply.status, StatusCode::OK, "{room_reply:?}");
+    let history = app
+        .call(
+            "GET",
+            &format!("/rooms/{room}/messages?limit=100"),
+            &user.token,
+            None,
+        )
+        .await;
+    assert_eq!(history.status, StatusCode::OK, "{history:?}");
+    (
+        room_reply.data().clone(),
+        history.data()["messages"].clone(),
+    )
+}
+
+async fn say(app: &TestApp, user: &TestUser, room: &str, body: &str) -> Value {
+    let reply = app
+        .call(
+            "POST",
+            &format!("/rooms/{room}/messages"),
+            &user.token,
+            Some(json!({ "body": body })),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{reply:?}");
+    reply.data().clone()
+}
+
+#[actix_web::test]
+async fn a_pg_dump_restored_into_an_empty_database_serves_the_same_chat_and_goes_on() {
+    let (Some(pg_dump), Some(pg_restore)) = (program("pg_dump"), program("pg_restore")) else {
+        skip::<()>(GROUP, "pg_dump or pg_restore not found");
+        return;
+    };
+    let Some(original) = TestDatabase::create().await else {
+        return;
+    };
+    let Some(restored) = TestDatabase::create_empty().await else {
+        return;
+    };
+
+    // Used, then stopped.
+    let vars = process_vars(original.config(), &[]);
+    let server = ServerProcess::start(&as_refs(&vars));
+    let app = TestApp::connect(&server.base);
+    let user = app.user("backup@example.com").await;
+    let room = app
+        .create_room(
+            &user,
+            json!({ "name": "kept", "topic": "survives a restore" }),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut sent = Vec::new();
+    for index in 1..=MESSAGES {
+        sent.push(say(&app, &user, &room, &format!("message {index}")).await);
+    }
+    let edited = app
+        .call(
+            "PATCH",
+            &format!("/rooms/{room}/messages/{}", sent[1]["id"].as_str().unwrap()),
+            &user.token,
+            Some(json!({ "body": "message 2, edited" })),
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{edited:?}");
+    let before = snapshot(&app, &user, &room).await;
+    drop(server);
+
+    // Backed up, and restored into the empty database.
+    let dump =
+        DumpFile(std::env::temp_dir().join(format!("p-chat-backup-{}.dump", uuid::Uuid::new_v4())));
+    run(libpq(&pg_dump, original.config())
+        .arg("-Fc")
+        .arg("--file")
+        .arg(&dump.0)
+        .arg(&original.config().database));
+    run(libpq(&pg_restore, restored.config())
+        .args([
+            "--clean",
+            "--if-exists",
+            "--single-transaction",
+            "--exit-on-error",
+        ])
+        .arg("--dbname")
+        .arg(&restored.config().database)
+        .arg(&dump.0));
+
+    // Served again from the restored database: no migration left to run.
+    let vars = process_vars(restored.config(), &[]);
+    let server = ServerProcess::start(&as_refs(&vars));
+    assert!(
+        server.log().contains("applied=0"),
+        "the restored schema is current:\n{}",
+        server.log()
+    );
+    let app = TestApp::connect(&server.base);
+    let login = app.authorize(&user.email, "pw").await;
+    assert_eq!(login.status, StatusCode::OK, "{login:?}");
+    let user = TestUser {
+        token: login.data()["access_token"].as_str().unwrap().to_owned(),
+        ..user
+    };
+    let after = snapshot(&app, &user, &room).await;
+    assert_eq!(after.0, before.0, "the room");
+    assert_eq!(after.1, before.1, "the messages, with their ids and seqs");
+    let seqs: Vec<i64> = after
+        .1
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|message| message["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, (1..=MESSAGES as i64).collect::<Vec<_>>());
+
+    let next = say(&app, &user, &room, "after the restore").await;
+    assert_eq!(next["seq"], json!(MESSAGES + 1), "{next}");
+    assert!(sent.iter().all(|message| message["id"] != next["id"]));
+    let rooms = app.call("GET", "/rooms", &user.token, None).await;
+    assert_eq!(
+        rooms.data()[0]["last_seq"],
+        json!(MESSAGES + 1),
+        "{rooms:?}"
+    );
+}
