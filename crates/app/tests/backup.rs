@@ -1,15 +1,17 @@
 //! Backup and restore (issue 14), as docs/operations.md#backup-and-restore
 //! tells an operator to do it: the `p-chat` binary on a throwaway database
-//! is used, then stopped; `pg_dump -Fc` writes the backup; `pg_restore
-//! --clean --if-exists` loads it into another, empty database; the binary
-//! started on that one serves the same account, room and messages, and the
-//! room's numbering goes on without a gap. Both databases are dropped at the
-//! end. Skipped (loudly) without a database or pg_dump/pg_restore, failed
+//! is used, then stopped; `pg_dump -Fc > backup.dump` writes the backup;
+//! `pg_restore --clean --if-exists ... < backup.dump` loads it into another,
+//! empty database, and later once more over that database after it went
+//! on; each time the binary started on it serves the same account, room and
+//! messages, and the room's numbering goes on without a gap. Both databases
+//! are dropped at the end. Skipped (loudly) without a database or pg_dump/pg_restore, failed
 //! in CI.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod common;
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -129,15 +131,31 @@ async fn a_pg_dump_restored_into_an_empty_database_serves_the_same_chat_and_goes
     let before = snapshot(&app, &user, &room).await;
     drop(server);
 
-    // Backed up, and restored into the empty database.
+    // Backed up as the docs say: `pg_dump -Fc ... > backup.dump`.
     let dump =
         DumpFile(std::env::temp_dir().join(format!("p-chat-backup-{}.dump", uuid::Uuid::new_v4())));
     run(libpq(&pg_dump, original.config())
         .arg("-Fc")
-        .arg("--file")
-        .arg(&dump.0)
-        .arg(&original.config().database));
-    run(libpq(&pg_restore, restored.config())
+        .arg(&original.config().database)
+        .stdout(File::create(&dump.0).unwrap()));
+
+    // Restored into the empty database; the server on it serves the same
+    // chat, and the room's numbering goes on.
+    restore(&pg_restore, restored.config(), &dump);
+    let extra = serve_restored(restored.config(), &user, &room, &before, &sent).await;
+
+    // Restored again over that database, which went on meanwhile (the
+    // message after the restore): `--clean --if-exists` puts it back as
+    // the backup has it, as when a deployment is rolled back.
+    restore(&pg_restore, restored.config(), &dump);
+    let again = serve_restored(restored.config(), &user, &room, &before, &sent).await;
+    assert_ne!(again["id"], extra["id"], "the later message is gone");
+}
+
+/// `pg_restore --clean --if-exists --single-transaction --exit-on-error -d
+/// DB < backup.dump`, as the docs say.
+fn restore(pg_restore: &Path, database: &PgConfig, dump: &DumpFile) {
+    run(libpq(pg_restore, database)
         .args([
             "--clean",
             "--if-exists",
@@ -145,11 +163,21 @@ async fn a_pg_dump_restored_into_an_empty_database_serves_the_same_chat_and_goes
             "--exit-on-error",
         ])
         .arg("--dbname")
-        .arg(&restored.config().database)
-        .arg(&dump.0));
+        .arg(&database.database)
+        .stdin(File::open(&dump.0).unwrap()));
+}
 
-    // Served again from the restored database: no migration left to run.
-    let vars = process_vars(restored.config(), &[]);
+/// Starts the binary on the restored `database`: no migration is left to
+/// run, `user` logs in and finds the room and its history as `before`,
+/// and a new message takes the next seq. Returns that message.
+async fn serve_restored(
+    database: &PgConfig,
+    user: &TestUser,
+    room: &str,
+    before: &(Value, Value),
+    sent: &[Value],
+) -> Value {
+    let vars = process_vars(database, &[]);
     let server = ServerProcess::start(&as_refs(&vars));
     assert!(
         server.log().contains("applied=0"),
@@ -161,9 +189,9 @@ async fn a_pg_dump_restored_into_an_empty_database_serves_the_same_chat_and_goes
     assert_eq!(login.status, StatusCode::OK, "{login:?}");
     let user = TestUser {
         token: login.data()["access_token"].as_str().unwrap().to_owned(),
-        ..user
+        ..user.clone()
     };
-    let after = snapshot(&app, &user, &room).await;
+    let after = snapshot(&app, &user, room).await;
     assert_eq!(after.0, before.0, "the room");
     assert_eq!(after.1, before.1, "the messages, with their ids and seqs");
     let seqs: Vec<i64> = after
@@ -175,7 +203,7 @@ async fn a_pg_dump_restored_into_an_empty_database_serves_the_same_chat_and_goes
         .collect();
     assert_eq!(seqs, (1..=MESSAGES as i64).collect::<Vec<_>>());
 
-    let next = say(&app, &user, &room, "after the restore").await;
+    let next = say(&app, &user, room, "after the restore").await;
     assert_eq!(next["seq"], json!(MESSAGES + 1), "{next}");
     assert!(sent.iter().all(|message| message["id"] != next["id"]));
     let rooms = app.call("GET", "/rooms", &user.token, None).await;
@@ -184,4 +212,5 @@ async fn a_pg_dump_restored_into_an_empty_database_serves_the_same_chat_and_goes
         json!(MESSAGES + 1),
         "{rooms:?}"
     );
+    next
 }

@@ -26,6 +26,9 @@ use rcgen::{
 /// once, far within the connection timeout.
 const REFUSAL_LIMIT: Duration = Duration::from_secs(15);
 
+/// How long the cluster may take to apply a configuration reload.
+const RELOAD_LIMIT: Duration = Duration::from_secs(10);
+
 /// A certificate authority made for one test.
 type Authority = CertifiedIssuer<'static, KeyPair>;
 
@@ -171,6 +174,25 @@ async fn each_sslmode_connects_as_it_says_and_verify_full_checks_the_chain_and_t
         &cluster,
         &config(&cluster, "127.0.0.2", PgTls::Require),
         true,
+    )
+    .await;
+
+    // A server without TLS is refused, never used in plain TCP.
+    cluster.sql("ALTER SYSTEM SET ssl = off");
+    cluster.sql("SELECT pg_reload_conf()");
+    let reloaded = Instant::now();
+    while cluster.sql("SHOW ssl") != "off" {
+        assert!(reloaded.elapsed() < RELOAD_LIMIT, "ssl stays on");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for tls in [PgTls::Require, right.verify_full()] {
+        let plain = refusal(&config(&cluster, "127.0.0.1", tls)).await;
+        assert!(plain.contains("server does not support TLS"), "{plain}");
+    }
+    assert_connects(
+        &cluster,
+        &config(&cluster, "127.0.0.1", PgTls::Disable),
+        false,
     )
     .await;
 }

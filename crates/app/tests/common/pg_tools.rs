@@ -90,6 +90,7 @@ pub struct ServerIdentity {
 pub struct TlsCluster {
     dir: PathBuf,
     pg_ctl: PathBuf,
+    psql: PathBuf,
     runuser: Option<PathBuf>,
     /// The port it listens on.
     pub port: u16,
@@ -102,10 +103,12 @@ impl TlsCluster {
     /// Creates and starts a cluster serving `identity`, or explains why it
     /// cannot (the skip rules of [`skip`]).
     pub fn start(identity: &ServerIdentity) -> Option<Self> {
-        let (Some(initdb), Some(pg_ctl)) = (program("initdb"), program("pg_ctl")) else {
+        let (Some(initdb), Some(pg_ctl), Some(psql)) =
+            (program("initdb"), program("pg_ctl"), program("psql"))
+        else {
             return skip(
                 TLS_GROUP,
-                "initdb or pg_ctl not found (under /usr/lib/postgresql/*/bin or on PATH)",
+                "initdb, pg_ctl or psql not found (under /usr/lib/postgresql/*/bin or on PATH)",
             );
         };
         let runuser = if is_root() {
@@ -126,6 +129,7 @@ impl TlsCluster {
         let mut cluster = Self {
             dir,
             pg_ctl,
+            psql,
             runuser,
             port: free_port(),
         };
@@ -195,6 +199,25 @@ impl TlsCluster {
             .arg(self.data())
             .arg("-l")
             .arg(self.dir.join("server.log")));
+    }
+
+    /// Runs one SQL statement as `postgres` over the cluster's unix socket,
+    /// returning what it printed.
+    pub fn sql(&self, statement: &str) -> String {
+        let output = run(self
+            .as_owner(&self.psql)
+            .arg("--host")
+            .arg(&self.dir)
+            .args(["--port", &self.port.to_string()])
+            .args(["--username", "postgres", "--dbname", "postgres"])
+            .args([
+                "--no-psqlrc",
+                "--tuples-only",
+                "--no-align",
+                "--command",
+                statement,
+            ]));
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
     }
 
     /// The server's log so far (for failure messages).

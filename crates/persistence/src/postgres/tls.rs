@@ -217,8 +217,26 @@ fn describe(tls: &PgTls, error: &tokio_postgres::Error) -> String {
             "PostgreSQL TLS: certificate not trusted by {}: {reason}",
             roots.origin()
         ),
-        _ => format!("PostgreSQL TLS (PSQL_SSLMODE={}): {error}", tls.mode()),
+        _ => format!(
+            "PostgreSQL TLS (PSQL_SSLMODE={}): {}",
+            tls.mode(),
+            with_causes(error)
+        ),
     }
+}
+
+/// `error` followed by each cause its message does not already include
+/// (tokio-postgres says "error performing TLS handshake" and keeps the why,
+/// such as "server does not support TLS", in its source).
+fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    for cause in std::iter::successors(error.source(), |cause| cause.source()) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text = format!("{text}: {cause}");
+        }
+    }
+    text
 }
 
 /// `require`'s verifier: any certificate is accepted (the connection is
