@@ -16,7 +16,7 @@ use common::TestApp;
 use common::pg_tools::{ServerIdentity, TlsCluster};
 use common::process::ServerProcess;
 use common::resume::{as_refs, process_vars};
-use p_chat_persistence::postgres::testing::uses_tls;
+use p_chat_persistence::postgres::testing::session_tls_and_jit;
 use p_chat_persistence::postgres::{PgConfig, PgRoots, PgStore, PgTls, run_migrations};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
@@ -97,7 +97,8 @@ fn config(cluster: &TlsCluster, host: &str, tls: PgTls) -> PgConfig {
 }
 
 /// The migrations and the pool both connect with `config`, and the
-/// server sees their connection encrypted or not as `encrypted` says.
+/// server sees their connection encrypted or not as `encrypted` says, with
+/// the connection string's options (`jit=off`) applied.
 async fn assert_connects(cluster: &TlsCluster, config: &PgConfig, encrypted: bool) {
     let mode = config.tls.mode();
     if let Err(error) = run_migrations(config).await {
@@ -105,7 +106,8 @@ async fn assert_connects(cluster: &TlsCluster, config: &PgConfig, encrypted: boo
     }
     let store = PgStore::new(config).unwrap();
     store.ping().await.unwrap();
-    assert_eq!(uses_tls(&store).await.unwrap(), encrypted, "{mode}");
+    let session = session_tls_and_jit(&store).await.unwrap();
+    assert_eq!(session, (encrypted, "off".to_owned()), "{mode}");
 }
 
 /// Both connection paths are refused with `config`; returns the message.

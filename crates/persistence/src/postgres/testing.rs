@@ -103,11 +103,14 @@ impl Drop for TestDatabase {
 }
 
 /// Whether a connection of `store`'s pool is encrypted, as the server sees
-/// it (`pg_stat_ssl`): for the tests of `PSQL_SSLMODE`.
-pub async fn uses_tls(store: &PgStore) -> Result<bool, StoreError> {
+/// it (`pg_stat_ssl`), and its `jit` setting: for the tests of
+/// `PSQL_SSLMODE`, which must keep the connection string's options.
+pub async fn session_tls_and_jit(store: &PgStore) -> Result<(bool, String), StoreError> {
+    use diesel::sql_types::{Bool, Text};
     let mut connection = store.connection().await?;
-    let query = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
-        "(SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid())",
+    let query = diesel::select((
+        diesel::dsl::sql::<Bool>("(SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid())"),
+        diesel::dsl::sql::<Text>("current_setting('jit')"),
     ));
     store.bounded(query.get_result(&mut connection)).await
 }

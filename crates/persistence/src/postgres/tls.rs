@@ -145,18 +145,22 @@ pub(super) struct Connector {
 impl Connector {
     /// A connector to `target` with `tls`.
     pub(super) fn new(target: String, tls: &PgTls) -> Result<Self, rustls::Error> {
+        let roots = match tls {
+            PgTls::Disable => return Ok(Self { target, tls: None }),
+            PgTls::Require => None,
+            PgTls::VerifyFull(roots) => Some(roots),
+        };
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()?;
-        let config = match tls {
-            PgTls::Disable => return Ok(Self { target, tls: None }),
-            PgTls::Require => builder
+        let config = match roots {
+            None => builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AnyCertificate(
                     provider.signature_verification_algorithms,
                 )))
                 .with_no_client_auth(),
-            PgTls::VerifyFull(roots) => builder
+            Some(roots) => builder
                 .with_root_certificates(roots.store.clone())
                 .with_no_client_auth(),
         };
