@@ -138,16 +138,19 @@ impl TlsCluster {
         Some(cluster)
     }
 
-    /// A command run as the cluster's owner.
+    /// A command run as the cluster's owner, in the cluster's directory
+    /// (the owner may not be allowed into the test's).
     fn as_owner(&self, program: &Path) -> Command {
-        match &self.runuser {
+        let mut command = match &self.runuser {
             Some(runuser) => {
                 let mut command = Command::new(runuser);
                 command.args(["-u", "postgres", "--"]).arg(program);
                 command
             }
             None => Command::new(program),
-        }
+        };
+        command.current_dir(&self.dir);
+        command
     }
 
     fn data(&self) -> PathBuf {
