@@ -16,7 +16,7 @@ use p_chat_domain::registration::RegistrationMode;
 use p_chat_domain::session::SessionPolicy;
 use p_chat_domain::verification::VerificationPolicy;
 use p_chat_fanout::redis::{ChannelPrefix, PREFIX_RULE, RedisUrl};
-use p_chat_persistence::postgres::PgConfig;
+use p_chat_persistence::postgres::{PgConfig, PgRoots, PgTls, RootCertError};
 
 use crate::http::client_ip::TrustedProxies;
 use crate::telemetry::LogFormat;
@@ -77,6 +77,14 @@ pub enum ConfigError {
          set (it is missing, the placeholder, or too short); try `openssl rand -hex 32`"
     )]
     WeakSecret,
+    /// `PSQL_SSLROOTCERT` names a file that cannot serve as root certificates.
+    #[error("invalid PSQL_SSLROOTCERT={path:?}: {reason}")]
+    RootCert {
+        /// The configured path.
+        path: String,
+        /// What is wrong with the file.
+        reason: RootCertError,
+    },
 }
 
 /// Where the JWT signing secret comes from.
@@ -575,7 +583,164 @@ fn postgres(vars: &Vars, host: String) -> Result<PgConfig, ConfigError> {
             "a whole number of seconds from 1 to 300",
             5,
         )?)),
+        tls: postgres_tls(vars)?,
     })
+}
+
+/// What a bad `PSQL_SSLMODE` is told it may be.
+const SSLMODE_EXPECTED: &str = "disable, require or verify-full";
+
+/// `PSQL_SSLMODE` (`disable` by default) and `PSQL_SSLROOTCERT`: the roots
+/// are read and parsed here, so that a missing or broken file stops
+/// start-up instead of failing every connection later. A root file with a
+/// mode that would not check it is refused rather than silently ignored.
+fn postgres_tls(vars: &Vars) -> Result<PgTls, ConfigError> {
+    let root = vars.get("PSQL_SSLROOTCERT");
+    let mode = vars.get("PSQL_SSLMODE");
+    let unchecked = |mode: &'static str| match root {
+        Some(_) => Err(ConfigError::Conflict {
+            var: "PSQL_SSLROOTCERT",
+            with: mode,
+            why: "the root certificate is only checked with PSQL_SSLMODE=verify-full; \
+                  set that, or unset PSQL_SSLROOTCERT",
+        }),
+        None => Ok(()),
+    };
+    match mode.as_deref().map(str::trim) {
+        None | Some("disable") => unchecked("PSQL_SSLMODE=disable").map(|()| PgTls::Disable),
+        Some("require") => unchecked("PSQL_SSLMODE=require").map(|()| PgTls::Require),
+        Some("verify-full") => Ok(PgTls::VerifyFull(match root {
+            None => PgRoots::webpki(),
+            Some(path) => PgRoots::from_pem_file(std::path::Path::new(path.trim()))
+                .map_err(|reason| ConfigError::RootCert { path, reason })?,
+        })),
+        Some(_) => Err(ConfigError::Invalid {
+            var: "PSQL_SSLMODE",
+            value: mode.unwrap_or_default(),
+            expected: SSLMODE_EXPECTED,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod postgres_tls_tests {
+    use super::*;
+
+    fn tls(pairs: &[(&str, &str)]) -> Result<PgTls, ConfigError> {
+        let base = [
+            ("PSQL_HOST", "db"),
+            ("PSQL_USER", "u"),
+            ("PSQL_DB", "p"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ];
+        let vars = base
+            .iter()
+            .chain(pairs)
+            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+            .collect();
+        match Config::from_vars(vars)?.storage {
+            Storage::Postgres(pg) => Ok(pg.tls),
+            Storage::InMemory => panic!("PSQL_HOST is set"),
+        }
+    }
+
+    /// A PEM file holding one freshly made CA certificate, removed on drop.
+    struct RootFile(std::path::PathBuf);
+
+    impl RootFile {
+        fn new(contents: &str) -> Self {
+            let path =
+                std::env::temp_dir().join(format!("p-chat-root-{}.pem", uuid::Uuid::new_v4()));
+            std::fs::write(&path, contents).unwrap();
+            Self(path)
+        }
+
+        fn path(&self) -> &str {
+            self.0.to_str().unwrap()
+        }
+    }
+
+    impl Drop for RootFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn ca_pem() -> String {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().pem()
+    }
+
+    #[test]
+    fn tls_is_off_unless_asked_for() {
+        assert!(matches!(tls(&[]).unwrap(), PgTls::Disable));
+        assert!(matches!(
+            tls(&[("PSQL_SSLMODE", "disable")]).unwrap(),
+            PgTls::Disable
+        ));
+        assert!(matches!(
+            tls(&[("PSQL_SSLMODE", "require")]).unwrap(),
+            PgTls::Require
+        ));
+    }
+
+    #[test]
+    fn verify_full_uses_the_given_roots_or_mozillas() {
+        let root = RootFile::new(&ca_pem());
+        let given = tls(&[
+            ("PSQL_SSLMODE", "verify-full"),
+            ("PSQL_SSLROOTCERT", root.path()),
+        ]);
+        let given = format!("{:?}", given.unwrap());
+        assert!(given.contains(root.path()), "{given}");
+        let mozilla = format!("{:?}", tls(&[("PSQL_SSLMODE", "verify-full")]).unwrap());
+        assert!(mozilla.contains("Mozilla"), "{mozilla}");
+    }
+
+    #[test]
+    fn a_bad_mode_names_the_variable() {
+        for mode in ["verify-ca", "prefer", "on", "REQUIRE!"] {
+            let error = tls(&[("PSQL_SSLMODE", mode)]).unwrap_err().to_string();
+            assert!(
+                error.contains("PSQL_SSLMODE") && error.contains(SSLMODE_EXPECTED),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unreadable_or_invalid_root_file_stops_start_up_naming_it() {
+        let not_pem = RootFile::new("this is not a certificate\n");
+        let garbage = RootFile::new(
+            "-----BEGIN CERTIFICATE-----\naGVsbG8gd29ybGQ=\n-----END CERTIFICATE-----\n",
+        );
+        for path in ["/nonexistent/root.pem", not_pem.path(), garbage.path()] {
+            let error =
+                tls(&[("PSQL_SSLMODE", "verify-full"), ("PSQL_SSLROOTCERT", path)]).unwrap_err();
+            assert!(matches!(error, ConfigError::RootCert { .. }), "{error}");
+            let message = error.to_string();
+            assert!(
+                message.contains("PSQL_SSLROOTCERT") && message.contains(path),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_root_file_without_verify_full_is_refused() {
+        let root = RootFile::new(&ca_pem());
+        for mode in ["disable", "require"] {
+            let error = tls(&[("PSQL_SSLMODE", mode), ("PSQL_SSLROOTCERT", root.path())])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("PSQL_SSLROOTCERT") && error.contains("verify-full"),
+                "{error}"
+            );
+        }
+    }
 }
 
 /// Outgoing mail: which SMTP server, as whom, and where links point.

@@ -273,7 +273,7 @@ fn in_memory(secret: &JwtSecret) -> Stores {
 }
 
 async fn postgres(config: &PgConfig) -> Result<Stores, StateError> {
-    tracing::info!(host = %config.host, port = config.port, database = %config.database, "using PostgreSQL");
+    tracing::info!(host = %config.host, port = config.port, database = %config.database, tls = ?config.tls, "using PostgreSQL");
     let applied = run_migrations(config).await?;
     tracing::info!(applied, "schema is up to date");
     let store = PgStore::new(config)?;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod pg_tools;
 pub mod process;
 pub mod proxy;
 pub mod raw;

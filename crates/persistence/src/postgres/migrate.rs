@@ -1,6 +1,6 @@
 //! Embedded schema migrations, run before the server accepts requests.
 
-use diesel::{Connection, RunQueryDsl};
+use diesel::RunQueryDsl;
 use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -34,13 +34,17 @@ pub enum MigrationError {
 /// migrating one database at once take turns ([`MIGRATION_LOCK`]): the
 /// later ones find nothing left to do.
 ///
-/// diesel's migration harness is synchronous: it runs on the blocking thread
-/// pool through diesel-async's `AsyncConnectionWrapper` (which needs a tokio
+/// The connection is opened like the pool's (TLS as configured). diesel's
+/// migration harness is synchronous: it runs on the blocking thread pool
+/// through diesel-async's `AsyncConnectionWrapper` (which needs a tokio
 /// runtime handle, present there, and no libpq).
 pub async fn run_migrations(config: &PgConfig) -> Result<usize, MigrationError> {
-    let target = config.connection_string();
+    let connector = config.connector().map_err(|error| {
+        diesel::ConnectionError::BadConnection(format!("PostgreSQL TLS: {error}"))
+    })?;
+    let connection = connector.connect().await?;
     tokio::task::spawn_blocking(move || {
-        let mut connection = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&target)?;
+        let mut connection = AsyncConnectionWrapper::<AsyncPgConnection>::from(connection);
         let lock = |function: &str, connection: &mut AsyncConnectionWrapper<_>| {
             diesel::sql_query(format!("SELECT {function}({MIGRATION_LOCK})"))
                 .execute(connection)

@@ -27,6 +27,7 @@ mod sessions;
 mod sql;
 #[cfg(feature = "test-support")]
 pub mod testing;
+mod tls;
 mod users;
 mod verifications;
 
@@ -39,5 +40,6 @@ pub use pool::{PgConfig, PgStore, PoolSetupError};
 pub use resets::PgResets;
 pub use rooms::PgRooms;
 pub use sessions::PgSessions;
+pub use tls::{PgRoots, PgTls, RootCertError};
 pub use users::PgUsers;
 pub use verifications::PgVerifications;

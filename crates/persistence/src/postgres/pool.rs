@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use diesel::QueryResult;
 use diesel_async::AsyncPgConnection;
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use p_chat_domain::ports::StoreError;
 
 use super::error::store_error;
+use super::tls::{Connector, PgTls};
 
 /// How to reach PostgreSQL, from `PSQL_*`.
 #[derive(Clone)]
@@ -30,6 +31,8 @@ pub struct PgConfig {
     /// `PSQL_TIMEOUT_SECONDS`: the longest wait for a connection, and for any
     /// one statement, before the store reports itself unavailable.
     pub timeout: Duration,
+    /// `PSQL_SSLMODE` and `PSQL_SSLROOTCERT`: TLS on every connection.
+    pub tls: PgTls,
 }
 
 impl PgConfig {
@@ -44,17 +47,23 @@ impl PgConfig {
         let mut target = format!(
             "host={} port={} user={} dbname={} connect_timeout={seconds} \
              options='-c statement_timeout={ms} -c idle_in_transaction_session_timeout={ms} -c jit=off' \
-             application_name=p-chat",
+             application_name=p-chat sslmode={}",
             quote(&self.host),
             self.port,
             quote(&self.user),
             quote(&self.database),
+            self.tls.sslmode(),
             ms = self.timeout.as_millis(),
         );
         if let Some(password) = &self.password {
             target.push_str(&format!(" password={}", quote(password)));
         }
         target
+    }
+
+    /// What opens this database's connections, with TLS as configured.
+    pub(super) fn connector(&self) -> Result<Connector, rustls::Error> {
+        Connector::new(self.connection_string(), &self.tls)
     }
 }
 
@@ -68,6 +77,7 @@ impl fmt::Debug for PgConfig {
             .field("database", &self.database)
             .field("pool_size", &self.pool_size)
             .field("timeout", &self.timeout)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -89,10 +99,18 @@ pub struct PgStore {
 impl PgStore {
     /// A pool for `config`. No connection is opened until one is needed, so
     /// this succeeds while the database is down; operations then fail as
-    /// unavailable and recover by themselves once it is back.
+    /// unavailable and recover by themselves once it is back. Every
+    /// connection is opened by the config's [`Connector`] (TLS as set).
     pub fn new(config: &PgConfig) -> Result<Self, PoolSetupError> {
-        let manager =
-            AsyncDieselConnectionManager::<AsyncPgConnection>::new(config.connection_string());
+        let connector = config
+            .connector()
+            .map_err(|error| PoolSetupError(format!("PostgreSQL TLS: {error}")))?;
+        let mut setup = ManagerConfig::default();
+        setup.custom_setup = Box::new(move |_target| connector.connecting());
+        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+            config.connection_string(),
+            setup,
+        );
         let pool = Pool::builder(manager)
             .max_size(config.pool_size)
             .build()
@@ -152,6 +170,7 @@ mod tests {
             database: "p_chat".into(),
             pool_size: 4,
             timeout: Duration::from_secs(3),
+            tls: PgTls::Disable,
         }
     }
 
@@ -162,10 +181,21 @@ mod tests {
         assert!(target.contains("connect_timeout=3"));
         assert!(target.contains("statement_timeout=3000"));
         assert!(target.contains("-c jit=off"));
+        assert!(target.contains("sslmode=disable"));
         assert!(
             target.ends_with(r"password='it\'s a \\ secret'"),
             "{target}"
         );
+    }
+
+    #[test]
+    fn configured_tls_is_required_of_the_driver() {
+        let target = PgConfig {
+            tls: PgTls::Require,
+            ..config(None)
+        }
+        .connection_string();
+        assert!(target.contains("sslmode=require"), "{target}");
     }
 
     #[test]

@@ -11,8 +11,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use p_chat_domain::ports::StoreError;
 
-use super::{PgConfig, PgStore, run_migrations};
+use super::{PgConfig, PgStore, PgTls, run_migrations};
 
 /// The variable naming the PostgreSQL server tests may use, as a URL:
 /// `postgres://user[:password]@host[:port]`. The user must be allowed to
@@ -101,6 +102,19 @@ impl Drop for TestDatabase {
     }
 }
 
+/// Whether a connection of `store`'s pool is encrypted, as the server sees
+/// it (`pg_stat_ssl`), and its `jit` setting: for the tests of
+/// `PSQL_SSLMODE`, which must keep the connection string's options.
+pub async fn session_tls_and_jit(store: &PgStore) -> Result<(bool, String), StoreError> {
+    use diesel::sql_types::{Bool, Text};
+    let mut connection = store.connection().await?;
+    let query = diesel::select((
+        diesel::dsl::sql::<Bool>("(SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid())"),
+        diesel::dsl::sql::<Text>("current_setting('jit')"),
+    ));
+    store.bounded(query.get_result(&mut connection)).await
+}
+
 /// The maintenance database (`postgres`) of the server at `url`.
 fn admin_config(url: &str) -> Result<PgConfig, String> {
     let parsed = tokio_postgres::Config::from_str(url).map_err(|error| error.to_string())?;
@@ -118,6 +132,7 @@ fn admin_config(url: &str) -> Result<PgConfig, String> {
         database: "postgres".to_owned(),
         pool_size: 8,
         timeout: Duration::from_secs(10),
+        tls: PgTls::Disable,
     })
 }
 
