@@ -32,6 +32,7 @@ use p_chat_domain::session::SessionId;
 use p_chat_domain::user::UserId;
 use tokio::sync::{Notify, mpsc};
 
+use crate::metrics;
 use crate::sequencer::{Admitted, HOLD, Sequencer};
 
 type ConnId = u64;
@@ -293,7 +294,9 @@ impl Routes {
             if connection.user == subject {
                 continue;
             }
-            if connection.queue.try_send(delivery.clone()).is_err() {
+            if connection.queue.try_send(delivery.clone()).is_ok() {
+                metrics::queued(1);
+            } else {
                 overflowed.push(id);
             }
         }
@@ -416,8 +419,10 @@ impl Routes {
             if connection
                 .queue
                 .try_send(Delivery::Event(event.clone()))
-                .is_err()
+                .is_ok()
             {
+                metrics::queued(1);
+            } else {
                 overflowed.push(id);
             }
         }
@@ -698,7 +703,10 @@ impl Subscription for HubSubscription {
                 () = self.flags.wake.notified() => {}
                 event = self.events.recv() => {
                     return match event {
-                        Some(event) => Some(event),
+                        Some(event) => {
+                            metrics::dequeued(1);
+                            Some(event)
+                        }
                         None => self.verdict(),
                     };
                 }
@@ -716,8 +724,11 @@ impl Subscription for HubSubscription {
 }
 
 impl Drop for HubSubscription {
+    /// Leaves the routes (so nothing more is queued), then counts what is
+    /// left in the queue as gone.
     fn drop(&mut self) {
         lock(&self.routes).remove(self.id);
+        metrics::dequeued(self.events.len());
     }
 }
 
