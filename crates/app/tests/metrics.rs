@@ -369,6 +369,13 @@ async fn scripted_session(backend: Backend) -> bool {
         "{}_bucket{{method=\"POST\",route=\"/rooms/{{id}}/messages\",le=\"0.001\"}}",
         app::HTTP_REQUEST_SECONDS
     )));
+    assert!(
+        after.text.contains(&format!(
+            "# HELP {} Messages stored",
+            store::MESSAGES_STORED
+        )),
+        "metrics are described"
+    );
     assert_no_identifiers(
         &after,
         &[&email, "example.com", &room_name, "Metrics room", "no/such"],

@@ -7,10 +7,16 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 use p_chat_auth::BCRYPT_SECONDS;
-use p_chat_persistence::metrics::{DB_POOL_WAIT_SECONDS, DB_QUERY_SECONDS, GROUP_COMMIT_BATCH};
+use p_chat_fanout::metrics as fanout;
+use p_chat_persistence::metrics::{
+    self as store, DB_POOL_WAIT_SECONDS, DB_QUERY_SECONDS, GROUP_COMMIT_BATCH,
+};
 use tokio::sync::watch;
 
-use super::HTTP_REQUEST_SECONDS;
+use super::{
+    HTTP_REQUEST_SECONDS, HTTP_REQUESTS, WS_CLOSES, WS_CONNECTIONS, WS_DELIVERIES,
+    WS_FRAMES_RECEIVED, WS_FRAMES_SENT,
+};
 
 /// Bucket bounds of request latencies, in seconds: a millisecond to ten
 /// seconds (a bcrypt login sits near a quarter second).
@@ -48,11 +54,86 @@ static RECORDER: OnceLock<Result<PrometheusHandle, RecorderError>> = OnceLock::n
 pub fn install() -> Result<PrometheusHandle, RecorderError> {
     RECORDER
         .get_or_init(|| {
-            builder()
+            let handle = builder()
                 .and_then(PrometheusBuilder::install_recorder)
-                .map_err(|error| RecorderError(error.to_string()))
+                .map_err(|error| RecorderError(error.to_string()))?;
+            describe();
+            Ok(handle)
         })
         .clone()
+}
+
+/// The `# HELP` line of every metric (docs/operations.md#metrics says more).
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests answered, by method, route template and status"
+    );
+    describe_histogram!(
+        HTTP_REQUEST_SECONDS,
+        "Time to answer HTTP requests, by method and route template"
+    );
+    describe_gauge!(WS_CONNECTIONS, "Open WebSocket connections");
+    describe_counter!(
+        WS_FRAMES_RECEIVED,
+        "WebSocket frames received from clients, by type"
+    );
+    describe_counter!(WS_FRAMES_SENT, "WebSocket frames sent to clients, by type");
+    describe_counter!(
+        WS_DELIVERIES,
+        "Room events delivered to connections as they happened"
+    );
+    describe_counter!(
+        WS_CLOSES,
+        "WebSocket connections ended, by close code and cause"
+    );
+    describe_counter!(store::MESSAGES_STORED, "Messages stored");
+    describe_gauge!(
+        store::DB_POOL_CONNECTIONS,
+        "Connections the PostgreSQL pool holds open"
+    );
+    describe_gauge!(
+        store::DB_POOL_MAX_CONNECTIONS,
+        "Most connections the PostgreSQL pool may open"
+    );
+    describe_gauge!(
+        store::DB_POOL_IDLE_CONNECTIONS,
+        "Open PostgreSQL connections idle in the pool"
+    );
+    describe_gauge!(
+        store::DB_POOL_WAITING,
+        "Store operations waiting for a PostgreSQL connection"
+    );
+    describe_histogram!(
+        store::DB_POOL_WAIT_SECONDS,
+        "Time store operations waited for a pooled connection"
+    );
+    describe_histogram!(
+        store::DB_QUERY_SECONDS,
+        "Time of one store operation on its connection, by outcome"
+    );
+    describe_histogram!(
+        store::GROUP_COMMIT_BATCH,
+        "Messages stored by one group-commit transaction"
+    );
+    describe_histogram!(
+        BCRYPT_SECONDS,
+        "Time of one bcrypt hash or verification, by operation"
+    );
+    describe_gauge!(
+        fanout::QUEUED_DELIVERIES,
+        "Deliveries waiting in connections' queues"
+    );
+    describe_gauge!(
+        fanout::REDIS_UP,
+        "1 while subscribed to Redis, 0 while cut off"
+    );
+    describe_counter!(
+        fanout::REDIS_CONNECTS,
+        "Times this node (re)connected to Redis"
+    );
+    describe_counter!(fanout::REDIS_PUBLISH_FAILURES, "Publications Redis refused");
 }
 
 /// The exporter with the buckets of every histogram (the others would be
