@@ -287,6 +287,7 @@ impl Routes {
         let subject = change.user_id;
         let delivery = Delivery::Presence(Arc::new(change));
         let mut overflowed = Vec::new();
+        let mut queued = 0;
         for id in targets {
             let Some(connection) = self.connections.get(&id) else {
                 continue;
@@ -295,11 +296,12 @@ impl Routes {
                 continue;
             }
             if connection.queue.try_send(delivery.clone()).is_ok() {
-                metrics::queued(1);
+                queued += 1;
             } else {
                 overflowed.push(id);
             }
         }
+        metrics::queued(queued);
         for id in overflowed {
             self.expel(id, |flags| &flags.overflowed);
         }
@@ -409,6 +411,7 @@ impl Routes {
         let targets = listed(&self.rooms, &room);
         let event = Arc::new(event);
         let mut overflowed = Vec::new();
+        let mut queued = 0;
         for id in targets {
             let Some(connection) = self.connections.get(&id) else {
                 continue;
@@ -421,11 +424,12 @@ impl Routes {
                 .try_send(Delivery::Event(event.clone()))
                 .is_ok()
             {
-                metrics::queued(1);
+                queued += 1;
             } else {
                 overflowed.push(id);
             }
         }
+        metrics::queued(queued);
         for id in overflowed {
             self.expel(id, |flags| &flags.overflowed);
         }
