@@ -23,9 +23,14 @@ use common::{Backend, TestApp};
 use p_chat::config::{Config, ConfigError};
 use p_chat::metrics as app;
 use p_chat_auth::BCRYPT_SECONDS;
-use p_chat_fanout::metrics::QUEUED_DELIVERIES;
+use p_chat_fanout::metrics::{QUEUED_DELIVERIES, REDIS_CONNECTS, REDIS_UP};
+use p_chat_fanout::testing::{RedisServer, unique_prefix};
 use p_chat_persistence::metrics as store;
 use serde_json::{Value, json};
+
+/// How long a node may take to see Redis go or come back (link checks
+/// every half second, each bounded by a 2-second timeout).
+const REDIS_OUTAGE: Duration = Duration::from_secs(15);
 
 /// How long the counters may take to settle after the session (a closed
 /// socket's task ends a moment after its close frame is read).
@@ -383,6 +388,60 @@ async fn scripted_session(backend: Backend) -> bool {
     true
 }
 
+/// Scrapes until `holds` is true of a scrape, within `limit`.
+async fn wait_for(
+    address: SocketAddr,
+    what: &str,
+    limit: Duration,
+    holds: impl Fn(&Scrape) -> bool,
+) -> Scrape {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let now = scrape(address).await;
+        if holds(&now) {
+            return now;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} within {limit:?}:\n{}",
+            now.text
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// With `REDIS_URL`, the Redis gauge follows the link: 1 once subscribed,
+/// 0 while Redis is down, 1 again after the reconnect, which is counted.
+/// Returns `false` when PostgreSQL or `redis-server` is not available here.
+async fn redis_health() -> bool {
+    let Some(mut redis) = RedisServer::start() else {
+        return false;
+    };
+    let metrics = free_loopback_address();
+    let (metrics_var, redis_url) = (metrics.to_string(), redis.url());
+    let prefix = unique_prefix();
+    let Some(_app) = Backend::Postgres
+        .spawn(&[
+            ("METRICS_ADDRESS", metrics_var.as_str()),
+            ("REDIS_URL", redis_url.as_str()),
+            ("REDIS_PREFIX", prefix.as_str()),
+        ])
+        .await
+    else {
+        return false;
+    };
+    let up = |value: f64| move |scrape: &Scrape| scrape.find(REDIS_UP, &[]) == Some(value);
+    let first = wait_for(metrics, "Redis up", SETTLE, up(1.0)).await;
+    let connects = first.get(REDIS_CONNECTS, &[]);
+    assert!(connects >= 1.0);
+    redis.stop();
+    wait_for(metrics, "Redis down", REDIS_OUTAGE, up(0.0)).await;
+    redis.start_again().expect("redis-server restarts");
+    let again = wait_for(metrics, "Redis up again", REDIS_OUTAGE, up(1.0)).await;
+    assert_eq!(again.get(REDIS_CONNECTS, &[]), connects + 1.0);
+    true
+}
+
 /// Everything the in-process servers record, on both stores in turn (the
 /// second server shares the process's one recorder with the first), then
 /// what the listener refuses: one test, as they share the recorder.
@@ -391,6 +450,9 @@ async fn a_scripted_session_moves_each_counter_by_exactly_what_it_did() {
     assert!(scripted_session(Backend::Memory).await);
     if !scripted_session(Backend::Postgres).await {
         eprintln!("metrics: the PostgreSQL session was SKIPPED (no database)");
+    }
+    if !redis_health().await {
+        eprintln!("metrics: the Redis health check was SKIPPED (no database or redis-server)");
     }
     the_listener_answers_get_metrics_only().await;
 }
