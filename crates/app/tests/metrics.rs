@@ -299,7 +299,7 @@ async fn scripted_session(backend: Backend) -> bool {
         moved(app::WS_FRAMES_RECEIVED, &[(app::TYPE, "auth")], 1.0),
         moved(
             app::WS_FRAMES_RECEIVED,
-            &[(app::TYPE, app::FRAME_INVALID)],
+            &[(app::TYPE, app::FrameIn::Invalid.as_str())],
             0.0,
         ),
         moved(app::WS_FRAMES_SENT, &[(app::TYPE, "ready")], 1.0),

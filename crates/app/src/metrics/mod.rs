@@ -44,14 +44,91 @@ pub const CAUSE: &str = "cause";
 
 /// [`ROUTE`] of a request no route matched (answered 404).
 pub const UNMATCHED: &str = "unmatched";
-/// [`TYPE`] of a text frame that is not a valid client frame.
-pub const FRAME_INVALID: &str = "invalid";
-/// [`TYPE`] of a binary frame (refused: frames are JSON text).
-pub const FRAME_BINARY: &str = "binary";
 /// [`CODE`] of a connection that ended without a close frame.
 pub const NO_CLOSE_CODE: &str = "none";
 /// [`CAUSE`] of a connection whose peer went away without closing.
 pub const PEER_GONE: &str = "peer_gone";
+
+/// The kinds of client frame, the [`TYPE`] of [`WS_FRAMES_RECEIVED`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameIn {
+    /// `auth`.
+    Auth,
+    /// `send`.
+    Send,
+    /// `sync`.
+    Sync,
+    /// `typing`.
+    Typing,
+    /// `ping`.
+    Ping,
+    /// A text frame that is not a valid client frame.
+    Invalid,
+    /// A binary frame (refused: frames are JSON text).
+    Binary,
+}
+
+impl FrameIn {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auth => "auth",
+            Self::Send => "send",
+            Self::Sync => "sync",
+            Self::Typing => "typing",
+            Self::Ping => "ping",
+            Self::Invalid => "invalid",
+            Self::Binary => "binary",
+        }
+    }
+}
+
+/// The kinds of frame sent, the [`TYPE`] of [`WS_FRAMES_SENT`]: each
+/// frame's own `type`, but for room events, which are all `event`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameOut {
+    /// `ready`.
+    Ready,
+    /// `ack`.
+    Ack,
+    /// `error`.
+    Error,
+    /// `pong`.
+    Pong,
+    /// `message` (a replay by seq).
+    Message,
+    /// `synced`.
+    Synced,
+    /// A room event of any change (`message`, `member_joined`, ...).
+    Event,
+    /// `typing`.
+    Typing,
+    /// `read_marker`.
+    ReadMarker,
+    /// `receipt`.
+    Receipt,
+    /// `presence`.
+    Presence,
+}
+
+impl FrameOut {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ready => "ready",
+            Self::Ack => "ack",
+            Self::Error => "error",
+            Self::Pong => "pong",
+            Self::Message => "message",
+            Self::Synced => "synced",
+            Self::Event => "event",
+            Self::Typing => "typing",
+            Self::ReadMarker => "read_marker",
+            Self::Receipt => "receipt",
+            Self::Presence => "presence",
+        }
+    }
+}
 
 /// Counts one open WebSocket connection in [`WS_CONNECTIONS`] for as long
 /// as it lives.
@@ -78,13 +155,13 @@ impl Drop for OpenConnection {
 }
 
 /// Counts a client frame of type `kind`.
-pub fn frame_received(kind: &'static str) {
-    metrics::counter!(WS_FRAMES_RECEIVED, TYPE => kind).increment(1);
+pub fn frame_received(kind: FrameIn) {
+    metrics::counter!(WS_FRAMES_RECEIVED, TYPE => kind.as_str()).increment(1);
 }
 
 /// Counts a frame of type `kind` sent to a client.
-pub fn frame_sent(kind: &'static str) {
-    metrics::counter!(WS_FRAMES_SENT, TYPE => kind).increment(1);
+pub fn frame_sent(kind: FrameOut) {
+    metrics::counter!(WS_FRAMES_SENT, TYPE => kind.as_str()).increment(1);
 }
 
 /// Counts a room event delivered to a connection.

@@ -25,7 +25,7 @@ use super::protocol::{self, ClientFrame, Outgoing, SyncFrom};
 use super::rate::TokenBucket;
 use crate::http::error::ApiError;
 use crate::http::views::MessageView;
-use crate::metrics;
+use crate::metrics::{self, FrameIn};
 use crate::state::AppState;
 
 /// How long a client has to authenticate with a first `auth` frame.
@@ -71,15 +71,15 @@ pub async fn run(
         Err(end) => end,
     };
     match end {
-        End::Close(cause) => metrics::closed(Some(cause.code()), cause.label()),
+        End::Close(cause) => {
+            metrics::closed(Some(cause.code()), cause.label());
+            let reason = CloseReason {
+                code: CloseCode::from(cause.code()),
+                description: Some(cause.reason().to_owned()),
+            };
+            let _ = timeout(CLOSE_TIMEOUT, connection.session.close(Some(reason))).await;
+        }
         End::Gone => metrics::closed(None, metrics::PEER_GONE),
-    }
-    if let End::Close(cause) = end {
-        let reason = CloseReason {
-            code: CloseCode::from(cause.code()),
-            description: Some(cause.reason().to_owned()),
-        };
-        let _ = timeout(CLOSE_TIMEOUT, connection.session.close(Some(reason))).await;
     }
 }
 
@@ -246,7 +246,7 @@ impl Connection {
                     Some(Ok(AggregatedMessage::Pong(_))) => {}
                     Some(Ok(AggregatedMessage::Text(text))) => return Ok(text),
                     Some(Ok(AggregatedMessage::Binary(_))) => {
-                        metrics::frame_received(metrics::FRAME_BINARY);
+                        metrics::frame_received(FrameIn::Binary);
                         return Err(End::Close(CloseCause::AuthNotFirst));
                     }
                     Some(Ok(_)) => return Err(End::Close(CloseCause::AuthNotFirst)),
@@ -258,11 +258,7 @@ impl Connection {
         .await
         .map_err(|_| End::Close(CloseCause::AuthTimeout))??;
         let frame = protocol::parse(&first);
-        metrics::frame_received(
-            frame
-                .as_ref()
-                .map_or(metrics::FRAME_INVALID, ClientFrame::kind),
-        );
+        metrics::frame_received(frame.as_ref().map_or(FrameIn::Invalid, ClientFrame::kind));
         match frame {
             Ok(ClientFrame::Auth { token }) => self
                 .state
@@ -315,14 +311,14 @@ impl Connection {
                     self.on_frame(live, subscription, frame).await
                 }
                 Err(error) => {
-                    metrics::frame_received(metrics::FRAME_INVALID);
+                    metrics::frame_received(FrameIn::Invalid);
                     let frame =
                         protocol::error(error.code, &error.message, error.reference.as_deref());
                     self.send(frame).await
                 }
             },
             AggregatedMessage::Binary(_) => {
-                metrics::frame_received(metrics::FRAME_BINARY);
+                metrics::frame_received(FrameIn::Binary);
                 self.send(protocol::error(
                     "malformed_frame",
                     "frames are JSON text",

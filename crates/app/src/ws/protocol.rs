@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::http::views::{EventView, MessageView, ReadStateView};
+use crate::metrics::{FrameIn, FrameOut};
 
 /// A frame from the client.
 #[derive(Debug, Deserialize)]
@@ -71,14 +72,14 @@ pub struct FrameError {
 const TYPES: [&str; 5] = ["auth", "send", "sync", "typing", "ping"];
 
 impl ClientFrame {
-    /// The frame's `type`: the label of `p_chat_ws_frames_received_total`.
-    pub fn kind(&self) -> &'static str {
+    /// The frame's kind (for `p_chat_ws_frames_received_total`).
+    pub fn kind(&self) -> FrameIn {
         match self {
-            Self::Auth { .. } => "auth",
-            Self::Send { .. } => "send",
-            Self::Sync { .. } => "sync",
-            Self::Typing { .. } => "typing",
-            Self::Ping => "ping",
+            Self::Auth { .. } => FrameIn::Auth,
+            Self::Send { .. } => FrameIn::Send,
+            Self::Sync { .. } => FrameIn::Sync,
+            Self::Typing { .. } => FrameIn::Typing,
+            Self::Ping => FrameIn::Ping,
         }
     }
 }
@@ -154,19 +155,17 @@ impl SyncFrom {
     }
 }
 
-/// A frame to send, with its kind: the `type` label of
-/// `p_chat_ws_frames_sent_total` (a fixed name: room events of every
-/// change are `event`).
+/// A frame to send, with its kind (for `p_chat_ws_frames_sent_total`).
 #[derive(Debug)]
 pub struct Outgoing {
     /// The frame's kind.
-    pub kind: &'static str,
+    pub kind: FrameOut,
     /// The frame's JSON text.
     pub text: String,
 }
 
 impl Outgoing {
-    fn json(kind: &'static str, frame: Value) -> Self {
+    fn json(kind: FrameOut, frame: Value) -> Self {
         Self {
             kind,
             text: frame.to_string(),
@@ -177,7 +176,7 @@ impl Outgoing {
 /// `{"type":"error","code","message","ref"}`.
 pub fn error(code: &str, message: &str, reference: Option<&str>) -> Outgoing {
     Outgoing::json(
-        "error",
+        FrameOut::Error,
         json!({ "type": "error", "code": code, "message": message, "ref": reference }),
     )
 }
@@ -185,7 +184,7 @@ pub fn error(code: &str, message: &str, reference: Option<&str>) -> Outgoing {
 /// `{"type":"ready","user_id","expires_at"}`.
 pub fn ready(user_id: UserId, expires_at: chrono::DateTime<chrono::Utc>) -> Outgoing {
     Outgoing::json(
-        "ready",
+        FrameOut::Ready,
         json!({ "type": "ready", "user_id": user_id.as_uuid(), "expires_at": expires_at }),
     )
 }
@@ -194,7 +193,7 @@ pub fn ready(user_id: UserId, expires_at: chrono::DateTime<chrono::Utc>) -> Outg
 /// shares a room with the connection's came online or went offline.
 pub fn presence(change: &PresenceChange) -> Outgoing {
     Outgoing::json(
-        "presence",
+        FrameOut::Presence,
         json!({
             "type": "presence",
             "user_id": change.user_id.as_uuid(),
@@ -206,13 +205,13 @@ pub fn presence(change: &PresenceChange) -> Outgoing {
 
 /// `{"type":"pong"}`.
 pub fn pong() -> Outgoing {
-    Outgoing::json("pong", json!({ "type": "pong" }))
+    Outgoing::json(FrameOut::Pong, json!({ "type": "pong" }))
 }
 
 /// `{"type":"ack","client_msg_id","message"}`.
 pub fn ack(client_msg_id: &str, message: MessageView) -> Outgoing {
     Outgoing::json(
-        "ack",
+        FrameOut::Ack,
         json!({ "type": "ack", "client_msg_id": client_msg_id, "message": message }),
     )
 }
@@ -220,7 +219,7 @@ pub fn ack(client_msg_id: &str, message: MessageView) -> Outgoing {
 /// `{"type":"message","room_id","message"}`.
 pub fn message(room_id: Uuid, message: MessageView) -> Outgoing {
     Outgoing::json(
-        "message",
+        FrameOut::Message,
         json!({ "type": "message", "room_id": room_id, "message": message }),
     )
 }
@@ -229,7 +228,7 @@ pub fn message(room_id: Uuid, message: MessageView) -> Outgoing {
 /// replay by seq.
 pub fn synced(room_id: Uuid, last_seq: i64, has_more: bool) -> Outgoing {
     Outgoing::json(
-        "synced",
+        FrameOut::Synced,
         json!({ "type": "synced", "room_id": room_id, "last_seq": last_seq, "has_more": has_more }),
     )
 }
@@ -238,7 +237,7 @@ pub fn synced(room_id: Uuid, last_seq: i64, has_more: bool) -> Outgoing {
 /// replay by position.
 pub fn synced_to(room_id: Uuid, last_pos: Pos, has_more: bool) -> Outgoing {
     Outgoing::json(
-        "synced",
+        FrameOut::Synced,
         json!({ "type": "synced", "room_id": room_id, "last_pos": last_pos.value(), "has_more": has_more }),
     )
 }
@@ -246,7 +245,7 @@ pub fn synced_to(room_id: Uuid, last_pos: Pos, has_more: bool) -> Outgoing {
 /// The frame of a room event: `{"type", "room_id", "pos", ...}`.
 pub fn event(event: &RoomEvent) -> Outgoing {
     Outgoing {
-        kind: "event",
+        kind: FrameOut::Event,
         text: serde_json::to_string(&EventView::from(event.clone())).unwrap_or_default(),
     }
 }
@@ -258,7 +257,7 @@ pub fn broadcast(broadcast: &Broadcast, me: UserId) -> Outgoing {
     match broadcast {
         Broadcast::Event(room_event) => event(room_event),
         Broadcast::Typing { room_id, user_id } => Outgoing::json(
-            "typing",
+            FrameOut::Typing,
             json!({
                 "type": "typing", "room_id": room_id.as_uuid(), "user_id": user_id.as_uuid(),
             }),
@@ -266,10 +265,10 @@ pub fn broadcast(broadcast: &Broadcast, me: UserId) -> Outgoing {
         Broadcast::ReadMarker { user_id, counts } if *user_id == me => {
             let mut frame = json!(ReadStateView::from(*counts));
             frame["type"] = json!("read_marker");
-            Outgoing::json("read_marker", frame)
+            Outgoing::json(FrameOut::ReadMarker, frame)
         }
         Broadcast::ReadMarker { user_id, counts } => Outgoing::json(
-            "receipt",
+            FrameOut::Receipt,
             json!({
                 "type": "receipt",
                 "room_id": counts.room_id.as_uuid(),
