@@ -300,6 +300,9 @@ pub struct Config {
     /// `SMTP_URL` nor `SMTP_HOST` is set (registration then returns the
     /// verification token, as the seed does).
     pub mail: Option<MailSettings>,
+    /// `METRICS_*`: the Prometheus listener; `None` (no `METRICS_ADDRESS`):
+    /// no metrics are kept or served.
+    pub metrics: Option<MetricsSettings>,
 }
 
 impl Config {
@@ -377,6 +380,7 @@ impl Config {
             limits: limits(&vars)?,
             mail: mail(&vars)?,
             log_format: vars.parse("LOG_FORMAT", "text or json", Some(LogFormat::Text))?,
+            metrics: metrics(&vars)?,
         })
     }
 }
@@ -1013,6 +1017,114 @@ fn random_secret() -> Result<Vec<u8>, ConfigError> {
     let mut secret = vec![0_u8; MIN_SECRET_BYTES * 2];
     getrandom::fill(&mut secret).map_err(|error| ConfigError::NoRandomSecret(error.to_string()))?;
     Ok(secret)
+}
+
+/// The Prometheus listener (`METRICS_ADDRESS`, `METRICS_PUBLIC`;
+/// docs/operations.md#metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// `METRICS_ADDRESS`: where `GET /metrics` is served, apart from the
+    /// API: a loopback address unless `METRICS_PUBLIC=true`.
+    pub address: std::net::SocketAddr,
+}
+
+/// What `METRICS_ADDRESS` must look like.
+const METRICS_ADDRESS_EXPECTED: &str = "an IP address and port, e.g. 127.0.0.1:9464 or [::1]:9464";
+/// Why a non-loopback `METRICS_ADDRESS` is refused.
+const METRICS_NOT_LOOPBACK: &str = "a loopback address (127.0.0.1:9464, [::1]:9464): metrics are \
+     never public by accident; to listen on another interface set METRICS_PUBLIC=true as well";
+
+/// The metrics listener, or `None` when `METRICS_ADDRESS` is unset. A
+/// non-loopback address needs `METRICS_PUBLIC=true`: what the metrics
+/// reveal (traffic, rooms' activity, the store's health) is for operators.
+fn metrics(vars: &Vars) -> Result<Option<MetricsSettings>, ConfigError> {
+    let public: bool = vars.parse("METRICS_PUBLIC", "true or false", Some(false))?;
+    let Some(raw) = vars.get("METRICS_ADDRESS") else {
+        return Ok(None);
+    };
+    let invalid = |expected| ConfigError::Invalid {
+        var: "METRICS_ADDRESS",
+        value: raw.clone(),
+        expected,
+    };
+    let address: std::net::SocketAddr = raw
+        .trim()
+        .parse()
+        .map_err(|_| invalid(METRICS_ADDRESS_EXPECTED))?;
+    if !address.ip().is_loopback() && !public {
+        return Err(invalid(METRICS_NOT_LOOPBACK));
+    }
+    Ok(Some(MetricsSettings { address }))
+}
+
+#[cfg(test)]
+mod metrics_tests {
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_vars(
+            pairs
+                .iter()
+                .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn metrics_are_off_by_default() {
+        assert_eq!(load(&[]).unwrap().metrics, None);
+        assert_eq!(load(&[("METRICS_PUBLIC", "true")]).unwrap().metrics, None);
+    }
+
+    #[test]
+    fn a_loopback_address_is_taken() {
+        for address in ["127.0.0.1:9464", "[::1]:9464", " 127.0.0.2:0 "] {
+            let settings = load(&[("METRICS_ADDRESS", address)])
+                .unwrap()
+                .metrics
+                .unwrap();
+            assert_eq!(settings.address, address.trim().parse().unwrap());
+        }
+    }
+
+    #[test]
+    fn another_interface_needs_the_explicit_opt_in() {
+        for address in ["0.0.0.0:9464", "[::]:9464", "192.0.2.7:9464"] {
+            let error = load(&[("METRICS_ADDRESS", address)]).unwrap_err();
+            let message = error.to_string();
+            assert!(
+                message.contains("METRICS_ADDRESS") && message.contains("METRICS_PUBLIC=true"),
+                "{address}: {message}"
+            );
+            let refused = load(&[("METRICS_ADDRESS", address), ("METRICS_PUBLIC", "false")]);
+            assert!(refused.is_err(), "{address}");
+            let settings = load(&[("METRICS_ADDRESS", address), ("METRICS_PUBLIC", "true")])
+                .unwrap()
+                .metrics
+                .unwrap();
+            assert_eq!(settings.address, address.parse().unwrap());
+        }
+    }
+
+    #[test]
+    fn a_bad_metrics_value_names_its_variable() {
+        let cases: [(&str, &[(&str, &str)]); 4] = [
+            ("METRICS_ADDRESS", &[("METRICS_ADDRESS", "localhost:9464")]),
+            ("METRICS_ADDRESS", &[("METRICS_ADDRESS", "127.0.0.1")]),
+            ("METRICS_ADDRESS", &[("METRICS_ADDRESS", "9464")]),
+            (
+                "METRICS_PUBLIC",
+                &[
+                    ("METRICS_ADDRESS", "127.0.0.1:9464"),
+                    ("METRICS_PUBLIC", "yes"),
+                ],
+            ),
+        ];
+        for (var, vars) in cases {
+            let message = load(vars).unwrap_err().to_string();
+            assert!(message.contains(var), "{vars:?}: {message}");
+        }
+    }
 }
 
 #[cfg(test)]

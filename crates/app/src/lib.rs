@@ -11,6 +11,7 @@ pub mod http;
 pub mod limits;
 pub mod lingering;
 pub mod mail;
+pub mod metrics;
 pub mod retention;
 pub mod startup;
 pub mod state;

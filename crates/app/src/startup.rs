@@ -6,14 +6,18 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
-use crate::config::Config;
+use crate::config::{Config, MetricsSettings};
 use crate::http;
 use crate::lingering::hold_payload_until_response_ends;
 use crate::mail::Outbox;
-use crate::state::{AppState, StateError};
+use crate::metrics::endpoint::{self, Scrape};
+use crate::metrics::http::record_request;
+use crate::metrics::recorder::{self, RecorderError};
+use crate::state::{AppState, Readiness, StateError};
 use crate::telemetry::log_request;
 
 /// Why the server could not start.
@@ -30,12 +34,25 @@ pub enum StartupError {
         /// What the operating system said.
         source: std::io::Error,
     },
+    /// The metrics listener could not be bound.
+    #[error("cannot listen on METRICS_ADDRESS {address}: {source}")]
+    MetricsBind {
+        /// The address from `METRICS_ADDRESS`.
+        address: SocketAddr,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// Another metrics recorder holds the process's place.
+    #[error(transparent)]
+    Recorder(#[from] RecorderError),
 }
 
 /// A bound, ready-to-run server.
 pub struct Application {
     server: Server,
     address: SocketAddr,
+    /// The `METRICS_ADDRESS` listener and the address it bound, if any.
+    metrics: Option<(Server, SocketAddr)>,
     shutdown: watch::Sender<bool>,
     state: AppState,
     outbox: Outbox,
@@ -63,7 +80,13 @@ impl Application {
     /// listening socket. Nothing is served until [`Application::run_until_stopped`].
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let (shutdown, stopping) = watch::channel(false);
-        let state = AppState::build(&config, stopping).await?;
+        // Before the services, so that what they record from the start
+        // (the fan-out's gauges) is kept.
+        let recorder = match config.metrics {
+            Some(_) => Some(recorder::install()?),
+            None => None,
+        };
+        let state = AppState::build(&config, stopping.clone()).await?;
         let requested = SocketAddr::new(config.bind_address, config.port);
         let bind_error = |source| StartupError::Bind {
             address: requested,
@@ -77,6 +100,7 @@ impl Application {
             App::new()
                 .app_data(data.clone())
                 .configure(http::configure)
+                .wrap(from_fn(record_request))
                 .wrap(from_fn(log_request))
                 .wrap(from_fn(hold_payload_until_response_ends))
         })
@@ -95,9 +119,16 @@ impl Application {
         .map_err(bind_error)?
         .run();
         tracing::info!("p-chat listening on http://{address}");
+        let metrics = match (config.metrics, recorder) {
+            (Some(settings), Some(handle)) => {
+                Some(serve_metrics(settings, handle, &state, stopping)?)
+            }
+            _ => None,
+        };
         Ok(Self {
             server,
             address,
+            metrics,
             shutdown,
             state,
             outbox,
@@ -115,21 +146,58 @@ impl Application {
         self.address
     }
 
+    /// The address the metrics listener bound, if `METRICS_ADDRESS` is set.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, address)| *address)
+    }
+
     /// Serves until the process is told to stop (SIGINT or SIGTERM). Then it
     /// stops accepting connections, lets in-flight requests and WebSocket
     /// sends finish (their acks go out), closes every WebSocket with 1001,
     /// gives queued mail a few seconds to go out, and returns within a
-    /// bounded time.
+    /// bounded time. The metrics listener stops with it, once the
+    /// requests have drained.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let server = actix_web::rt::spawn(self.server);
+        let metrics = self
+            .metrics
+            .map(|(metrics, _)| (metrics.handle(), actix_web::rt::spawn(metrics)));
         stop_signal().await?;
         tracing::info!("shutting down: draining requests and closing connections");
         let _ = self.shutdown.send(true);
         handle.stop(true).await;
+        if let Some((handle, metrics)) = metrics {
+            handle.stop(true).await;
+            metrics.await.map_err(std::io::Error::other)??;
+        }
         self.outbox.drain(MAIL_DRAIN_TIMEOUT).await;
         server.await.map_err(std::io::Error::other)?
     }
+}
+
+/// Binds `METRICS_ADDRESS` and builds its server, and starts the
+/// recorder's upkeep until shutdown.
+fn serve_metrics(
+    settings: MetricsSettings,
+    handle: PrometheusHandle,
+    state: &AppState,
+    stopping: watch::Receiver<bool>,
+) -> Result<(Server, SocketAddr), StartupError> {
+    let bind_error = |source| StartupError::MetricsBind {
+        address: settings.address,
+        source,
+    };
+    let listener = TcpListener::bind(settings.address).map_err(bind_error)?;
+    let address = listener.local_addr().map_err(bind_error)?;
+    let store = match &state.readiness {
+        Readiness::Postgres(store) => Some(store.clone()),
+        Readiness::InMemory => None,
+    };
+    recorder::spawn_upkeep(handle.clone(), stopping);
+    let server = endpoint::serve(listener, Scrape { handle, store }).map_err(bind_error)?;
+    tracing::info!("metrics on http://{address}{}", endpoint::PATH);
+    Ok((server, address))
 }
 
 /// Resolves on SIGTERM or SIGINT.

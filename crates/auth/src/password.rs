@@ -1,8 +1,21 @@
 //! bcrypt password hashing.
 
+use std::time::Instant;
+
 use async_trait::async_trait;
 use p_chat_domain::ports::{HashError, PasswordHasher};
 use p_chat_domain::user::{PasswordDigest, PasswordHash};
+
+/// Histogram (docs/operations.md#metrics): how long one bcrypt hash or
+/// verification took on the blocking pool, labelled by [`OPERATION`].
+pub const BCRYPT_SECONDS: &str = "p_chat_bcrypt_seconds";
+/// The label of [`BCRYPT_SECONDS`]: `hash` (registration, password
+/// changes and resets) or `verify` (logins).
+pub const OPERATION: &str = "operation";
+/// [`OPERATION`] of a hash.
+const HASH: &str = "hash";
+/// [`OPERATION`] of a verification.
+const VERIFY: &str = "verify";
 
 /// A bcrypt cost outside what this server accepts.
 #[derive(Debug, thiserror::Error)]
@@ -32,15 +45,22 @@ impl BcryptHasher {
         }
     }
 
-    async fn off_the_executor<T, F>(work: F) -> Result<T, HashError>
+    /// Runs `work` on the blocking pool, recording its duration under
+    /// `operation` in [`BCRYPT_SECONDS`].
+    async fn off_the_executor<T, F>(operation: &'static str, work: F) -> Result<T, HashError>
     where
         T: Send + 'static,
         F: FnOnce() -> Result<T, bcrypt::BcryptError> + Send + 'static,
     {
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|error| HashError(error.to_string()))?
-            .map_err(|error| HashError(error.to_string()))
+        tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let done = work();
+            metrics::histogram!(BCRYPT_SECONDS, OPERATION => operation).record(started.elapsed());
+            done
+        })
+        .await
+        .map_err(|error| HashError(error.to_string()))?
+        .map_err(|error| HashError(error.to_string()))
     }
 }
 
@@ -48,7 +68,8 @@ impl BcryptHasher {
 impl PasswordHasher for BcryptHasher {
     async fn hash(&self, password: &PasswordDigest) -> Result<PasswordHash, HashError> {
         let (password, cost) = (password.clone(), self.cost);
-        let hash = Self::off_the_executor(move || bcrypt::hash(password.expose(), cost)).await?;
+        let hash =
+            Self::off_the_executor(HASH, move || bcrypt::hash(password.expose(), cost)).await?;
         Ok(PasswordHash::new(hash))
     }
 
@@ -61,7 +82,10 @@ impl PasswordHasher for BcryptHasher {
             return Ok(false);
         }
         let (password, hash) = (password.clone(), hash.clone());
-        Self::off_the_executor(move || bcrypt::verify(password.expose(), hash.expose())).await
+        Self::off_the_executor(VERIFY, move || {
+            bcrypt::verify(password.expose(), hash.expose())
+        })
+        .await
     }
 }
 

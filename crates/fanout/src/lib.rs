@@ -6,9 +6,10 @@
 //!   each with a [`local::Hub`] for its own connections, and fill what the
 //!   bus loses from the event log.
 //!
-//! The composition root picks one; the gateway sees only the port.
+//! [`metrics`] names what they count. The composition root picks one; the gateway sees only the port.
 
 pub mod local;
+pub mod metrics;
 pub mod redis;
 mod sequencer;
 #[cfg(test)]

@@ -32,6 +32,7 @@ use p_chat_domain::session::SessionId;
 use p_chat_domain::user::UserId;
 use tokio::sync::{Notify, mpsc};
 
+use crate::metrics;
 use crate::sequencer::{Admitted, HOLD, Sequencer};
 
 type ConnId = u64;
@@ -286,6 +287,7 @@ impl Routes {
         let subject = change.user_id;
         let delivery = Delivery::Presence(Arc::new(change));
         let mut overflowed = Vec::new();
+        let mut queued = 0;
         for id in targets {
             let Some(connection) = self.connections.get(&id) else {
                 continue;
@@ -293,10 +295,13 @@ impl Routes {
             if connection.user == subject {
                 continue;
             }
-            if connection.queue.try_send(delivery.clone()).is_err() {
+            if connection.queue.try_send(delivery.clone()).is_ok() {
+                queued += 1;
+            } else {
                 overflowed.push(id);
             }
         }
+        metrics::queued(queued);
         for id in overflowed {
             self.expel(id, |flags| &flags.overflowed);
         }
@@ -406,6 +411,7 @@ impl Routes {
         let targets = listed(&self.rooms, &room);
         let event = Arc::new(event);
         let mut overflowed = Vec::new();
+        let mut queued = 0;
         for id in targets {
             let Some(connection) = self.connections.get(&id) else {
                 continue;
@@ -416,11 +422,14 @@ impl Routes {
             if connection
                 .queue
                 .try_send(Delivery::Event(event.clone()))
-                .is_err()
+                .is_ok()
             {
+                queued += 1;
+            } else {
                 overflowed.push(id);
             }
         }
+        metrics::queued(queued);
         for id in overflowed {
             self.expel(id, |flags| &flags.overflowed);
         }
@@ -698,7 +707,10 @@ impl Subscription for HubSubscription {
                 () = self.flags.wake.notified() => {}
                 event = self.events.recv() => {
                     return match event {
-                        Some(event) => Some(event),
+                        Some(event) => {
+                            metrics::dequeued(1);
+                            Some(event)
+                        }
                         None => self.verdict(),
                     };
                 }
@@ -716,8 +728,11 @@ impl Subscription for HubSubscription {
 }
 
 impl Drop for HubSubscription {
+    /// Leaves the routes (so nothing more is queued), then counts what is
+    /// left in the queue as gone.
     fn drop(&mut self) {
         lock(&self.routes).remove(self.id);
+        metrics::dequeued(self.events.len());
     }
 }
 
@@ -818,5 +833,89 @@ mod tests {
         assert_eq!(next_seq(&mut subscription, HOLD * 4).await, Some(3));
         hub.publish(message(room, 4).into()).await;
         assert_eq!(next_seq(&mut subscription, HOLD).await, Some(4));
+    }
+
+    /// Records only [`metrics::QUEUED_DELIVERIES`], for the test below.
+    struct QueueGauge(Arc<std::sync::atomic::AtomicU64>);
+
+    impl QueueGauge {
+        fn value(&self) -> f64 {
+            f64::from_bits(self.0.load(Ordering::SeqCst))
+        }
+    }
+
+    impl ::metrics::Recorder for QueueGauge {
+        fn describe_counter(
+            &self,
+            _: ::metrics::KeyName,
+            _: Option<::metrics::Unit>,
+            _: ::metrics::SharedString,
+        ) {
+        }
+        fn describe_gauge(
+            &self,
+            _: ::metrics::KeyName,
+            _: Option<::metrics::Unit>,
+            _: ::metrics::SharedString,
+        ) {
+        }
+        fn describe_histogram(
+            &self,
+            _: ::metrics::KeyName,
+            _: Option<::metrics::Unit>,
+            _: ::metrics::SharedString,
+        ) {
+        }
+        fn register_counter(
+            &self,
+            _: &::metrics::Key,
+            _: &::metrics::Metadata<'_>,
+        ) -> ::metrics::Counter {
+            ::metrics::Counter::noop()
+        }
+        fn register_gauge(
+            &self,
+            key: &::metrics::Key,
+            _: &::metrics::Metadata<'_>,
+        ) -> ::metrics::Gauge {
+            assert_eq!(key.name(), metrics::QUEUED_DELIVERIES);
+            ::metrics::Gauge::from_arc(self.0.clone())
+        }
+        fn register_histogram(
+            &self,
+            _: &::metrics::Key,
+            _: &::metrics::Metadata<'_>,
+        ) -> ::metrics::Histogram {
+            ::metrics::Histogram::noop()
+        }
+    }
+
+    #[test]
+    fn the_queue_gauge_counts_what_waits_in_connections_queues() {
+        let gauge = QueueGauge(Arc::new(std::sync::atomic::AtomicU64::new(0f64.to_bits())));
+        ::metrics::with_local_recorder(&gauge, || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .unwrap();
+            let hub = Hub::default();
+            let room = RoomId::new();
+            let mut reading = connection(&hub, room);
+            let dropped = connection(&hub, room);
+            for pos in 1..=3 {
+                hub.publish_now(message(room, pos).into());
+            }
+            assert_eq!(
+                gauge.value(),
+                6.0,
+                "three events for each of two connections"
+            );
+            assert_eq!(runtime.block_on(next_seq(&mut reading, HOLD)), Some(1));
+            assert_eq!(gauge.value(), 5.0, "one read");
+            drop(dropped);
+            assert_eq!(gauge.value(), 2.0, "a closed connection's queue is gone");
+            drop(reading);
+            assert_eq!(gauge.value(), 0.0);
+        });
     }
 }

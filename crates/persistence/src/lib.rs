@@ -8,8 +8,10 @@
 //! - [`postgres`] (feature `postgres`, on by default): diesel-async on
 //!   PostgreSQL, the durable store. Its schema lives in the workspace's
 //!   `migrations/` and is embedded in the binary.
+//! - [`metrics`]: the names of what the stores count and time.
 
 pub mod memory;
+pub mod metrics;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 

@@ -18,12 +18,14 @@ use p_chat_domain::services::Principal;
 use p_chat_domain::user::UserId;
 use tokio::time::{Instant, interval, sleep_until, timeout};
 
-use super::admission::{Admission, CLOSE_TOO_MANY_CONNECTIONS};
+use super::admission::Admission;
+use super::close::CloseCause;
 use super::guard;
-use super::protocol::{self, ClientFrame, SyncFrom};
+use super::protocol::{self, ClientFrame, Outgoing, SyncFrom};
 use super::rate::TokenBucket;
 use crate::http::error::ApiError;
 use crate::http::views::MessageView;
+use crate::metrics::{self, FrameIn};
 use crate::state::AppState;
 
 /// How long a client has to authenticate with a first `auth` frame.
@@ -39,8 +41,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How a connection ends.
 enum End {
-    /// Send a close frame with this code and reason.
-    Close(u16, &'static str),
+    /// Send a close frame with this cause's code and reason.
+    Close(CloseCause),
     /// The peer is gone; nothing more can be sent.
     Gone,
 }
@@ -55,6 +57,7 @@ pub async fn run(
     header_token: Option<String>,
     admission: Admission,
 ) {
+    let _open = metrics::OpenConnection::new();
     let mut connection = Connection {
         admission,
         bucket: TokenBucket::new(state.ws.rate_burst, state.ws.rate_per_second),
@@ -64,15 +67,19 @@ pub async fn run(
         last_heard: Instant::now(),
     };
     let end = match connection.serve(header_token).await {
-        Ok(()) => End::Close(1000, "bye"),
+        Ok(()) => End::Close(CloseCause::ClientClosed),
         Err(end) => end,
     };
-    if let End::Close(code, reason) = end {
-        let reason = CloseReason {
-            code: CloseCode::from(code),
-            description: Some(reason.to_owned()),
-        };
-        let _ = timeout(CLOSE_TIMEOUT, connection.session.close(Some(reason))).await;
+    match end {
+        End::Close(cause) => {
+            metrics::closed(Some(cause.code()), cause.label());
+            let reason = CloseReason {
+                code: CloseCode::from(cause.code()),
+                description: Some(cause.reason().to_owned()),
+            };
+            let _ = timeout(CLOSE_TIMEOUT, connection.session.close(Some(reason))).await;
+        }
+        End::Gone => metrics::closed(None, metrics::PEER_GONE),
     }
 }
 
@@ -115,20 +122,10 @@ impl Cursor {
     }
 }
 
-/// The close reason of a gap that cannot be filled.
-const GAP_UNFILLED: &str = "cannot fill a gap; reconnect and sync";
-
-/// The close code (1012, "service restart": reconnect) of a connection whose
-/// user's rooms changed unseen (one joined or deleted) while its node was
-/// cut off from the other nodes.
-const CLOSE_ROOMS_CHANGED: u16 = 1012;
-/// Its close reason.
-const ROOMS_CHANGED: &str = "rooms changed while this server was cut off; reconnect and sync";
-
 fn unauthenticated(error: DomainError) -> End {
     match error {
-        DomainError::Unavailable(_) => End::Close(1011, "service unavailable"),
-        _ => End::Close(4001, "authentication failed"),
+        DomainError::Unavailable(_) => End::Close(CloseCause::Unavailable),
+        _ => End::Close(CloseCause::AuthFailed),
     }
 }
 
@@ -153,7 +150,7 @@ impl Connection {
         };
         self.admission
             .admit(principal.user_id)
-            .map_err(|_| End::Close(CLOSE_TOO_MANY_CONNECTIONS, "too many connections"))?;
+            .map_err(|_| End::Close(CloseCause::TooManyConnections))?;
         let user = principal.user_id;
         let rooms = self.member_rooms(&principal).await?;
         let mut subscription = self.state.fanout.subscribe(
@@ -202,10 +199,10 @@ impl Connection {
             tokio::select! {
                 biased;
                 _ = shutdown.wait_for(|stopping| *stopping) => {
-                    return Err(End::Close(1001, "server shutting down"));
+                    return Err(End::Close(CloseCause::ShuttingDown));
                 }
                 () = sleep_until(deadline(&live.principal)) => {
-                    return Err(End::Close(4001, "access token expired"));
+                    return Err(End::Close(CloseCause::TokenExpired));
                 }
                 // Boxed: their futures are large and short-lived, and would
                 // otherwise sit inline in every idle connection's task.
@@ -217,7 +214,7 @@ impl Connection {
                 }
                 _ = heartbeat.tick() => {
                     if self.last_heard.elapsed() > self.state.ws.idle_timeout {
-                        return Err(End::Close(1000, "no answer to pings"));
+                        return Err(End::Close(CloseCause::Unresponsive));
                     }
                     self.session.ping(b"").await.map_err(|_| End::Gone)?;
                 }
@@ -231,7 +228,7 @@ impl Connection {
             .rooms
             .mine(principal.user_id)
             .await
-            .map_err(|_| End::Close(1011, "service unavailable"))?;
+            .map_err(|_| End::Close(CloseCause::Unavailable))?;
         Ok(rooms
             .iter()
             .map(|room| (room.id, Cursor::at(room)))
@@ -248,30 +245,39 @@ impl Connection {
                     }
                     Some(Ok(AggregatedMessage::Pong(_))) => {}
                     Some(Ok(AggregatedMessage::Text(text))) => return Ok(text),
-                    Some(Ok(_)) => return Err(End::Close(4001, "authenticate first")),
+                    Some(Ok(AggregatedMessage::Binary(_))) => {
+                        metrics::frame_received(FrameIn::Binary);
+                        return Err(End::Close(CloseCause::AuthNotFirst));
+                    }
+                    Some(Ok(_)) => return Err(End::Close(CloseCause::AuthNotFirst)),
                     Some(Err(error)) => return Err(stream_failed(&error)),
                     None => return Err(End::Gone),
                 }
             }
         })
         .await
-        .map_err(|_| End::Close(4001, "no authentication within 10 seconds"))??;
-        match protocol::parse(&first) {
+        .map_err(|_| End::Close(CloseCause::AuthTimeout))??;
+        let frame = protocol::parse(&first);
+        metrics::frame_received(frame.as_ref().map_or(FrameIn::Invalid, ClientFrame::kind));
+        match frame {
             Ok(ClientFrame::Auth { token }) => self
                 .state
                 .sessions
                 .authenticate(&token)
                 .await
                 .map_err(unauthenticated),
-            _ => Err(End::Close(4001, "the first frame must be auth")),
+            _ => Err(End::Close(CloseCause::AuthNotFirst)),
         }
     }
 
-    async fn send(&mut self, text: String) -> Outcome {
-        match timeout(SEND_TIMEOUT, self.session.text(text)).await {
-            Ok(Ok(())) => Ok(()),
+    async fn send(&mut self, frame: Outgoing) -> Outcome {
+        match timeout(SEND_TIMEOUT, self.session.text(frame.text)).await {
+            Ok(Ok(())) => {
+                metrics::frame_sent(frame.kind);
+                Ok(())
+            }
             Ok(Err(_)) => Err(End::Gone),
-            Err(_) => Err(End::Close(4008, "client too slow")),
+            Err(_) => Err(End::Close(CloseCause::SendTimeout)),
         }
     }
 
@@ -296,18 +302,23 @@ impl Connection {
             return Ok(());
         }
         if !self.bucket.take(std::time::Instant::now()) {
-            return Err(End::Close(4008, "rate limit exceeded"));
+            return Err(End::Close(CloseCause::RateLimited));
         }
         match message {
             AggregatedMessage::Text(text) => match protocol::parse(&text) {
-                Ok(frame) => self.on_frame(live, subscription, frame).await,
+                Ok(frame) => {
+                    metrics::frame_received(frame.kind());
+                    self.on_frame(live, subscription, frame).await
+                }
                 Err(error) => {
+                    metrics::frame_received(FrameIn::Invalid);
                     let frame =
                         protocol::error(error.code, &error.message, error.reference.as_deref());
                     self.send(frame).await
                 }
             },
             AggregatedMessage::Binary(_) => {
+                metrics::frame_received(FrameIn::Binary);
                 self.send(protocol::error(
                     "malformed_frame",
                     "frames are JSON text",
@@ -319,7 +330,7 @@ impl Connection {
                 self.session.pong(&bytes).await.map_err(|_| End::Gone)
             }
             AggregatedMessage::Pong(_) => Ok(()),
-            AggregatedMessage::Close(_) => Err(End::Close(1000, "bye")),
+            AggregatedMessage::Close(_) => Err(End::Close(CloseCause::ClientClosed)),
         }
     }
 
@@ -519,13 +530,13 @@ impl Connection {
     async fn on_delivery(&mut self, live: &mut Live, delivery: Option<Delivery>) -> Outcome {
         let broadcast = match delivery {
             Some(Delivery::Event(broadcast)) => broadcast,
-            Some(Delivery::Overflowed) => return Err(End::Close(4008, "client too slow")),
-            Some(Delivery::SessionEnded) => return Err(End::Close(4001, "session revoked")),
+            Some(Delivery::Overflowed) => return Err(End::Close(CloseCause::QueueOverflow)),
+            Some(Delivery::SessionEnded) => return Err(End::Close(CloseCause::SessionRevoked)),
             Some(Delivery::Recheck) => return self.recheck(live).await,
             Some(Delivery::Presence(change)) => {
                 return self.send(protocol::presence(&change)).await;
             }
-            None => return Err(End::Close(1011, "fan-out stopped")),
+            None => return Err(End::Close(CloseCause::FanOutStopped)),
         };
         match broadcast.as_ref() {
             Broadcast::Event(event) => self.deliver_in_order(live, event).await,
@@ -552,7 +563,7 @@ impl Connection {
         let same = rooms.len() == live.cursors.len()
             && rooms.keys().all(|room| live.cursors.contains_key(room));
         if !same {
-            return Err(End::Close(CLOSE_ROOMS_CHANGED, ROOMS_CHANGED));
+            return Err(End::Close(CloseCause::RoomsChanged));
         }
         Ok(())
     }
@@ -613,7 +624,7 @@ impl Connection {
                     live.cursors.remove(&room);
                     return Ok(false);
                 }
-                Err(_) => return Err(End::Close(1011, GAP_UNFILLED)),
+                Err(_) => return Err(End::Close(CloseCause::GapUnfilled)),
             };
             let missing: Vec<&RoomEvent> = page
                 .events
@@ -623,7 +634,7 @@ impl Connection {
             if missing.is_empty() {
                 return match upto {
                     None => Ok(true),
-                    Some(_) => Err(End::Close(1011, GAP_UNFILLED)),
+                    Some(_) => Err(End::Close(CloseCause::GapUnfilled)),
                 };
             }
             for event in missing {
@@ -660,14 +671,16 @@ impl Connection {
         if gone {
             live.cursors.remove(&room);
         }
-        self.send(protocol::event(event)).await
+        self.send(protocol::event(event)).await?;
+        metrics::delivered();
+        Ok(())
     }
 }
 
 /// How a connection whose client stream failed with `error` ends.
 fn stream_failed(error: &ProtocolError) -> End {
     match guard::close_for(error) {
-        Some((code, reason)) => End::Close(code, reason),
+        Some(cause) => End::Close(cause),
         None => End::Gone,
     }
 }

@@ -21,6 +21,8 @@ use actix_web::web::{Bytes, BytesMut};
 use actix_ws::ProtocolError;
 use futures_core::Stream;
 
+use super::close::CloseCause;
+
 /// The close code for a frame or message over the size limit (RFC 6455 7.4.1).
 pub const CLOSE_TOO_LARGE: u16 = 1009;
 /// The close code for a text frame that is not UTF-8 (RFC 6455 8.1).
@@ -180,25 +182,23 @@ where
     }
 }
 
-/// How a connection whose client stream failed with `error` ends: the close
-/// code and reason to send, or `None` when the peer is gone.
-pub fn close_for(error: &ProtocolError) -> Option<(u16, &'static str)> {
+/// How a connection whose client stream failed with `error` ends: why it
+/// is closed, or `None` when the peer is gone.
+pub fn close_for(error: &ProtocolError) -> Option<CloseCause> {
     match error {
-        ProtocolError::Overflow => Some((CLOSE_TOO_LARGE, "frame too large")),
+        ProtocolError::Overflow => Some(CloseCause::FrameTooLarge),
         ProtocolError::Io(io) => match io.get_ref() {
             Some(inner) => match inner.downcast_ref::<PayloadError>() {
-                Some(PayloadError::Overflow) => Some((CLOSE_TOO_LARGE, "frame too large")),
+                Some(PayloadError::Overflow) => Some(CloseCause::FrameTooLarge),
                 // The connection broke under the stream.
                 Some(_) => None,
-                None if is_too_large(io) => Some((CLOSE_TOO_LARGE, "message too large")),
-                None if is_invalid_utf8(io, inner) => {
-                    Some((CLOSE_INVALID_UTF8, "text is not UTF-8"))
-                }
-                None => Some((CLOSE_PROTOCOL_ERROR, "protocol error")),
+                None if is_too_large(io) => Some(CloseCause::MessageTooLarge),
+                None if is_invalid_utf8(io, inner) => Some(CloseCause::InvalidUtf8),
+                None => Some(CloseCause::ProtocolError),
             },
-            None => Some((CLOSE_PROTOCOL_ERROR, "protocol error")),
+            None => Some(CloseCause::ProtocolError),
         },
-        _ => Some((CLOSE_PROTOCOL_ERROR, "protocol error")),
+        _ => Some(CloseCause::ProtocolError),
     }
 }
 
@@ -366,7 +366,7 @@ mod tests {
             (ProtocolError::UnmaskedFrame, Some(CLOSE_PROTOCOL_ERROR)),
         ];
         for (error, code) in cases {
-            assert_eq!(close_for(&error).map(|(code, _)| code), code, "{error:?}");
+            assert_eq!(close_for(&error).map(CloseCause::code), code, "{error:?}");
         }
     }
 }

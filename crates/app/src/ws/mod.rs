@@ -4,6 +4,7 @@
 //! port, whose adapters live in the `p-chat-fanout` crate.
 
 pub mod admission;
+mod close;
 mod connection;
 mod guard;
 mod protocol;

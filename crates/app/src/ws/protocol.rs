@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::http::views::{EventView, MessageView, ReadStateView};
+use crate::metrics::{FrameIn, FrameOut};
 
 /// A frame from the client.
 #[derive(Debug, Deserialize)]
@@ -69,6 +70,19 @@ pub struct FrameError {
 }
 
 const TYPES: [&str; 5] = ["auth", "send", "sync", "typing", "ping"];
+
+impl ClientFrame {
+    /// The frame's kind (for `p_chat_ws_frames_received_total`).
+    pub fn kind(&self) -> FrameIn {
+        match self {
+            Self::Auth { .. } => FrameIn::Auth,
+            Self::Send { .. } => FrameIn::Send,
+            Self::Sync { .. } => FrameIn::Sync,
+            Self::Typing { .. } => FrameIn::Typing,
+            Self::Ping => FrameIn::Ping,
+        }
+    }
+}
 
 /// Parses a text frame.
 pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
@@ -141,84 +155,127 @@ impl SyncFrom {
     }
 }
 
+/// A frame to send, with its kind (for `p_chat_ws_frames_sent_total`).
+#[derive(Debug)]
+pub struct Outgoing {
+    /// The frame's kind.
+    pub kind: FrameOut,
+    /// The frame's JSON text.
+    pub text: String,
+}
+
+impl Outgoing {
+    fn json(kind: FrameOut, frame: Value) -> Self {
+        Self {
+            kind,
+            text: frame.to_string(),
+        }
+    }
+}
+
 /// `{"type":"error","code","message","ref"}`.
-pub fn error(code: &str, message: &str, reference: Option<&str>) -> String {
-    json!({ "type": "error", "code": code, "message": message, "ref": reference }).to_string()
+pub fn error(code: &str, message: &str, reference: Option<&str>) -> Outgoing {
+    Outgoing::json(
+        FrameOut::Error,
+        json!({ "type": "error", "code": code, "message": message, "ref": reference }),
+    )
 }
 
 /// `{"type":"ready","user_id","expires_at"}`.
-pub fn ready(user_id: UserId, expires_at: chrono::DateTime<chrono::Utc>) -> String {
-    json!({ "type": "ready", "user_id": user_id.as_uuid(), "expires_at": expires_at }).to_string()
+pub fn ready(user_id: UserId, expires_at: chrono::DateTime<chrono::Utc>) -> Outgoing {
+    Outgoing::json(
+        FrameOut::Ready,
+        json!({ "type": "ready", "user_id": user_id.as_uuid(), "expires_at": expires_at }),
+    )
 }
 
 /// `{"type":"presence","user_id","presence","last_seen_at"}`: a user who
 /// shares a room with the connection's came online or went offline.
-pub fn presence(change: &PresenceChange) -> String {
-    json!({
-        "type": "presence",
-        "user_id": change.user_id.as_uuid(),
-        "presence": change.presence.as_str(),
-        "last_seen_at": change.last_seen_at,
-    })
-    .to_string()
+pub fn presence(change: &PresenceChange) -> Outgoing {
+    Outgoing::json(
+        FrameOut::Presence,
+        json!({
+            "type": "presence",
+            "user_id": change.user_id.as_uuid(),
+            "presence": change.presence.as_str(),
+            "last_seen_at": change.last_seen_at,
+        }),
+    )
 }
 
 /// `{"type":"pong"}`.
-pub fn pong() -> String {
-    json!({ "type": "pong" }).to_string()
+pub fn pong() -> Outgoing {
+    Outgoing::json(FrameOut::Pong, json!({ "type": "pong" }))
 }
 
 /// `{"type":"ack","client_msg_id","message"}`.
-pub fn ack(client_msg_id: &str, message: MessageView) -> String {
-    json!({ "type": "ack", "client_msg_id": client_msg_id, "message": message }).to_string()
+pub fn ack(client_msg_id: &str, message: MessageView) -> Outgoing {
+    Outgoing::json(
+        FrameOut::Ack,
+        json!({ "type": "ack", "client_msg_id": client_msg_id, "message": message }),
+    )
 }
 
 /// `{"type":"message","room_id","message"}`.
-pub fn message(room_id: Uuid, message: MessageView) -> String {
-    json!({ "type": "message", "room_id": room_id, "message": message }).to_string()
+pub fn message(room_id: Uuid, message: MessageView) -> Outgoing {
+    Outgoing::json(
+        FrameOut::Message,
+        json!({ "type": "message", "room_id": room_id, "message": message }),
+    )
 }
 
 /// `{"type":"synced","room_id","last_seq","has_more"}`: the end of a
 /// replay by seq.
-pub fn synced(room_id: Uuid, last_seq: i64, has_more: bool) -> String {
-    json!({ "type": "synced", "room_id": room_id, "last_seq": last_seq, "has_more": has_more })
-        .to_string()
+pub fn synced(room_id: Uuid, last_seq: i64, has_more: bool) -> Outgoing {
+    Outgoing::json(
+        FrameOut::Synced,
+        json!({ "type": "synced", "room_id": room_id, "last_seq": last_seq, "has_more": has_more }),
+    )
 }
 
 /// `{"type":"synced","room_id","last_pos","has_more"}`: the end of a
 /// replay by position.
-pub fn synced_to(room_id: Uuid, last_pos: Pos, has_more: bool) -> String {
-    json!({ "type": "synced", "room_id": room_id, "last_pos": last_pos.value(), "has_more": has_more })
-        .to_string()
+pub fn synced_to(room_id: Uuid, last_pos: Pos, has_more: bool) -> Outgoing {
+    Outgoing::json(
+        FrameOut::Synced,
+        json!({ "type": "synced", "room_id": room_id, "last_pos": last_pos.value(), "has_more": has_more }),
+    )
 }
 
 /// The frame of a room event: `{"type", "room_id", "pos", ...}`.
-pub fn event(event: &RoomEvent) -> String {
-    serde_json::to_string(&EventView::from(event.clone())).unwrap_or_default()
+pub fn event(event: &RoomEvent) -> Outgoing {
+    Outgoing {
+        kind: FrameOut::Event,
+        text: serde_json::to_string(&EventView::from(event.clone())).unwrap_or_default(),
+    }
 }
 
 /// The frame of anything the fan-out delivers, as the connection of `me`
 /// shows it: a read marker that moved is `read_marker` (with the counts)
 /// on its user's own connections and a `receipt` on the others'.
-pub fn broadcast(broadcast: &Broadcast, me: UserId) -> String {
+pub fn broadcast(broadcast: &Broadcast, me: UserId) -> Outgoing {
     match broadcast {
         Broadcast::Event(room_event) => event(room_event),
-        Broadcast::Typing { room_id, user_id } => json!({
-            "type": "typing", "room_id": room_id.as_uuid(), "user_id": user_id.as_uuid(),
-        })
-        .to_string(),
+        Broadcast::Typing { room_id, user_id } => Outgoing::json(
+            FrameOut::Typing,
+            json!({
+                "type": "typing", "room_id": room_id.as_uuid(), "user_id": user_id.as_uuid(),
+            }),
+        ),
         Broadcast::ReadMarker { user_id, counts } if *user_id == me => {
             let mut frame = json!(ReadStateView::from(*counts));
             frame["type"] = json!("read_marker");
-            frame.to_string()
+            Outgoing::json(FrameOut::ReadMarker, frame)
         }
-        Broadcast::ReadMarker { user_id, counts } => json!({
-            "type": "receipt",
-            "room_id": counts.room_id.as_uuid(),
-            "user_id": user_id.as_uuid(),
-            "last_read_seq": counts.last_read_seq.value(),
-        })
-        .to_string(),
+        Broadcast::ReadMarker { user_id, counts } => Outgoing::json(
+            FrameOut::Receipt,
+            json!({
+                "type": "receipt",
+                "room_id": counts.room_id.as_uuid(),
+                "user_id": user_id.as_uuid(),
+                "last_read_seq": counts.last_read_seq.value(),
+            }),
+        ),
     }
 }
 
@@ -279,7 +336,7 @@ mod tests {
                 user_id: UserId::new(),
             },
         };
-        let frame: Value = serde_json::from_str(&self::event(&event)).unwrap();
+        let frame: Value = serde_json::from_str(&self::event(&event).text).unwrap();
         assert_eq!(frame["type"], "member_left");
         assert_eq!(frame["pos"], 9);
         assert_eq!(frame["room_id"], json!(event.room_id.as_uuid()));
@@ -295,10 +352,9 @@ mod tests {
             last_seen_at,
             rooms: vec![p_chat_domain::room::RoomId::new()],
         };
-        let online: Value = serde_json::from_str(&presence(&change(
-            p_chat_domain::presence::Presence::Online,
-            None,
-        )))
+        let online: Value = serde_json::from_str(
+            &presence(&change(p_chat_domain::presence::Presence::Online, None)).text,
+        )
         .unwrap();
         assert_eq!(
             online,
@@ -307,10 +363,13 @@ mod tests {
         let at = chrono::DateTime::parse_from_rfc3339("2026-12-03T10:00:00.123456Z")
             .unwrap()
             .with_timezone(&chrono::Utc);
-        let offline: Value = serde_json::from_str(&presence(&change(
-            p_chat_domain::presence::Presence::Offline,
-            Some(at),
-        )))
+        let offline: Value = serde_json::from_str(
+            &presence(&change(
+                p_chat_domain::presence::Presence::Offline,
+                Some(at),
+            ))
+            .text,
+        )
         .unwrap();
         assert_eq!(offline["presence"], "offline");
         assert_eq!(offline["last_seen_at"], "2026-12-03T10:00:00.123456Z");

@@ -51,6 +51,7 @@ use self::channels::Channel;
 pub use self::channels::{ChannelPrefix, DEFAULT_PREFIX, InvalidPrefix, PREFIX_RULE};
 use self::wire::{News, NodeId};
 use crate::local::{Hub, Interest, Topic};
+use crate::metrics;
 
 /// How many publications may wait for Redis; past that the newest are
 /// dropped (other nodes fill the gap from the log).
@@ -169,6 +170,7 @@ impl RedisFanOut {
     ) -> Result<Self, RedisSetupError> {
         let client = Client::open(url.0.clone())?;
         let link = Arc::new(Link::default());
+        metrics::redis_up(false);
         let (pushes, received) = mpsc::channel(RECEIVE_QUEUE);
         let listen_link = link.clone();
         let listening = ConnectionManager::new_lazy_with_config(
@@ -376,8 +378,12 @@ async fn publish(
                     .await;
                 match sent {
                     Ok(_) => break,
-                    Err(_) if typing => break,
+                    Err(_) if typing => {
+                        metrics::redis_publish_failed();
+                        break;
+                    }
                     Err(error) => {
+                        metrics::redis_publish_failed();
                         if !failing {
                             tracing::warn!(%error, "cannot publish to Redis; retrying");
                             failing = true;
@@ -578,6 +584,7 @@ impl Listener {
     /// everything, and on success catches every room up.
     async fn check(&mut self) {
         if self.link.lost.load(Ordering::SeqCst) && self.link.up.swap(false, Ordering::SeqCst) {
+            metrics::redis_up(false);
             tracing::error!(
                 "lost the connection to Redis: this node serves only its own connections until it reconnects"
             );
@@ -606,6 +613,7 @@ impl Listener {
             return;
         }
         self.link.up.store(true, Ordering::SeqCst);
+        metrics::redis_connected();
         self.checks_down = 0;
         tracing::info!(
             channels = names.len(),
@@ -616,6 +624,7 @@ impl Listener {
 
     fn link_down(&mut self, error: &redis::RedisError) {
         let was_up = self.link.up.swap(false, Ordering::SeqCst);
+        metrics::redis_up(false);
         if was_up || self.checks_down.is_multiple_of(CHECKS_PER_REMINDER) {
             tracing::error!(
                 %error,

@@ -617,6 +617,7 @@ impl MessageRepository for MemoryMessages {
         let event = chat.log(new.room_id, new.created_at, |_| {
             Change::Message(message.clone())
         });
+        crate::metrics::message_stored();
         Ok(Some(Logged {
             value: message,
             event,

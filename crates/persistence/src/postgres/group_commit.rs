@@ -119,6 +119,7 @@ impl GroupCommit {
 
     /// Stores one batch and answers each of its appends.
     async fn commit(&self, mut batch: Vec<Pending>) {
+        crate::metrics::batch(batch.len());
         if batch.len() == 1 {
             if let Some(Pending { message, reply }) = batch.pop() {
                 let _ = reply.send(append_one(&self.store, &message).await);

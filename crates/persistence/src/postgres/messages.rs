@@ -132,7 +132,14 @@ impl MessageRepository for PgMessages {
     /// of its own ([`append_one`]); appends to one room that arrive while
     /// its previous transaction runs share the next one ([`append_batch`]).
     async fn append(&self, message: &NewMessage) -> Result<Option<Logged<Message>>, StoreError> {
-        self.appends.append(message.clone()).await
+        let appended = self.appends.append(message.clone()).await?;
+        if appended
+            .as_ref()
+            .is_some_and(|logged| logged.event.is_some())
+        {
+            crate::metrics::message_stored();
+        }
+        Ok(appended)
     }
 
     /// A keyset query on `(room_id, seq)`, served by the

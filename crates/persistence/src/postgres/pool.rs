@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::QueryResult;
 use diesel_async::AsyncPgConnection;
@@ -12,6 +12,7 @@ use p_chat_domain::ports::StoreError;
 
 use super::error::store_error;
 use super::tls::{Connector, PgTls};
+use crate::metrics::{self, Outcome, PoolState};
 
 /// How to reach PostgreSQL, from `PSQL_*`.
 #[derive(Clone)]
@@ -130,9 +131,25 @@ impl PgStore {
             .map(|_| ())
     }
 
+    /// Sets the pool gauges (open, most, idle, waiting) to the pool's state
+    /// now: read when metrics are scraped, so that keeping them costs
+    /// nothing in between.
+    pub fn record_pool_state(&self) {
+        let status = self.pool.status();
+        metrics::pool_state(&PoolState {
+            open: status.size,
+            max: status.max_size,
+            idle: status.available,
+            waiting: status.waiting,
+        });
+    }
+
     /// A pooled connection, or `Unavailable` if none comes within the limit.
     pub(super) async fn connection(&self) -> Result<Object<AsyncPgConnection>, StoreError> {
-        match tokio::time::timeout(self.timeout, self.pool.get()).await {
+        let started = Instant::now();
+        let got = tokio::time::timeout(self.timeout, self.pool.get()).await;
+        metrics::pool_wait(started.elapsed());
+        match got {
             Ok(Ok(connection)) => Ok(connection),
             Ok(Err(error)) => Err(StoreError::Unavailable(error.to_string())),
             Err(_) => Err(StoreError::Unavailable(format!(
@@ -147,7 +164,15 @@ impl PgStore {
         &self,
         query: impl Future<Output = QueryResult<T>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout, query).await {
+        let started = Instant::now();
+        let answered = tokio::time::timeout(self.timeout, query).await;
+        let outcome = match &answered {
+            Ok(Ok(_)) => Outcome::Ok,
+            Ok(Err(_)) => Outcome::Error,
+            Err(_) => Outcome::Timeout,
+        };
+        metrics::query(outcome, started.elapsed());
+        match answered {
             Ok(result) => result.map_err(store_error),
             Err(_) => Err(StoreError::Unavailable(format!(
                 "the database did not answer within {:?}",
