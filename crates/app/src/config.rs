@@ -1059,16 +1059,8 @@ fn metrics(vars: &Vars) -> Result<Option<MetricsSettings>, ConfigError> {
 
 #[cfg(test)]
 mod metrics_tests {
+    use super::tests::load;
     use super::*;
-
-    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        Config::from_vars(
-            pairs
-                .iter()
-                .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
-                .collect(),
-        )
-    }
 
     #[test]
     fn metrics_are_off_by_default() {
@@ -1131,7 +1123,8 @@ mod metrics_tests {
 mod tests {
     use super::*;
 
-    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    /// The configuration of exactly these variables.
+    pub(super) fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         Config::from_vars(
             pairs
                 .iter()

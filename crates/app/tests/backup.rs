@@ -75,19 +75,6 @@ async fn snapshot(app: &TestApp, user: &TestUser, room: &str) -> (Value, Value) 
     )
 }
 
-async fn say(app: &TestApp, user: &TestUser, room: &str, body: &str) -> Value {
-    let reply = app
-        .call(
-            "POST",
-            &format!("/rooms/{room}/messages"),
-            &user.token,
-            Some(json!({ "body": body })),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{reply:?}");
-    reply.data().clone()
-}
-
 #[actix_web::test]
 async fn a_pg_dump_restored_into_an_empty_database_serves_the_same_chat_and_goes_on() {
     let (Some(pg_dump), Some(pg_restore)) = (program("pg_dump"), program("pg_restore")) else {
@@ -117,7 +104,10 @@ async fn a_pg_dump_restored_into_an_empty_database_serves_the_same_chat_and_goes
         .to_owned();
     let mut sent = Vec::new();
     for index in 1..=MESSAGES {
-        sent.push(say(&app, &user, &room, &format!("message {index}")).await);
+        sent.push(
+            app.post_message(&user, &room, &format!("message {index}"))
+                .await,
+        );
     }
     let edited = app
         .call(
@@ -203,7 +193,7 @@ async fn serve_restored(
         .collect();
     assert_eq!(seqs, (1..=MESSAGES as i64).collect::<Vec<_>>());
 
-    let next = say(&app, &user, room, "after the restore").await;
+    let next = app.post_message(&user, room, "after the restore").await;
     assert_eq!(next["seq"], json!(MESSAGES + 1), "{next}");
     assert!(sent.iter().all(|message| message["id"] != next["id"]));
     let rooms = app.call("GET", "/rooms", &user.token, None).await;

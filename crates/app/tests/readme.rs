@@ -55,7 +55,10 @@ fn the_curl_walkthrough_runs_as_printed() {
     );
     // What it prints on the way: the new name, the message's seq, the history.
     for printed in ["\"Ada L.\"", "\n1\n", "\"hello\""] {
-        assert!(stdout.contains(printed), "{printed:?} missing from:\n{stdout}");
+        assert!(
+            stdout.contains(printed),
+            "{printed:?} missing from:\n{stdout}"
+        );
     }
     assert!(stderr.is_empty(), "{stderr}");
 }

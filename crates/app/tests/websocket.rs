@@ -110,20 +110,6 @@ async fn add_member(app: &TestApp, actor: &TestUser, room: &str, user: &TestUser
     assert_eq!(reply.status, StatusCode::CREATED, "{reply:?}");
 }
 
-/// `POST /rooms/{room}/messages` as `user`: the stored message.
-async fn post(app: &TestApp, user: &TestUser, room: &str, body: &str) -> Value {
-    let reply = app
-        .call(
-            "POST",
-            &format!("/rooms/{room}/messages"),
-            &user.token,
-            Some(json!({ "body": body })),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{reply:?}");
-    reply.data().clone()
-}
-
 /// All the room's messages from seq 1 on, over REST (page by page).
 async fn history(app: &TestApp, user: &TestUser, room: &str) -> Vec<Value> {
     let mut messages: Vec<Value> = Vec::new();
@@ -585,7 +571,7 @@ async fn messages_reach_every_member_connection(backend: Backend) {
     assert_eq!(event["message"]["id"], ack["message"]["id"], "{event}");
 
     // Over REST: the same kind of event.
-    let posted = post(&app, &ola, &room, "over rest").await;
+    let posted = app.post_message(&ola, &room, "over rest").await;
     assert_eq!(posted["seq"], 2);
     let event = expect_message(&mut receiver, &room, 2).await;
     assert_eq!(event["message"], posted, "{event}");
@@ -648,7 +634,7 @@ async fn concurrent_senders_are_delivered_in_seq_order(backend: Backend) {
         let (app, sal, room) = (app.clone(), sal.clone(), room.clone());
         async move {
             for index in 0..EACH {
-                post(&app, &sal, &room, &format!("s-{index}")).await;
+                app.post_message(&sal, &room, &format!("s-{index}")).await;
             }
         }
     });
@@ -739,7 +725,8 @@ async fn sync_replays_what_was_missed(backend: Backend) {
     let room = room_with(&app, &uma, &[&vic]).await;
     let mut client = connected(&app, &vic).await;
     for index in 1..=3 {
-        post(&app, &uma, &room, &format!("live {index}")).await;
+        app.post_message(&uma, &room, &format!("live {index}"))
+            .await;
     }
     let mut last_seen = 0;
     for seq in 1..=3 {
@@ -748,7 +735,8 @@ async fn sync_replays_what_was_missed(backend: Backend) {
     client.close().await;
 
     for index in 4..=8 {
-        post(&app, &uma, &room, &format!("missed {index}")).await;
+        app.post_message(&uma, &room, &format!("missed {index}"))
+            .await;
     }
     let mut client = connected(&app, &vic).await;
     let (seqs, synced) = sync(&mut client, &room, last_seen, None).await;
@@ -775,7 +763,7 @@ async fn sync_replays_what_was_missed(backend: Backend) {
     assert_eq!(synced["has_more"], false, "{synced}");
 
     // Live delivery goes on after a sync.
-    post(&app, &uma, &room, "live again").await;
+    app.post_message(&uma, &room, "live again").await;
     expect_message(&mut client, &room, 9).await;
 }
 
@@ -789,7 +777,7 @@ async fn joining_and_being_kicked_while_connected(backend: Backend) {
     let xia = app.user("xia@example.com").await;
     let mut client = connected(&app, &xia).await;
     let room = room_with(&app, &wes, &[]).await;
-    post(&app, &wes, &room, "before xia").await;
+    app.post_message(&wes, &room, "before xia").await;
 
     add_member(&app, &wes, &room, &xia).await;
     let (joined, before) = client
@@ -800,7 +788,7 @@ async fn joining_and_being_kicked_while_connected(backend: Backend) {
     assert_eq!(joined["member"]["user_id"], xia.id.as_str(), "{joined}");
     assert_eq!(joined["room"]["id"], room.as_str(), "{joined}");
 
-    post(&app, &wes, &room, "welcome").await;
+    app.post_message(&wes, &room, "welcome").await;
     let event = expect_message(&mut client, &room, 2).await;
     assert_eq!(event["message"]["body"], "welcome", "{event}");
 
@@ -820,7 +808,7 @@ async fn joining_and_being_kicked_while_connected(backend: Backend) {
     assert_eq!(left["room_id"], room.as_str(), "{left}");
     assert_eq!(left["user_id"], xia.id.as_str(), "{left}");
 
-    post(&app, &wes, &room, "after xia").await;
+    app.post_message(&wes, &room, "after xia").await;
     let mut after = client.collect_for(Duration::from_secs(1)).await;
     after.extend(client.ping_pong().await);
     assert!(
@@ -874,7 +862,7 @@ async fn opening_a_direct_room_announces_it_live_also_after_a_leave(backend: Bac
         .await;
     assert_eq!(joined["room_id"], room.as_str(), "{joined}");
     assert_eq!(joined["member"]["user_id"], zoe.id.as_str(), "{joined}");
-    post(&app, &yan, &room, "welcome back").await;
+    app.post_message(&yan, &room, "welcome back").await;
     let event = expect_message(&mut zoe_client, &room, 1).await;
     assert_eq!(event["message"]["body"], "welcome back", "{event}");
 }
@@ -1118,7 +1106,7 @@ async fn a_consumer_too_slow_to_keep_up_is_closed_4008() {
             let (app, dan, room, body) = (app.clone(), dan.clone(), room.clone(), body.clone());
             actix_web::rt::spawn(async move {
                 for _ in 0..EACH {
-                    post(&app, &dan, &room, &body).await;
+                    app.post_message(&dan, &room, &body).await;
                 }
             })
         })

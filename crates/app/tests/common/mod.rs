@@ -485,4 +485,19 @@ impl TestApp {
         assert_eq!(reply.status, StatusCode::CREATED, "{reply:?}");
         reply.data().clone()
     }
+
+    /// `POST /rooms/{room}/messages` of `body` as `author`: asserts the 201
+    /// and returns the stored message.
+    pub async fn post_message(&self, author: &TestUser, room: &str, body: &str) -> Value {
+        let reply = self
+            .call(
+                "POST",
+                &format!("/rooms/{room}/messages"),
+                &author.token,
+                Some(serde_json::json!({ "body": body })),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{reply:?}");
+        reply.data().clone()
+    }
 }
