@@ -1060,7 +1060,6 @@ fn metrics(vars: &Vars) -> Result<Option<MetricsSettings>, ConfigError> {
 #[cfg(test)]
 mod metrics_tests {
     use super::tests::load;
-    use super::*;
 
     #[test]
     fn metrics_are_off_by_default() {
