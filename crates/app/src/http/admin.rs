@@ -10,16 +10,18 @@ use p_chat_domain::registration::{InviteId, InviteLifetime, InviteUses};
 use p_chat_domain::services::{Operator, UserRef};
 use p_chat_domain::user::{Email, InstanceRole, UserId, UserSearch};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::auth::Authenticated;
-use super::envelope;
+use super::envelope::{self, Nothing, Success};
 use super::error::ApiError;
 use super::views::{AdminUserView, InviteView, list};
 use crate::state::AppState;
 
 /// Query of `GET /admin/users`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UsersQuery {
     /// Part of an email or display name.
     q: Option<String>,
@@ -30,13 +32,15 @@ pub struct UsersQuery {
 }
 
 /// Body of `PATCH /admin/users/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = InstanceRoleBody)]
 pub struct RoleBody {
+    /// `admin` or `member`.
     role: String,
 }
 
 /// Body of `POST /admin/invites`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct InviteBody {
     /// Registrations it admits (default 1).
     uses: Option<i64>,
@@ -45,10 +49,11 @@ pub struct InviteBody {
 }
 
 /// A new invitation with its token, shown once.
-#[derive(Debug, Serialize)]
-struct IssuedInviteView {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssuedInviteView {
     #[serde(flatten)]
     invite: InviteView,
+    /// The token to register with (`invite`), shown only here.
     token: String,
 }
 
@@ -66,6 +71,12 @@ fn target(path: &web::Path<Uuid>) -> UserRef {
 }
 
 /// `GET /admin/users?q=&after=&limit=`: accounts by email, paged.
+#[utoipa::path(get, path = "/admin/users", tag = "admin", security(("bearer" = [])),
+    params(UsersQuery),
+    responses(
+        (status = 200, description = "A page of accounts", body = Success<Vec<AdminUserView>>),
+        (status = 403, description = "`not_admin`"),
+    ))]
 pub async fn users(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -91,6 +102,13 @@ pub async fn users(
 }
 
 /// `GET /admin/users/{id}`.
+#[utoipa::path(get, path = "/admin/users/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The account's id")),
+    responses(
+        (status = 200, description = "The account", body = Success<AdminUserView>),
+        (status = 403, description = "`not_admin`"),
+        (status = 404, description = "`user_not_found`"),
+    ))]
 pub async fn user(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -101,6 +119,13 @@ pub async fn user(
 }
 
 /// `PATCH /admin/users/{id}` `{role}`: makes or unmakes an instance administrator.
+#[utoipa::path(patch, path = "/admin/users/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The account's id")),
+    responses(
+        (status = 200, description = "The account", body = Success<AdminUserView>),
+        (status = 403, description = "`not_admin`, `own_account`, `account_deleted`"),
+        (status = 404, description = "`user_not_found`"),
+    ))]
 pub async fn set_role(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -116,6 +141,13 @@ pub async fn set_role(
 }
 
 /// `POST /admin/users/{id}/disable`: ends the account's sessions, closes its sockets.
+#[utoipa::path(post, path = "/admin/users/{id}/disable", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The account's id")),
+    responses(
+        (status = 200, description = "The account", body = Success<AdminUserView>),
+        (status = 403, description = "`not_admin`, `own_account`, `account_deleted`"),
+        (status = 404, description = "`user_not_found`"),
+    ))]
 pub async fn disable(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -129,6 +161,13 @@ pub async fn disable(
 }
 
 /// `POST /admin/users/{id}/enable`.
+#[utoipa::path(post, path = "/admin/users/{id}/enable", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The account's id")),
+    responses(
+        (status = 200, description = "The account", body = Success<AdminUserView>),
+        (status = 403, description = "`not_admin`, `account_deleted`"),
+        (status = 404, description = "`user_not_found`"),
+    ))]
 pub async fn enable(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -142,6 +181,11 @@ pub async fn enable(
 }
 
 /// `POST /admin/invites` `{uses?, expires_in?}`: 201 with the token (shown once).
+#[utoipa::path(post, path = "/admin/invites", tag = "admin", security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The invitation and its token", body = Success<IssuedInviteView>),
+        (status = 403, description = "`not_admin`"),
+    ))]
 pub async fn create_invite(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -163,6 +207,11 @@ pub async fn create_invite(
 }
 
 /// `GET /admin/invites`: the invitations that still admit someone.
+#[utoipa::path(get, path = "/admin/invites", tag = "admin", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The live invitations", body = Success<Vec<InviteView>>),
+        (status = 403, description = "`not_admin`"),
+    ))]
 pub async fn invites(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -172,6 +221,13 @@ pub async fn invites(
 }
 
 /// `DELETE /admin/invites/{id}`.
+#[utoipa::path(delete, path = "/admin/invites/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The invitation's id")),
+    responses(
+        (status = 200, description = "Revoked", body = Success<Nothing>),
+        (status = 403, description = "`not_admin`"),
+        (status = 404, description = "`invite_not_found`"),
+    ))]
 pub async fn revoke_invite(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -181,5 +237,5 @@ pub async fn revoke_invite(
         .admin
         .revoke_invite(operator(&caller), InviteId::from_uuid(*path))
         .await?;
-    Ok(envelope::ok(serde_json::Value::Null))
+    Ok(envelope::ok(Nothing))
 }

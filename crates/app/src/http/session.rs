@@ -8,18 +8,22 @@ use p_chat_domain::services::{Credentials, Registration};
 use p_chat_domain::session::{LoginContext, TokenSet, UserAgent};
 use p_chat_domain::user::{Email, PasswordDigest};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::bearer_token;
 use super::client_ip::ClientIp;
-use super::envelope;
+use super::envelope::{self, Notice, Rejected, Success};
 use super::error::ApiError;
 use crate::state::AppState;
 
 /// Body of authorize.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct CredentialsBody {
+    /// The account's address.
+    #[schema(format = Email)]
     email: String,
+    /// The SHA-256 of the password, in hex (the server bcrypts it).
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     password: String,
 }
 
@@ -34,23 +38,29 @@ impl CredentialsBody {
 
 /// Body of register: the credentials and, on an invite-only server, the
 /// invitation's token.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterBody {
     #[serde(flatten)]
     credentials: CredentialsBody,
+    /// The invitation's token (`REGISTRATION=invite`).
     invite: Option<String>,
 }
 
 /// Body of resendVerification and forgotPassword.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct EmailBody {
+    /// The account's address.
+    #[schema(format = Email)]
     email: String,
 }
 
 /// Body of resetPassword.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ResetBody {
+    /// The token of the mailed reset link.
     token: String,
+    /// The SHA-256 of the new password, in hex.
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     password: String,
 }
 
@@ -66,21 +76,24 @@ pub fn login_context(request: &HttpRequest) -> LoginContext {
 }
 
 /// Query of `GET /session/emailVerify`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct VerifyQuery {
+    /// The token of the verification link (or of the registration's answer).
     #[serde(rename = "verifyToken")]
     verify_token: String,
 }
 
 /// Body of refresh, and of logout without a bearer token.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RefreshBody {
+    /// The refresh token of the session.
     refresh_token: String,
 }
 
 /// The token set as the seed spells it.
-#[derive(Debug, Serialize)]
-struct TokenSetBody {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenSetBody {
     access_token: String,
     refresh_token: String,
     access_token_valid_to: DateTime<Utc>,
@@ -98,10 +111,28 @@ impl From<TokenSet> for TokenSetBody {
     }
 }
 
+/// The answer to a registration: the seed's message and, without SMTP, the
+/// verification token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Registered {
+    /// The token to verify the address with; absent when it was mailed.
+    #[serde(rename = "VerificationToken", skip_serializing_if = "Option::is_none")]
+    verification_token: Option<String>,
+    /// `User registered successfully`.
+    message: &'static str,
+}
+
 /// `POST /session/register`: creates an unverified account. With SMTP
 /// configured the verification link is mailed and the response omits
 /// `VerificationToken`; without, the response carries it (the seed's shape).
 /// Limited per client IP and per email.
+#[utoipa::path(post, path = "/session/register", tag = "session",
+    responses(
+        (status = 200, description = "Registered (unverified)", body = Success<Registered>),
+        (status = 403, description = "`registration_closed`, `invite_invalid`"),
+        (status = 409, description = "`email_taken`"),
+        (status = 429, description = "`rate_limited`"),
+    ))]
 pub async fn register(
     state: web::Data<AppState>,
     ip: ClientIp,
@@ -116,12 +147,9 @@ pub async fn register(
         .register
         .check(ip, &registration.credentials.email)?;
     let token = state.accounts.register(&registration).await?;
-    Ok(envelope::ok(match token {
-        Some(token) => json!({
-            "VerificationToken": token.expose(),
-            "message": REGISTERED,
-        }),
-        None => json!({ "message": REGISTERED }),
+    Ok(envelope::ok(Registered {
+        verification_token: token.map(|token| token.expose().to_owned()),
+        message: REGISTERED,
     }))
 }
 
@@ -130,6 +158,13 @@ const REGISTERED: &str = "User registered successfully";
 
 /// `GET /session/emailVerify?verifyToken=...`: verifies the email and logs
 /// in. Limited per client IP.
+#[utoipa::path(get, path = "/session/emailVerify", tag = "session",
+    params(VerifyQuery),
+    responses(
+        (status = 200, description = "Verified and logged in", body = Success<TokenSetBody>),
+        (status = 401, description = "Unknown or expired token (the seed's `{}`)", body = Rejected),
+        (status = 429, description = "`rate_limited`"),
+    ))]
 pub async fn verify_email(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -147,6 +182,12 @@ pub async fn verify_email(
 
 /// `POST /session/authorize`: logs in with email and password digest.
 /// Limited per client IP here, and per account by the domain's throttle.
+#[utoipa::path(post, path = "/session/authorize", tag = "session",
+    responses(
+        (status = 200, description = "Logged in", body = Success<TokenSetBody>),
+        (status = 401, description = "Wrong credentials, unverified or disabled (the seed's `{}`)", body = Rejected),
+        (status = 429, description = "`rate_limited`"),
+    ))]
 pub async fn authorize(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -163,6 +204,11 @@ pub async fn authorize(
 }
 
 /// `POST /session/refresh`: rotates the refresh token.
+#[utoipa::path(post, path = "/session/refresh", tag = "session",
+    responses(
+        (status = 200, description = "A new token set", body = Success<TokenSetBody>),
+        (status = 401, description = "Unknown, used or expired refresh token (the seed's `{}`)", body = Rejected),
+    ))]
 pub async fn refresh(
     state: web::Data<AppState>,
     body: web::Json<RefreshBody>,
@@ -178,6 +224,16 @@ pub async fn refresh(
 /// `POST /session/logout`: ends the login session named by the bearer access
 /// token or, without one, by the `refresh_token` in the body. Neither (no
 /// bearer and no body at all) is a failed authentication like any other.
+#[utoipa::path(post, path = "/session/logout", tag = "session",
+    request_body(content = Option<RefreshBody>, description = "Without a bearer token: the session's refresh token"),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The session ended", body = Success<Notice>),
+        (status = 400, description = "`malformed_json`, `invalid_body`"),
+        (status = 401, description = "No valid token (the seed's `{}`)", body = Rejected),
+        (status = 413, description = "`payload_too_large`"),
+        (status = 415, description = "`unsupported_media_type`"),
+    ))]
 pub async fn logout(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -207,11 +263,16 @@ pub async fn logout(
                 .map_err(ApiError::session)?;
         }
     }
-    Ok(envelope::ok(json!({ "message": "Logged out" })))
+    Ok(envelope::ok(Notice::new("Logged out")))
 }
 
 /// `POST /session/resendVerification` `{email}`: always 200, whether or not
 /// the address is registered; mails a new link to an unverified account.
+#[utoipa::path(post, path = "/session/resendVerification", tag = "session",
+    responses(
+        (status = 200, description = "Sent if there was anyone to send to", body = Success<Notice>),
+        (status = 429, description = "`rate_limited`"),
+    ))]
 pub async fn resend_verification(
     state: web::Data<AppState>,
     ip: ClientIp,
@@ -220,13 +281,18 @@ pub async fn resend_verification(
     let email = Email::parse(&body.email)?;
     state.limits.recovery.check(ip, &email)?;
     state.recovery.resend_verification(&email).await?;
-    Ok(envelope::ok(json!({
-        "message": "If this address has an unverified account, a new verification link was sent",
-    })))
+    Ok(envelope::ok(Notice::new(
+        "If this address has an unverified account, a new verification link was sent",
+    )))
 }
 
 /// `POST /session/forgotPassword` `{email}`: always 200, whether or not the
 /// address is registered; mails a reset link to an enabled account.
+#[utoipa::path(post, path = "/session/forgotPassword", tag = "session",
+    responses(
+        (status = 200, description = "Sent if there was anyone to send to", body = Success<Notice>),
+        (status = 429, description = "`rate_limited`"),
+    ))]
 pub async fn forgot_password(
     state: web::Data<AppState>,
     ip: ClientIp,
@@ -235,13 +301,19 @@ pub async fn forgot_password(
     let email = Email::parse(&body.email)?;
     state.limits.recovery.check(ip, &email)?;
     state.recovery.forgot_password(&email).await?;
-    Ok(envelope::ok(json!({
-        "message": "If this address has an account, a password reset link was sent",
-    })))
+    Ok(envelope::ok(Notice::new(
+        "If this address has an account, a password reset link was sent",
+    )))
 }
 
 /// `POST /session/resetPassword` `{token, password}`: sets the new password
 /// and ends every session of the account.
+#[utoipa::path(post, path = "/session/resetPassword", tag = "session",
+    responses(
+        (status = 200, description = "The password is changed", body = Success<Notice>),
+        (status = 401, description = "Unknown, used or expired token (the seed's `{}`)", body = Rejected),
+        (status = 429, description = "`rate_limited`"),
+    ))]
 pub async fn reset_password(
     state: web::Data<AppState>,
     ip: ClientIp,
@@ -254,7 +326,7 @@ pub async fn reset_password(
         .reset_password(&body.token, &password)
         .await
         .map_err(ApiError::session)?;
-    Ok(envelope::ok(
-        json!({ "message": "Password reset; log in with the new password" }),
-    ))
+    Ok(envelope::ok(Notice::new(
+        "Password reset; log in with the new password",
+    )))
 }
