@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::auth::Authenticated;
+use super::body::Json;
 use super::envelope::{self, Nothing, Success};
 use super::error::ApiError;
 use super::views::{AdminUserView, InviteView, list};
@@ -130,7 +131,7 @@ pub async fn set_role(
     state: web::Data<AppState>,
     caller: Authenticated,
     path: web::Path<Uuid>,
-    body: web::Json<RoleBody>,
+    body: Json<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
     let role = InstanceRole::parse(&body.role)?;
     let user = state
@@ -189,7 +190,7 @@ pub async fn enable(
 pub async fn create_invite(
     state: web::Data<AppState>,
     caller: Authenticated,
-    body: web::Json<InviteBody>,
+    body: Json<InviteBody>,
 ) -> Result<HttpResponse, ApiError> {
     let uses = InviteUses::new(body.uses.unwrap_or(DEFAULT_INVITE_USES))?;
     let lifetime = InviteLifetime::from_seconds(body.expires_in.unwrap_or(DEFAULT_INVITE_SECONDS))?;

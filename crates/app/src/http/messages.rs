@@ -21,6 +21,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::auth::Authenticated;
+use super::body::Json;
 use super::envelope::{self, Success};
 use super::error::ApiError;
 use super::views::{
@@ -223,7 +224,7 @@ pub async fn send(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
     path: web::Path<Uuid>,
-    body: web::Json<SendBody>,
+    body: Json<SendBody>,
 ) -> Result<HttpResponse, ApiError> {
     state.limits.sends.check(&principal.user_id)?;
     let draft = body.parse()?;
@@ -258,7 +259,7 @@ pub async fn edit(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
     path: web::Path<(Uuid, Uuid)>,
-    body: web::Json<EditBody>,
+    body: Json<EditBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (room_id, message_id) = path.into_inner();
     let text = MessageBody::parse(&body.body)?;
@@ -388,7 +389,7 @@ pub async fn mark_read(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
     path: web::Path<Uuid>,
-    body: web::Json<ReadBody>,
+    body: Json<ReadBody>,
 ) -> Result<HttpResponse, ApiError> {
     let counts = state
         .messaging

@@ -4,6 +4,7 @@
 
 mod admin;
 pub mod auth;
+pub mod body;
 pub mod client_ip;
 pub mod envelope;
 pub mod error;

@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::auth::Authenticated;
+use super::body::Json;
 use super::envelope::{self, Nothing, Success};
 use super::error::ApiError;
 use super::views::{MemberView, MyRoomView, RoomView, list};
@@ -109,7 +110,7 @@ fn parse_topic(raw: Option<&str>) -> Result<Option<Topic>, DomainError> {
 pub async fn create(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    body: web::Json<CreateBody>,
+    body: Json<CreateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let new = NewRoom {
         name: RoomName::parse(&body.name).map_err(DomainError::from)?,
@@ -191,7 +192,7 @@ pub async fn update(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
     path: web::Path<Uuid>,
-    body: web::Json<UpdateBody>,
+    body: Json<UpdateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let changes = RoomChanges {
         name: body
@@ -305,7 +306,7 @@ pub async fn add_member(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
     path: web::Path<Uuid>,
-    body: web::Json<UserRefBody>,
+    body: Json<UserRefBody>,
 ) -> Result<HttpResponse, ApiError> {
     let target = body.parse()?;
     let (member, added) = state
@@ -362,7 +363,7 @@ pub async fn change_role(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
     path: web::Path<(Uuid, String)>,
-    body: web::Json<RoleBody>,
+    body: Json<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (room_id, who) = path.into_inner();
     let target = member_id(&who, principal.user_id)?;
@@ -384,7 +385,7 @@ pub async fn change_role(
 pub async fn open_direct(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    body: web::Json<UserRefBody>,
+    body: Json<UserRefBody>,
 ) -> Result<HttpResponse, ApiError> {
     let other = body.parse()?;
     let (room, created) = state.rooms.open_direct(principal.user_id, other).await?;

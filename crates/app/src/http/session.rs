@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::bearer_token;
+use super::body::Json;
 use super::client_ip::ClientIp;
 use super::envelope::{self, Notice, Rejected, Success};
 use super::error::ApiError;
@@ -136,7 +137,7 @@ pub struct Registered {
 pub async fn register(
     state: web::Data<AppState>,
     ip: ClientIp,
-    body: web::Json<RegisterBody>,
+    body: Json<RegisterBody>,
 ) -> Result<HttpResponse, ApiError> {
     let registration = Registration {
         credentials: body.credentials.parse()?,
@@ -192,7 +193,7 @@ pub async fn authorize(
     state: web::Data<AppState>,
     request: HttpRequest,
     ip: ClientIp,
-    body: web::Json<CredentialsBody>,
+    body: Json<CredentialsBody>,
 ) -> Result<HttpResponse, ApiError> {
     state.limits.login_ip.check(&ip)?;
     let tokens = state
@@ -211,7 +212,7 @@ pub async fn authorize(
     ))]
 pub async fn refresh(
     state: web::Data<AppState>,
-    body: web::Json<RefreshBody>,
+    body: Json<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
     let tokens = state
         .sessions
@@ -223,7 +224,8 @@ pub async fn refresh(
 
 /// `POST /session/logout`: ends the login session named by the bearer access
 /// token or, without one, by the `refresh_token` in the body. Neither (no
-/// bearer and no body at all) is a failed authentication like any other.
+/// bearer and no body at all) is a failed authentication like any other; a
+/// body sent beside a bearer token must still be a refresh body.
 #[utoipa::path(post, path = "/session/logout", tag = "session",
     request_body(content = Option<RefreshBody>, description = "Without a bearer token: the session's refresh token"),
     security((), ("bearer" = [])),
@@ -240,8 +242,17 @@ pub async fn logout(
     payload: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
     let sessions = &state.sessions;
-    match bearer_token(&request).map_err(|_| ApiError::SessionRejected)? {
-        Some(access_token) => {
+    let bearer = bearer_token(&request).map_err(|_| ApiError::SessionRejected)?;
+    // A body, when one is sent, is read (and must be a refresh body) even
+    // beside a bearer token, which then names the session.
+    let body = match request.headers().get(CONTENT_TYPE) {
+        Some(_) => {
+            Some(Json::<RefreshBody>::from_request(&request, &mut payload.into_inner()).await?)
+        }
+        None => None,
+    };
+    match (bearer, body) {
+        (Some(access_token), _) => {
             let principal = sessions
                 .authenticate(&access_token)
                 .await
@@ -251,17 +262,13 @@ pub async fn logout(
                 .await
                 .map_err(ApiError::from)?;
         }
-        None if request.headers().get(CONTENT_TYPE).is_none() => {
-            return Err(ApiError::SessionRejected.into());
-        }
-        None => {
-            let body =
-                web::Json::<RefreshBody>::from_request(&request, &mut payload.into_inner()).await?;
+        (None, Some(body)) => {
             sessions
                 .end_by_refresh_token(&body.refresh_token)
                 .await
                 .map_err(ApiError::session)?;
         }
+        (None, None) => return Err(ApiError::SessionRejected.into()),
     }
     Ok(envelope::ok(Notice::new("Logged out")))
 }
@@ -276,7 +283,7 @@ pub async fn logout(
 pub async fn resend_verification(
     state: web::Data<AppState>,
     ip: ClientIp,
-    body: web::Json<EmailBody>,
+    body: Json<EmailBody>,
 ) -> Result<HttpResponse, ApiError> {
     let email = Email::parse(&body.email)?;
     state.limits.recovery.check(ip, &email)?;
@@ -296,7 +303,7 @@ pub async fn resend_verification(
 pub async fn forgot_password(
     state: web::Data<AppState>,
     ip: ClientIp,
-    body: web::Json<EmailBody>,
+    body: Json<EmailBody>,
 ) -> Result<HttpResponse, ApiError> {
     let email = Email::parse(&body.email)?;
     state.limits.recovery.check(ip, &email)?;
@@ -317,7 +324,7 @@ pub async fn forgot_password(
 pub async fn reset_password(
     state: web::Data<AppState>,
     ip: ClientIp,
-    body: web::Json<ResetBody>,
+    body: Json<ResetBody>,
 ) -> Result<HttpResponse, ApiError> {
     state.limits.reset_ip.check(&ip)?;
     let password = PasswordDigest::parse(&body.password)?;

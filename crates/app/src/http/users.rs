@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::auth::Authenticated;
+use super::body::Json;
 use super::envelope::{self, Nothing, Notice, Success};
 use super::error::ApiError;
 use super::views::{PersonView, SessionView, UserView};
@@ -78,7 +79,7 @@ pub async fn person(
 pub async fn rename(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    body: web::Json<RenameBody>,
+    body: Json<RenameBody>,
 ) -> Result<HttpResponse, ApiError> {
     let name = DisplayName::parse(&body.display_name)?;
     let user = state.accounts.rename(principal.user_id, &name).await?;
@@ -95,7 +96,7 @@ pub async fn rename(
 pub async fn change_password(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    body: web::Json<PasswordChangeBody>,
+    body: Json<PasswordChangeBody>,
 ) -> Result<HttpResponse, ApiError> {
     let change = PasswordChange {
         current: PasswordDigest::parse(&body.current_password)?,
@@ -118,7 +119,7 @@ pub async fn change_password(
 pub async fn delete(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    body: web::Json<DeleteBody>,
+    body: Json<DeleteBody>,
 ) -> Result<HttpResponse, ApiError> {
     let password = PasswordDigest::parse(&body.password)?;
     state.accounts.delete(principal.user_id, &password).await?;

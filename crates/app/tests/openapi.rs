@@ -1,0 +1,238 @@
+//! The API description checked from outside: `GET /openapi.json` validates
+//! as OpenAPI 3.1 (openapi-spec-validator), and schemathesis fuzzes a
+//! running server against it on the in-memory store and on PostgreSQL: no
+//! 5xx, every status, content type, header and body as documented.
+//! Without the Python tools the tests print `SKIPPED (...)` and pass,
+//! except under `CI=true`, where they fail (.ci/run installs the tools).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use common::{Backend, TestApp};
+
+/// Everything schemathesis checks, but whether every schema-valid input is
+/// accepted: the domain's rules (trimmed lengths, one emoji, exactly one of
+/// `user_id` and `email`) are refused with 400 and are not all expressible
+/// in JSON Schema. Invalid input must still be refused
+/// (`negative_data_rejection`).
+const CHECKS: &[&str] = &[
+    "--checks",
+    "all",
+    "--exclude-checks",
+    "positive_data_acceptance",
+];
+
+/// Test cases per operation and phase: enough to find a plain-text
+/// extractor error or a 500, small enough for a few minutes in all.
+const MAX_EXAMPLES: &str = "10";
+
+/// The slowest answer schemathesis accepts, in seconds.
+const MAX_RESPONSE_SECONDS: &str = "5";
+
+/// The wall-clock bound of one schemathesis run: killed past it.
+const RUN_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// Operations that end the fuzzer's own session (logout, ending the
+/// current session from the session list): fuzzed in a run of their own,
+/// after everything else, so the token of the main run stays valid.
+const SESSION_ENDERS: &[&str] = &["/session/logout", "/users/me/sessions/{id}"];
+
+/// Reports a test that cannot run here, where `cargo test` shows it: fails
+/// under `CI=true`.
+fn skip(tool: &str, reason: &str) {
+    if std::env::var("CI").is_ok_and(|value| value == "true") {
+        panic!("the {tool} test cannot run in CI: {reason}");
+    }
+    writeln!(std::io::stderr(), "SKIPPED ({tool}): {reason}").unwrap();
+}
+
+/// Whether `program --version` runs.
+fn installed(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// The served document, after checking how it is served.
+async fn served_document(app: &TestApp) -> String {
+    let (status, headers, body) = app.get_text("/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers.get("content-type").unwrap(), "application/json");
+    body
+}
+
+/// A file of `contents` in the temporary directory, unique to this test.
+fn temp_file(name: &str, contents: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "p-chat-openapi-{}-{name}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+/// Runs openapi-spec-validator on `file` as OpenAPI 3.1: its verdict and output.
+fn validate(file: &Path) -> (bool, String) {
+    let output = Command::new("python3")
+        .args(["-m", "openapi_spec_validator", "--schema", "3.1"])
+        .arg(file)
+        .output()
+        .expect("run openapi-spec-validator");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[actix_web::test]
+async fn the_served_document_validates_as_openapi_3_1() {
+    if !installed("python3", &["-c", "import openapi_spec_validator"]) {
+        skip(
+            "openapi-spec-validator",
+            "python3 -m openapi_spec_validator is not installed (pip install openapi-spec-validator)",
+        );
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let document = served_document(&app).await;
+    let file = temp_file("openapi.json", &document);
+    let (valid, output) = validate(&file);
+    std::fs::remove_file(&file).unwrap();
+    assert!(valid, "the document is not valid OpenAPI 3.1:\n{output}");
+
+    // The validator does refuse a document that is not one.
+    let broken = temp_file("broken.json", r#"{"openapi": "3.1.0", "paths": {}}"#);
+    let (valid, output) = validate(&broken);
+    std::fs::remove_file(&broken).unwrap();
+    assert!(!valid, "a document without info passed: {output}");
+}
+
+/// One schemathesis run against `base` as `token`, with `filters`; panics
+/// with its report on any failure, and prints its summary.
+async fn fuzz_run(label: &str, base: &str, token: &str, filters: &[&str]) {
+    let log = std::env::temp_dir().join(format!(
+        "p-chat-schemathesis-{}.log",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let mut command = Command::new("schemathesis");
+    command
+        .arg("run")
+        .arg(format!("{base}/openapi.json"))
+        .args(["--url", base])
+        .args(["--header", &format!("Authorization: Bearer {token}")])
+        .args(CHECKS)
+        .args(["--max-examples", MAX_EXAMPLES])
+        .args(["--max-response-time", MAX_RESPONSE_SECONDS])
+        .args(["--request-timeout", "10", "--no-shrink"])
+        .args(filters)
+        .env("NO_COLOR", "1")
+        .env("SCHEMATHESIS_TELEMETRY", "false")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null());
+    // The server answers on this test's runtime: wait off it.
+    let (status, elapsed) = actix_web::rt::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let mut child = command.spawn().expect("start schemathesis");
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for schemathesis") {
+                return (Some(status), started.elapsed());
+            }
+            if started.elapsed() > RUN_TIMEOUT {
+                let _ = child.kill();
+                let _ = child.wait();
+                return (None, started.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+    .await
+    .unwrap();
+    let report = std::fs::read_to_string(&log).unwrap_or_default();
+    std::fs::remove_file(&log).unwrap();
+    let summary = summary(&report);
+    writeln!(
+        std::io::stderr(),
+        "schemathesis ({label}, {:.0?}): {summary}",
+        elapsed
+    )
+    .unwrap();
+    match status {
+        Some(status) if status.success() => {}
+        Some(status) => panic!("schemathesis ({label}) found problems ({status}):\n{report}"),
+        None => panic!("schemathesis ({label}) ran past {RUN_TIMEOUT:?}:\n{report}"),
+    }
+    assert!(
+        !summary.contains("Tested: 0"),
+        "schemathesis ({label}) tested nothing:\n{report}"
+    );
+}
+
+/// The summary lines of a schemathesis report: operations tested, test
+/// cases and their outcome, failures by kind, the seed to replay them.
+fn summary(report: &str) -> String {
+    let lines: Vec<&str> = report.lines().map(str::trim).collect();
+    let mut picked = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        if line.starts_with("Tested:") || line.starts_with("Seed:") || line.starts_with('❌') {
+            picked.push((*line).to_owned());
+        }
+        if *line == "Test cases:" {
+            if let Some(next) = lines.get(index + 1) {
+                picked.push(format!("test cases: {next}"));
+            }
+        }
+    }
+    picked.join("; ")
+}
+
+/// Fuzzes every described operation on `backend` as an instance
+/// administrator (so `/admin/*` is reached too), then the operations that
+/// end the session as a second login of the same account.
+async fn schemathesis_finds_nothing(backend: Backend) {
+    if !installed("schemathesis", &["--version"]) {
+        skip(
+            "schemathesis",
+            "the schemathesis CLI is not installed (pip install schemathesis)",
+        );
+        return;
+    }
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
+    let admin = app.console_admin("fuzzer@example.com").await;
+    let label = format!("{backend:?}");
+    let mut excluded = Vec::new();
+    for path in SESSION_ENDERS {
+        excluded.extend(["--exclude-path", path]);
+    }
+    fuzz_run(&label, app.base(), &admin.token, &excluded).await;
+
+    let second = app.authorize("fuzzer@example.com", "pw").await;
+    assert_eq!(second.status, StatusCode::OK, "{second:?}");
+    let token = second.data()["access_token"].as_str().unwrap().to_owned();
+    let mut included = Vec::new();
+    for path in SESSION_ENDERS {
+        included.extend(["--include-path", path]);
+    }
+    fuzz_run(
+        &format!("{label}, session enders"),
+        app.base(),
+        &token,
+        &included,
+    )
+    .await;
+}
+
+on_both_stores!(schemathesis_finds_nothing);
