@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 use actix_web::http::StatusCode;
 use common::{Backend, TestApp};
 
+/// The schemathesis CLI, run by the `python3` the tools were installed for
+/// (its script may not be on `PATH`).
+const SCHEMATHESIS: &[&str] = &["-m", "schemathesis.cli"];
+
 /// Everything schemathesis checks, but whether every schema-valid input is
 /// accepted: the domain's rules (trimmed lengths, one emoji, exactly one of
 /// `user_id` and `email`) are refused with 400 and are not all expressible
@@ -49,10 +53,17 @@ fn skip(tool: &str, reason: &str) {
     if std::env::var("CI").is_ok_and(|value| value == "true") {
         panic!("the {tool} test cannot run in CI: {reason}");
     }
-    writeln!(std::io::stderr(), "SKIPPED ({tool}): {reason}").unwrap();
+    to_stderr(&format!("SKIPPED ({tool}): {reason}"));
 }
 
-/// Whether `program --version` runs.
+/// Writes `line` to the process's stderr, past the test harness's capture,
+/// so that `cargo test` shows it for a passing test too.
+fn to_stderr(line: &str) {
+    let mut stderr = std::io::stderr();
+    writeln!(stderr, "{line}").unwrap();
+}
+
+/// Whether `program args` runs and succeeds.
 fn installed(program: &str, args: &[&str]) -> bool {
     Command::new(program)
         .args(args)
@@ -125,8 +136,9 @@ async fn fuzz_run(label: &str, base: &str, token: &str, filters: &[&str]) {
         "p-chat-schemathesis-{}.log",
         uuid::Uuid::new_v4().simple()
     ));
-    let mut command = Command::new("schemathesis");
+    let mut command = Command::new("python3");
     command
+        .args(SCHEMATHESIS)
         .arg("run")
         .arg(format!("{base}/openapi.json"))
         .args(["--url", base])
@@ -162,12 +174,7 @@ async fn fuzz_run(label: &str, base: &str, token: &str, filters: &[&str]) {
     let report = std::fs::read_to_string(&log).unwrap_or_default();
     std::fs::remove_file(&log).unwrap();
     let summary = summary(&report);
-    writeln!(
-        std::io::stderr(),
-        "schemathesis ({label}, {:.0?}): {summary}",
-        elapsed
-    )
-    .unwrap();
+    to_stderr(&format!("schemathesis ({label}, {elapsed:.0?}): {summary}"));
     match status {
         Some(status) if status.success() => {}
         Some(status) => panic!("schemathesis ({label}) found problems ({status}):\n{report}"),
@@ -188,10 +195,10 @@ fn summary(report: &str) -> String {
         if line.starts_with("Tested:") || line.starts_with("Seed:") || line.starts_with('❌') {
             picked.push((*line).to_owned());
         }
-        if *line == "Test cases:" {
-            if let Some(next) = lines.get(index + 1) {
-                picked.push(format!("test cases: {next}"));
-            }
+        if *line == "Test cases:"
+            && let Some(next) = lines.get(index + 1)
+        {
+            picked.push(format!("test cases: {next}"));
         }
     }
     picked.join("; ")
@@ -201,7 +208,7 @@ fn summary(report: &str) -> String {
 /// administrator (so `/admin/*` is reached too), then the operations that
 /// end the session as a second login of the same account.
 async fn schemathesis_finds_nothing(backend: Backend) {
-    if !installed("schemathesis", &["--version"]) {
+    if !installed("python3", &[SCHEMATHESIS, &["--version"]].concat()) {
         skip(
             "schemathesis",
             "the schemathesis CLI is not installed (pip install schemathesis)",

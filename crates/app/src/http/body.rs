@@ -45,7 +45,6 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
 
 #[cfg(test)]
 mod tests {
-    use actix_web::ResponseError;
     use actix_web::http::StatusCode;
     use actix_web::http::header::CONTENT_TYPE;
     use actix_web::test::TestRequest;
