@@ -34,7 +34,7 @@ const CHECKS: &[&str] = &[
 
 /// Test cases per operation and phase: enough to find a plain-text
 /// extractor error or a 500, small enough for a few minutes in all.
-const MAX_EXAMPLES: &str = "10";
+const MAX_EXAMPLES: &str = "20";
 
 /// The slowest answer schemathesis accepts, in seconds.
 const MAX_RESPONSE_SECONDS: &str = "5";

@@ -29,6 +29,7 @@ pub struct UsersQuery {
     /// The last email of the previous page.
     after: Option<String>,
     /// Page size, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
 
@@ -43,9 +44,11 @@ pub struct RoleBody {
 /// Body of `POST /admin/invites`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct InviteBody {
-    /// Registrations it admits (default 1).
+    /// Registrations it admits, 1 to 1000 (default 1).
+    #[schema(minimum = 1, maximum = 1000)]
     uses: Option<i64>,
-    /// Lifetime in seconds (default 7 days).
+    /// Lifetime in seconds, a minute to 90 days (default 7 days).
+    #[schema(minimum = 60, maximum = 7_776_000)]
     expires_in: Option<i64>,
 }
 

@@ -34,10 +34,13 @@ use crate::state::AppState;
 #[into_params(parameter_in = Query)]
 pub struct HistoryParams {
     /// Only messages after this seq (oldest first).
+    #[param(minimum = 0)]
     after_seq: Option<i64>,
     /// Only messages before this seq (newest page).
+    #[param(minimum = 0)]
     before_seq: Option<i64>,
     /// Page size, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
 
@@ -60,9 +63,11 @@ impl HistoryParams {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EventParams {
-    /// The position to read after (default 0).
+    /// The position to read after (default 0); at most the room's `last_pos`.
+    #[param(value_type = Option<i64>, minimum = 0)]
     after_pos: Option<String>,
     /// Page size, 1 to 100 (default 100).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
 
@@ -113,8 +118,8 @@ impl SendBody {
 /// anything but a seq is `invalid_seq`, like a negative one.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ReadBody {
-    /// The seq of the last message read.
-    #[schema(value_type = i64)]
+    /// The seq of the last message read; at most the room's `last_seq`.
+    #[schema(value_type = i64, minimum = 0)]
     seq: Value,
 }
 
@@ -136,6 +141,7 @@ pub struct SearchParams {
     /// Only in this room.
     room_id: Option<Uuid>,
     /// Page size, 1 to 50 (default 20).
+    #[param(minimum = 1, maximum = 50)]
     limit: Option<i64>,
     /// Only messages sent before this instant.
     before: Option<DateTime<Utc>>,

@@ -56,6 +56,7 @@ pub struct SearchQuery {
     /// Part of the name (default: every public room).
     q: Option<String>,
     /// Page size, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
 
