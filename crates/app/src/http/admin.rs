@@ -169,7 +169,7 @@ pub async fn disable(
     params(("id" = Uuid, Path, description = "The account's id")),
     responses(
         (status = 200, description = "The account", body = Success<AdminUserView>),
-        (status = 403, description = "`not_admin`, `account_deleted`"),
+        (status = 403, description = "`not_admin`, `own_account`, `account_deleted`"),
         (status = 404, description = "`user_not_found`"),
     ))]
 pub async fn enable(

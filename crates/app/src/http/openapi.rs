@@ -13,7 +13,7 @@ use actix_web::http::header::ContentType;
 use p_chat_domain::DomainError;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
-use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -224,9 +224,17 @@ fn complete(operation: &mut Operation, storeless: bool) {
     }
     let responses = &mut operation.responses.responses;
     for (status, description) in common {
-        responses
-            .entry(status.to_owned())
-            .or_insert_with(|| RefOr::T(Response::new(description)));
+        match responses.get_mut(status) {
+            // A handler's own 404 (a room, a message): an id that is not
+            // one is `not_found` there too.
+            Some(RefOr::T(listed)) if status == "404" && listed.content.is_empty() => {
+                listed.description = format!("{}; {description}", listed.description);
+            }
+            Some(_) => {}
+            None => {
+                responses.insert(status.to_owned(), RefOr::T(Response::new(description)));
+            }
+        }
     }
     for (status, response) in responses.iter_mut() {
         if let RefOr::T(response) = response
@@ -238,13 +246,48 @@ fn complete(operation: &mut Operation, storeless: bool) {
     }
 }
 
+/// The error codes a response's description names: its backticked
+/// snake_case words. Every status but 400 lists all its codes this way
+/// (a 400 also carries the `invalid_*` code of whichever field is wrong).
+fn codes_in(description: &str) -> Vec<&str> {
+    description
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|word| {
+            !word.is_empty()
+                && word
+                    .bytes()
+                    .all(|byte| byte.is_ascii_lowercase() || byte == b'_')
+        })
+        .collect()
+}
+
+/// The envelope of an error response: `Failure`, with `error.code` one of
+/// `codes` when they are known.
+fn failure_schema(status: &str, codes: &[&str]) -> RefOr<Schema> {
+    let failure = Ref::from_schema_name("Failure");
+    if status == "400" || codes.is_empty() {
+        return failure.into();
+    }
+    let code = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(codes.iter().copied()));
+    let detail = ObjectBuilder::new().property("code", code).required("code");
+    AllOfBuilder::new()
+        .item(failure)
+        .item(ObjectBuilder::new().property("error", detail))
+        .into()
+}
+
 /// Gives an error response the envelope and the headers its status carries.
 fn fill_error(status: &str, response: &mut Response) {
+    let codes = codes_in(&response.description);
     let mut built = ResponseBuilder::new()
         .description(response.description.clone())
         .content(
             "application/json",
-            Content::new(Some(Ref::from_schema_name("Failure"))),
+            Content::new(Some(failure_schema(status, &codes))),
         );
     let header = |kind: Type, description: &str| {
         HeaderBuilder::new()

@@ -270,7 +270,7 @@ pub async fn members(
         (status = 200, description = "The caller's membership", body = Success<MemberView>),
         (status = 403, description = "`forbidden`"),
         (status = 404, description = "`room_not_found`"),
-        (status = 405, description = "`method_not_allowed`: `{user}` is not `me`"),
+        (status = 405, description = "`method_not_allowed`: the user is not the caller (me)"),
         (status = 409, description = "`direct_room_full`"),
     ))]
 pub async fn join(
