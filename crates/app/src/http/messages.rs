@@ -175,6 +175,7 @@ pub struct EditBody {
     params(("id" = Uuid, Path, description = "The room's id"), HistoryParams),
     responses(
         (status = 200, description = "A page of messages", body = Success<HistoryView>),
+        (status = 403, description = "`forbidden`: a public room the caller is not in"),
         (status = 404, description = "`room_not_found`"),
     ))]
 pub async fn history(
@@ -197,6 +198,7 @@ pub async fn history(
     params(("id" = Uuid, Path, description = "The room's id"), EventParams),
     responses(
         (status = 200, description = "A page of the room's events", body = Success<EventsView>),
+        (status = 403, description = "`forbidden`: a public room the caller is not in"),
         (status = 404, description = "`room_not_found`"),
         (status = 410, description = "`resync_required`: the events were pruned"),
     ))]
@@ -389,6 +391,7 @@ pub async fn unreact(
     params(("id" = Uuid, Path, description = "The room's id")),
     responses(
         (status = 200, description = "The caller's read state", body = Success<ReadStateView>),
+        (status = 403, description = "`forbidden`: a public room the caller is not in"),
         (status = 404, description = "`room_not_found`"),
     ))]
 pub async fn mark_read(
@@ -409,6 +412,7 @@ pub async fn mark_read(
     params(("id" = Uuid, Path, description = "The room's id")),
     responses(
         (status = 200, description = "Each member's read marker", body = Success<Vec<ReceiptView>>),
+        (status = 403, description = "`forbidden`: a public room the caller is not in"),
         (status = 404, description = "`room_not_found`"),
     ))]
 pub async fn receipts(

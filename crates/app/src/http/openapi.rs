@@ -414,10 +414,48 @@ mod tests {
             assert!(send["responses"][status].is_object(), "send lacks {status}");
         }
         assert_eq!(
-            send["responses"]["429"]["content"]["application/json"]["schema"]["$ref"],
+            send["responses"]["429"]["content"]["application/json"]["schema"]["allOf"][0]["$ref"],
             "#/components/schemas/Failure"
         );
         assert!(send["responses"]["429"]["headers"]["Retry-After"].is_object());
         assert!(json["paths"]["/health"]["get"]["responses"]["503"].is_null());
+    }
+
+    #[test]
+    fn an_error_status_enumerates_its_codes_but_a_400_names_any_field() {
+        let json: serde_json::Value =
+            serde_json::from_str(&ApiDoc::openapi().to_json().unwrap()).unwrap();
+        let responses = &json["paths"]["/admin/users/{id}/enable"]["post"]["responses"];
+        let code = |status: &str| {
+            responses[status]["content"]["application/json"]["schema"]["allOf"][1]["properties"]
+                ["error"]["properties"]["code"]["enum"]
+                .clone()
+        };
+        assert_eq!(
+            code("403"),
+            serde_json::json!(["not_admin", "own_account", "account_deleted"])
+        );
+        assert_eq!(
+            code("404"),
+            serde_json::json!(["user_not_found", "not_found"])
+        );
+        assert_eq!(
+            code("401"),
+            serde_json::json!(["missing_token", "invalid_token"])
+        );
+        let rename = &json["paths"]["/users/me"]["patch"]["responses"]["400"];
+        assert_eq!(
+            rename["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/Failure"
+        );
+    }
+
+    #[test]
+    fn the_codes_of_a_description_are_its_backticked_snake_case_words() {
+        assert_eq!(
+            codes_in("`room_not_found`, `forbidden`: not `{user}` nor `Retry-After` nor `a/b`"),
+            ["room_not_found", "forbidden"]
+        );
+        assert!(codes_in("no codes here").is_empty());
     }
 }

@@ -269,7 +269,7 @@ pub async fn members(
     responses(
         (status = 200, description = "The caller's membership", body = Success<MemberView>),
         (status = 403, description = "`forbidden`"),
-        (status = 404, description = "`room_not_found`"),
+        (status = 404, description = "`room_not_found`, `user_not_found`, `member_not_found`"),
         (status = 405, description = "`method_not_allowed`: the user is not the caller (me)"),
         (status = 409, description = "`direct_room_full`"),
     ))]
@@ -300,7 +300,7 @@ pub async fn join(
         (status = 200, description = "Already a member", body = Success<MemberView>),
         (status = 201, description = "Added", body = Success<MemberView>),
         (status = 403, description = "`forbidden`"),
-        (status = 404, description = "`room_not_found`, `user_not_found`"),
+        (status = 404, description = "`room_not_found`, `user_not_found`, `member_not_found`"),
         (status = 409, description = "`direct_room_full`"),
     ))]
 pub async fn add_member(
