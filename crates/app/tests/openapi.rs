@@ -17,6 +17,7 @@ use actix_web::http::StatusCode;
 use common::{Backend, TestApp};
 use p_chat_domain::services::{Operator, UserRef};
 use p_chat_domain::user::{InstanceRole, UserId};
+use serde_json::json;
 
 /// The schemathesis CLI, run by the `python3` the tools were installed for
 /// (its script may not be on `PATH`).
@@ -134,9 +135,158 @@ async fn the_served_document_validates_as_openapi_3_1() {
     assert!(!valid, "a document without info passed: {output}");
 }
 
-/// One schemathesis run against `base` as `token`, with `filters`; panics
-/// with its report on any failure, and prints its summary.
-async fn fuzz_run(label: &str, base: &str, token: &str, filters: &[&str]) {
+/// Ids of the data made before fuzzing, so that the fuzzer also sends ids
+/// that exist (and the responses about real rooms, messages with replies,
+/// mentions and reactions, events and receipts are checked too).
+struct Seeds {
+    rooms: Vec<String>,
+    messages: Vec<String>,
+    /// User ids (a room member path also takes `me`).
+    users: Vec<String>,
+    invites: Vec<String>,
+}
+
+/// A second user, a public room both are in with messages (a reply with a
+/// mention, a reaction, an edit, a deletion) and read markers, a private
+/// room, a direct room and an invitation, made by the fuzzer (`token`).
+async fn seed(app: &TestApp, token: &str) -> Seeds {
+    let other = app.user("other@example.com").await;
+    let me = app.get("/users/me", Some(token)).await.data()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let call = |method: &'static str,
+                path: String,
+                token: String,
+                body: Option<serde_json::Value>| async move {
+        let reply = app.call(method, &path, &token, body).await;
+        assert!(reply.status.is_success(), "{method} {path}: {reply:?}");
+        reply.data().clone()
+    };
+    let id = |value: &serde_json::Value| value["id"].as_str().unwrap().to_owned();
+    let public = json!({ "name": "fuzzed", "visibility": "public" });
+    let public = id(&call("POST", "/rooms".into(), token.into(), Some(public)).await);
+    let private = json!({ "name": "private" });
+    let private = id(&call("POST", "/rooms".into(), token.into(), Some(private)).await);
+    call(
+        "PUT",
+        format!("/rooms/{public}/members/me"),
+        other.token.clone(),
+        None,
+    )
+    .await;
+    let messages = format!("/rooms/{public}/messages");
+    let first = id(&call(
+        "POST",
+        messages.clone(),
+        token.into(),
+        Some(json!({ "body": "hello" })),
+    )
+    .await);
+    let reply = json!({ "body": "@other hi", "reply_to": first, "mentions": [other.id] });
+    let second = id(&call("POST", messages.clone(), other.token.clone(), Some(reply)).await);
+    let third = id(&call(
+        "POST",
+        messages.clone(),
+        token.into(),
+        Some(json!({ "body": "gone" })),
+    )
+    .await);
+    let reaction = format!("/rooms/{public}/messages/{first}/reactions/%F0%9F%91%8D");
+    call("PUT", reaction, other.token.clone(), None).await;
+    call(
+        "PATCH",
+        format!("{messages}/{first}"),
+        token.into(),
+        Some(json!({ "body": "hello!" })),
+    )
+    .await;
+    call("DELETE", format!("{messages}/{third}"), token.into(), None).await;
+    call(
+        "PUT",
+        format!("/rooms/{public}/read"),
+        other.token.clone(),
+        Some(json!({ "seq": 1 })),
+    )
+    .await;
+    let direct = id(&call(
+        "POST",
+        "/dms".into(),
+        token.into(),
+        Some(json!({ "user_id": other.id })),
+    )
+    .await);
+    let invite = id(&call(
+        "POST",
+        "/admin/invites".into(),
+        token.into(),
+        Some(json!({})),
+    )
+    .await);
+    Seeds {
+        rooms: vec![public, private, direct],
+        messages: vec![first, second, third],
+        users: vec![me, other.id],
+        invites: vec![invite],
+    }
+}
+
+/// How often the fuzzer sends a seeded id instead of a generated one.
+const SEEDED_PROBABILITY: f64 = 0.5;
+
+/// The schemathesis configuration that offers the seeded ids for the path
+/// parameters that take them.
+fn config(seeds: &Seeds) -> String {
+    let list = |values: &[String]| {
+        let quoted: Vec<String> = values.iter().map(|value| format!("{value:?}")).collect();
+        quoted.join(", ")
+    };
+    let bind = |dictionary: &str| {
+        format!("{{ dictionary = {dictionary:?}, probability = {SEEDED_PROBABILITY} }}")
+    };
+    format!(
+        r#"[dictionaries.rooms]
+values = [{rooms}]
+[dictionaries.messages]
+values = [{messages}]
+[dictionaries.users]
+values = [{users}]
+[dictionaries.members]
+values = [{users}, "me"]
+[dictionaries.invites]
+values = [{invites}]
+[dictionaries.emoji]
+values = ["👍", "🎉"]
+
+[[operations]]
+include-path-regex = '^/rooms/'
+parameters = {{ "path.id" = {room}, "path.message_id" = {message}, "path.user" = {member}, "path.emoji" = {emoji} }}
+
+[[operations]]
+include-path-regex = '^/(users|admin/users)/'
+parameters = {{ "path.id" = {user} }}
+
+[[operations]]
+include-path-regex = '^/admin/invites/'
+parameters = {{ "path.id" = {invite} }}
+"#,
+        rooms = list(&seeds.rooms),
+        messages = list(&seeds.messages),
+        users = list(&seeds.users),
+        invites = list(&seeds.invites),
+        room = bind("rooms"),
+        message = bind("messages"),
+        user = bind("users"),
+        member = bind("members"),
+        emoji = bind("emoji"),
+        invite = bind("invites"),
+    )
+}
+
+/// One schemathesis run against `base` as `token`, configured by the file
+/// `config`, with `filters`; panics with its report on any failure, and
+/// prints its summary.
+async fn fuzz_run(label: &str, base: &str, token: &str, config: &Path, filters: &[&str]) {
     let log = std::env::temp_dir().join(format!(
         "p-chat-schemathesis-{}.log",
         uuid::Uuid::new_v4().simple()
@@ -144,6 +294,8 @@ async fn fuzz_run(label: &str, base: &str, token: &str, filters: &[&str]) {
     let mut command = Command::new("python3");
     command
         .args(SCHEMATHESIS)
+        .arg("--config-file")
+        .arg(config)
         .arg("run")
         .arg(format!("{base}/openapi.json"))
         .args(["--url", base])
@@ -249,12 +401,14 @@ async fn schemathesis_finds_nothing(backend: Backend) {
         return;
     };
     let token = fuzzer_account(&app).await;
+    let seeds = seed(&app, &token).await;
+    let config = temp_file("schemathesis.toml", &config(&seeds));
     let label = format!("{backend:?}");
     let mut excluded = Vec::new();
     for path in SESSION_ENDERS {
         excluded.extend(["--exclude-path", path]);
     }
-    fuzz_run(&label, app.base(), &token, &excluded).await;
+    fuzz_run(&label, app.base(), &token, &config, &excluded).await;
 
     let token = login(&app).await;
     let mut included = Vec::new();
@@ -265,9 +419,11 @@ async fn schemathesis_finds_nothing(backend: Backend) {
         &format!("{label}, session enders"),
         app.base(),
         &token,
+        &config,
         &included,
     )
     .await;
+    std::fs::remove_file(&config).unwrap();
 }
 
 on_both_stores!(schemathesis_finds_nothing);
