@@ -87,14 +87,31 @@ async fn served_document(app: &TestApp) -> String {
     body
 }
 
-/// A file of `contents` in the temporary directory, unique to this test.
-fn temp_file(name: &str, contents: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!(
-        "p-chat-openapi-{}-{name}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::write(&path, contents).unwrap();
-    path
+/// A file in the temporary directory, unique to this test, removed when
+/// dropped (a failing test panics past any explicit clean-up).
+struct TempFile(PathBuf);
+
+impl TempFile {
+    /// An empty file name-suffixed `name`.
+    fn new(name: &str) -> Self {
+        Self(std::env::temp_dir().join(format!(
+            "p-chat-openapi-{}-{name}",
+            uuid::Uuid::new_v4().simple()
+        )))
+    }
+
+    /// A file holding `contents`.
+    fn with(name: &str, contents: &str) -> Self {
+        let file = Self::new(name);
+        std::fs::write(&file.0, contents).unwrap();
+        file
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Runs openapi-spec-validator on `file` as OpenAPI 3.1: its verdict and output.
@@ -123,15 +140,12 @@ async fn the_served_document_validates_as_openapi_3_1() {
     }
     let app = TestApp::spawn().await;
     let document = served_document(&app).await;
-    let file = temp_file("openapi.json", &document);
-    let (valid, output) = validate(&file);
-    std::fs::remove_file(&file).unwrap();
+    let (valid, output) = validate(&TempFile::with("openapi.json", &document).0);
     assert!(valid, "the document is not valid OpenAPI 3.1:\n{output}");
 
     // The validator does refuse a document that is not one.
-    let broken = temp_file("broken.json", r#"{"openapi": "3.1.0", "paths": {}}"#);
-    let (valid, output) = validate(&broken);
-    std::fs::remove_file(&broken).unwrap();
+    let broken = TempFile::with("broken.json", r#"{"openapi": "3.1.0", "paths": {}}"#);
+    let (valid, output) = validate(&broken.0);
     assert!(!valid, "a document without info passed: {output}");
 }
 
@@ -245,7 +259,11 @@ fn config(seeds: &Seeds) -> String {
         format!("{{ dictionary = {dictionary:?}, probability = {SEEDED_PROBABILITY} }}")
     };
     format!(
-        r#"[dictionaries.rooms]
+        r#"# Each run starts afresh: no crash files kept in the source tree.
+[cache]
+enabled = false
+
+[dictionaries.rooms]
 values = [{rooms}]
 [dictionaries.messages]
 values = [{messages}]
@@ -287,10 +305,7 @@ parameters = {{ "path.id" = {invite} }}
 /// `config`, with `filters`; panics with its report on any failure, and
 /// prints its summary.
 async fn fuzz_run(label: &str, base: &str, token: &str, config: &Path, filters: &[&str]) {
-    let log = std::env::temp_dir().join(format!(
-        "p-chat-schemathesis-{}.log",
-        uuid::Uuid::new_v4().simple()
-    ));
+    let log = TempFile::new("schemathesis.log");
     let mut command = Command::new("python3");
     command
         .args(SCHEMATHESIS)
@@ -307,8 +322,9 @@ async fn fuzz_run(label: &str, base: &str, token: &str, config: &Path, filters: 
         .args(filters)
         .env("NO_COLOR", "1")
         .env("SCHEMATHESIS_TELEMETRY", "false")
+        .current_dir(std::env::temp_dir())
         .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&log).unwrap())
+        .stdout(std::fs::File::create(&log.0).unwrap())
         .stderr(Stdio::null());
     // The server answers on this test's runtime: wait off it.
     let (status, elapsed) = actix_web::rt::task::spawn_blocking(move || {
@@ -328,8 +344,7 @@ async fn fuzz_run(label: &str, base: &str, token: &str, config: &Path, filters: 
     })
     .await
     .unwrap();
-    let report = std::fs::read_to_string(&log).unwrap_or_default();
-    std::fs::remove_file(&log).unwrap();
+    let report = std::fs::read_to_string(&log.0).unwrap_or_default();
     let summary = summary(&report);
     to_stderr(&format!("schemathesis ({label}, {elapsed:.0?}): {summary}"));
     match status {
@@ -402,13 +417,13 @@ async fn schemathesis_finds_nothing(backend: Backend) {
     };
     let token = fuzzer_account(&app).await;
     let seeds = seed(&app, &token).await;
-    let config = temp_file("schemathesis.toml", &config(&seeds));
+    let config = TempFile::with("schemathesis.toml", &config(&seeds));
     let label = format!("{backend:?}");
     let mut excluded = Vec::new();
     for path in SESSION_ENDERS {
         excluded.extend(["--exclude-path", path]);
     }
-    fuzz_run(&label, app.base(), &token, &config, &excluded).await;
+    fuzz_run(&label, app.base(), &token, &config.0, &excluded).await;
 
     let token = login(&app).await;
     let mut included = Vec::new();
@@ -419,11 +434,10 @@ async fn schemathesis_finds_nothing(backend: Backend) {
         &format!("{label}, session enders"),
         app.base(),
         &token,
-        &config,
+        &config.0,
         &included,
     )
     .await;
-    std::fs::remove_file(&config).unwrap();
 }
 
 on_both_stores!(schemathesis_finds_nothing);
