@@ -38,6 +38,7 @@ pub struct UsersQuery {
 #[schema(as = InstanceRoleBody)]
 pub struct RoleBody {
     /// `admin` or `member`.
+    #[schema(pattern = "^(admin|member)$")]
     role: String,
 }
 

@@ -18,6 +18,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HealthView {
     /// Always `ok`.
+    #[schema(pattern = "^ok$")]
     status: &'static str,
 }
 
@@ -26,8 +27,10 @@ pub struct HealthView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReadyView {
     /// Always `ready`.
+    #[schema(pattern = "^ready$")]
     status: &'static str,
     /// Whether events reach the other nodes: `local`, `cluster` or `degraded`.
+    #[schema(pattern = "^(local|cluster|degraded)$")]
     fanout: &'static str,
 }
 

@@ -28,6 +28,7 @@ pub struct CreateBody {
     /// What the room is about; empty or absent for none.
     topic: Option<String>,
     /// `public` or `private` (default `private`).
+    #[schema(pattern = "^(public|private)$")]
     visibility: Option<String>,
 }
 
@@ -41,6 +42,7 @@ pub struct UpdateBody {
     #[schema(value_type = Option<String>)]
     topic: Option<Option<String>>,
     /// `public` or `private`.
+    #[schema(pattern = "^(public|private)$")]
     visibility: Option<String>,
 }
 
@@ -84,6 +86,7 @@ impl UserRefBody {
 #[schema(as = RoomRoleBody)]
 pub struct RoleBody {
     /// `admin` or `member` (`owner` hands the room over).
+    #[schema(pattern = "^(owner|admin|member)$")]
     role: String,
 }
 

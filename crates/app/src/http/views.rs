@@ -24,6 +24,7 @@ pub struct RoomView {
     id: Uuid,
     name: String,
     topic: Option<String>,
+    #[schema(pattern = "^(public|private|direct)$")]
     visibility: &'static str,
     owner_id: Uuid,
     created_at: DateTime<Utc>,
@@ -124,6 +125,7 @@ impl From<Receipt> for ReceiptView {
 pub struct MemberView {
     user_id: Uuid,
     display_name: String,
+    #[schema(pattern = "^(owner|admin|member)$")]
     role: &'static str,
     joined_at: DateTime<Utc>,
 }
@@ -403,6 +405,7 @@ pub struct UserView {
     email: String,
     display_name: String,
     created_at: DateTime<Utc>,
+    #[schema(pattern = "^(admin|member)$")]
     role: &'static str,
 }
 
@@ -424,6 +427,7 @@ impl From<User> for UserView {
 pub struct PersonView {
     id: Uuid,
     display_name: String,
+    #[schema(pattern = "^(online|offline)$")]
     presence: &'static str,
     last_seen_at: Option<DateTime<Utc>>,
 }
