@@ -80,6 +80,7 @@ fn target(path: &web::Path<Uuid>) -> UserRef {
     params(UsersQuery),
     responses(
         (status = 200, description = "A page of accounts", body = Success<Vec<AdminUserView>>),
+        (status = 400, description = "`invalid_limit`, `invalid_email`"),
         (status = 403, description = "`not_admin`"),
     ))]
 pub async fn users(
@@ -128,6 +129,7 @@ pub async fn user(
     params(("id" = Uuid, Path, description = "The account's id")),
     responses(
         (status = 200, description = "The account", body = Success<AdminUserView>),
+        (status = 400, description = "`invalid_role`"),
         (status = 403, description = "`not_admin`, `own_account`, `account_deleted`"),
         (status = 404, description = "`user_not_found`"),
     ))]
@@ -189,6 +191,7 @@ pub async fn enable(
 #[utoipa::path(post, path = "/admin/invites", tag = "admin", security(("bearer" = [])),
     responses(
         (status = 201, description = "The invitation and its token", body = Success<IssuedInviteView>),
+        (status = 400, description = "`invalid_uses`, `invalid_expires_in`"),
         (status = 403, description = "`not_admin`"),
     ))]
 pub async fn create_invite(

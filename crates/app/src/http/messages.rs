@@ -175,6 +175,7 @@ pub struct EditBody {
     params(("id" = Uuid, Path, description = "The room's id"), HistoryParams),
     responses(
         (status = 200, description = "A page of messages", body = Success<HistoryView>),
+        (status = 400, description = "`invalid_seq`, `invalid_limit`"),
         (status = 403, description = "`forbidden`: a public room the caller is not in"),
         (status = 404, description = "`room_not_found`"),
     ))]
@@ -198,6 +199,7 @@ pub async fn history(
     params(("id" = Uuid, Path, description = "The room's id"), EventParams),
     responses(
         (status = 200, description = "A page of the room's events", body = Success<EventsView>),
+        (status = 400, description = "`invalid_pos`, `invalid_limit`"),
         (status = 403, description = "`forbidden`: a public room the caller is not in"),
         (status = 404, description = "`room_not_found`"),
         (status = 410, description = "`resync_required`: the events were pruned"),
@@ -224,6 +226,7 @@ pub async fn events(
     responses(
         (status = 200, description = "A repeated `client_msg_id`: the first message", body = Success<MessageView>),
         (status = 201, description = "Stored", body = Success<MessageView>),
+        (status = 400, description = "`invalid_client_msg_id`, `invalid_reply`, `invalid_mentions`"),
         (status = 403, description = "`forbidden`"),
         (status = 404, description = "`room_not_found`"),
         (status = 429, description = "`rate_limited`: the send budget is spent"),
@@ -391,6 +394,7 @@ pub async fn unreact(
     params(("id" = Uuid, Path, description = "The room's id")),
     responses(
         (status = 200, description = "The caller's read state", body = Success<ReadStateView>),
+        (status = 400, description = "`invalid_seq`, `seq_ahead`"),
         (status = 403, description = "`forbidden`: a public room the caller is not in"),
         (status = 404, description = "`room_not_found`"),
     ))]
@@ -433,6 +437,7 @@ pub async fn receipts(
     params(SearchParams),
     responses(
         (status = 200, description = "The matches", body = Success<SearchResultsView>),
+        (status = 400, description = "`invalid_limit`"),
         (status = 404, description = "`room_not_found`"),
     ))]
 pub async fn search(

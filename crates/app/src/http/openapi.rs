@@ -193,10 +193,7 @@ fn complete(operation: &mut Operation, storeless: bool) {
         }
         common.push((
             "400",
-            format!(
-                "The input cannot be read or a value is refused: {} or the field's `invalid_*` code",
-                codes.join(", ")
-            ),
+            format!("The input cannot be read: {}", codes.join(", ")),
         ));
     }
     if secured {
@@ -225,9 +222,12 @@ fn complete(operation: &mut Operation, storeless: bool) {
     let responses = &mut operation.responses.responses;
     for (status, description) in common {
         match responses.get_mut(status) {
-            // A handler's own 404 (a room, a message): an id that is not
-            // one is `not_found` there too.
-            Some(RefOr::T(listed)) if status == "404" && listed.content.is_empty() => {
+            // A handler's own 400 (its fields' codes) or 404 (a room, a
+            // message): unreadable input, or an id that is not one, is
+            // answered there too.
+            Some(RefOr::T(listed))
+                if (status == "400" || status == "404") && listed.content.is_empty() =>
+            {
                 listed.description = format!("{}; {description}", listed.description);
             }
             Some(_) => {}
@@ -247,8 +247,7 @@ fn complete(operation: &mut Operation, storeless: bool) {
 }
 
 /// The error codes a response's description names: its backticked
-/// snake_case words. Every status but 400 lists all its codes this way
-/// (a 400 also carries the `invalid_*` code of whichever field is wrong).
+/// snake_case words. Every error response lists all its codes this way.
 fn codes_in(description: &str) -> Vec<&str> {
     description
         .split('`')
@@ -264,10 +263,10 @@ fn codes_in(description: &str) -> Vec<&str> {
 }
 
 /// The envelope of an error response: `Failure`, with `error.code` one of
-/// `codes` when they are known.
-fn failure_schema(status: &str, codes: &[&str]) -> RefOr<Schema> {
+/// `codes`.
+fn failure_schema(codes: &[&str]) -> RefOr<Schema> {
     let failure = Ref::from_schema_name("Failure");
-    if status == "400" || codes.is_empty() {
+    if codes.is_empty() {
         return failure.into();
     }
     let code = ObjectBuilder::new()
@@ -287,7 +286,7 @@ fn fill_error(status: &str, response: &mut Response) {
         .description(response.description.clone())
         .content(
             "application/json",
-            Content::new(Some(failure_schema(status, &codes))),
+            Content::new(Some(failure_schema(&codes))),
         );
     let header = |kind: Type, description: &str| {
         HeaderBuilder::new()
@@ -422,7 +421,7 @@ mod tests {
     }
 
     #[test]
-    fn an_error_status_enumerates_its_codes_but_a_400_names_any_field() {
+    fn an_error_status_enumerates_its_codes() {
         let json: serde_json::Value =
             serde_json::from_str(&ApiDoc::openapi().to_json().unwrap()).unwrap();
         let responses = &json["paths"]["/admin/users/{id}/enable"]["post"]["responses"];
@@ -445,9 +444,34 @@ mod tests {
         );
         let rename = &json["paths"]["/users/me"]["patch"]["responses"]["400"];
         assert_eq!(
-            rename["content"]["application/json"]["schema"]["$ref"],
-            "#/components/schemas/Failure"
+            rename["content"]["application/json"]["schema"]["allOf"][1]["properties"]["error"]["properties"]
+                ["code"]["enum"],
+            serde_json::json!(["invalid_display_name", "malformed_json", "invalid_body"])
         );
+    }
+
+    #[test]
+    fn every_error_response_of_the_envelope_enumerates_its_codes() {
+        let json: serde_json::Value =
+            serde_json::from_str(&ApiDoc::openapi().to_json().unwrap()).unwrap();
+        for (path, item) in json["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                for (status, response) in operation["responses"].as_object().unwrap() {
+                    let schema = &response["content"]["application/json"]["schema"];
+                    if !status.starts_with(['4', '5'])
+                        || schema["$ref"] == "#/components/schemas/Rejected"
+                    {
+                        continue;
+                    }
+                    let codes =
+                        &schema["allOf"][1]["properties"]["error"]["properties"]["code"]["enum"];
+                    assert!(
+                        codes.as_array().is_some_and(|codes| !codes.is_empty()),
+                        "{method} {path} {status} lists no error code"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -110,7 +110,10 @@ fn parse_topic(raw: Option<&str>) -> Result<Option<Topic>, DomainError> {
 
 /// `POST /rooms`: 201 with the new room; the caller owns it.
 #[utoipa::path(post, path = "/rooms", tag = "rooms", security(("bearer" = [])),
-    responses((status = 201, description = "The new room", body = Success<RoomView>)))]
+    responses(
+        (status = 201, description = "The new room", body = Success<RoomView>),
+        (status = 400, description = "`invalid_name`, `invalid_topic`, `invalid_visibility`"),
+    ))]
 pub async fn create(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
@@ -145,7 +148,10 @@ pub async fn mine(
 /// `GET /rooms/public?q=&limit=`: public rooms by name.
 #[utoipa::path(get, path = "/rooms/public", tag = "rooms", security(("bearer" = [])),
     params(SearchQuery),
-    responses((status = 200, description = "Matching public rooms", body = Success<Vec<RoomView>>)))]
+    responses(
+        (status = 200, description = "Matching public rooms", body = Success<Vec<RoomView>>),
+        (status = 400, description = "`invalid_limit`"),
+    ))]
 pub async fn search_public(
     state: web::Data<AppState>,
     _caller: Authenticated,
@@ -189,6 +195,7 @@ pub async fn get(
     params(("id" = Uuid, Path, description = "The room's id")),
     responses(
         (status = 200, description = "The changed room", body = Success<RoomView>),
+        (status = 400, description = "`invalid_name`, `invalid_topic`, `invalid_visibility`"),
         (status = 403, description = "`forbidden`"),
         (status = 404, description = "`room_not_found`"),
     ))]
@@ -302,6 +309,7 @@ pub async fn join(
     responses(
         (status = 200, description = "Already a member", body = Success<MemberView>),
         (status = 201, description = "Added", body = Success<MemberView>),
+        (status = 400, description = "`invalid_user`, `invalid_email`"),
         (status = 403, description = "`forbidden`"),
         (status = 404, description = "`room_not_found`, `user_not_found`, `member_not_found`"),
         (status = 409, description = "`direct_room_full`"),
@@ -359,6 +367,7 @@ pub async fn remove_member(
     ),
     responses(
         (status = 200, description = "The changed membership", body = Success<MemberView>),
+        (status = 400, description = "`invalid_role`"),
         (status = 403, description = "`forbidden`"),
         (status = 404, description = "`room_not_found`, `member_not_found`"),
         (status = 409, description = "`owner_must_hand_over`"),
@@ -384,6 +393,7 @@ pub async fn change_role(
     responses(
         (status = 200, description = "The existing direct room", body = Success<RoomView>),
         (status = 201, description = "A new direct room", body = Success<RoomView>),
+        (status = 400, description = "`invalid_user`, `invalid_email`, `direct_with_self`"),
         (status = 404, description = "`user_not_found`"),
     ))]
 pub async fn open_direct(

@@ -130,6 +130,7 @@ pub struct Registered {
 #[utoipa::path(post, path = "/session/register", tag = "session",
     responses(
         (status = 200, description = "Registered (unverified)", body = Success<Registered>),
+        (status = 400, description = "`invalid_email`, `invalid_password`"),
         (status = 403, description = "`registration_closed`, `invite_invalid`"),
         (status = 409, description = "`email_taken`"),
         (status = 429, description = "`rate_limited`"),
@@ -186,6 +187,7 @@ pub async fn verify_email(
 #[utoipa::path(post, path = "/session/authorize", tag = "session",
     responses(
         (status = 200, description = "Logged in", body = Success<TokenSetBody>),
+        (status = 400, description = "`invalid_email`, `invalid_password`"),
         (status = 401, description = "Wrong credentials, unverified or disabled (the seed's `{}`)", body = Rejected),
         (status = 429, description = "`rate_limited`"),
     ))]
@@ -278,6 +280,7 @@ pub async fn logout(
 #[utoipa::path(post, path = "/session/resendVerification", tag = "session",
     responses(
         (status = 200, description = "Sent if there was anyone to send to", body = Success<Notice>),
+        (status = 400, description = "`invalid_email`"),
         (status = 429, description = "`rate_limited`"),
     ))]
 pub async fn resend_verification(
@@ -298,6 +301,7 @@ pub async fn resend_verification(
 #[utoipa::path(post, path = "/session/forgotPassword", tag = "session",
     responses(
         (status = 200, description = "Sent if there was anyone to send to", body = Success<Notice>),
+        (status = 400, description = "`invalid_email`"),
         (status = 429, description = "`rate_limited`"),
     ))]
 pub async fn forgot_password(
@@ -318,6 +322,7 @@ pub async fn forgot_password(
 #[utoipa::path(post, path = "/session/resetPassword", tag = "session",
     responses(
         (status = 200, description = "The password is changed", body = Success<Notice>),
+        (status = 400, description = "`invalid_password`"),
         (status = 401, description = "Unknown, used or expired token (the seed's `{}`)", body = Rejected),
         (status = 429, description = "`rate_limited`"),
     ))]

@@ -75,7 +75,10 @@ pub async fn person(
 
 /// `PATCH /users/me` `{display_name}`.
 #[utoipa::path(patch, path = "/users/me", tag = "users", security(("bearer" = [])),
-    responses((status = 200, description = "The renamed account", body = Success<UserView>)))]
+    responses(
+        (status = 200, description = "The renamed account", body = Success<UserView>),
+        (status = 400, description = "`invalid_display_name`"),
+    ))]
 pub async fn rename(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
@@ -91,6 +94,7 @@ pub async fn rename(
 #[utoipa::path(post, path = "/users/me/password", tag = "users", security(("bearer" = [])),
     responses(
         (status = 200, description = "Changed", body = Success<Notice>),
+        (status = 400, description = "`invalid_password`"),
         (status = 403, description = "`wrong_password`"),
     ))]
 pub async fn change_password(
@@ -113,6 +117,7 @@ pub async fn change_password(
 #[utoipa::path(delete, path = "/users/me", tag = "users", operation_id = "delete_account", security(("bearer" = [])),
     responses(
         (status = 200, description = "Deleted", body = Success<Notice>),
+        (status = 400, description = "`invalid_password`"),
         (status = 403, description = "`wrong_password`"),
         (status = 409, description = "`owner_must_hand_over`"),
     ))]
