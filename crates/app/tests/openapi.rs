@@ -321,7 +321,6 @@ async fn fuzz_run(label: &str, base: &str, token: &str, config: &Path, filters: 
         .args(["--request-timeout", "10", "--no-shrink"])
         .args(filters)
         .env("NO_COLOR", "1")
-        .env("SCHEMATHESIS_TELEMETRY", "false")
         .current_dir(std::env::temp_dir())
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&log.0).unwrap())
@@ -346,7 +345,10 @@ async fn fuzz_run(label: &str, base: &str, token: &str, config: &Path, filters: 
     .unwrap();
     let report = std::fs::read_to_string(&log.0).unwrap_or_default();
     let summary = summary(&report);
-    to_stderr(&format!("schemathesis ({label}, {elapsed:.0?}): {summary}"));
+    to_stderr(&format!(
+        "schemathesis ({label}, {elapsed:.0?}, checks: {}): {summary}",
+        CHECKS.join(" ")
+    ));
     match status {
         Some(status) if status.success() => {}
         Some(status) => panic!("schemathesis ({label}) found problems ({status}):\n{report}"),
