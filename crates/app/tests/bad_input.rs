@@ -247,3 +247,77 @@ async fn an_invalid_display_name_is_400() {
     assert_eq!(wrong_type.status, StatusCode::BAD_REQUEST);
     assert_still_serving(&app).await;
 }
+
+/// Found by schemathesis: serde's derived structs also read a JSON array of
+/// their fields in order, so `[null, null]` created an invitation and
+/// `[email, password]` logged in. A body must be an object.
+#[actix_web::test]
+async fn a_body_that_is_an_array_of_the_fields_is_400() {
+    let app = TestApp::spawn().await;
+    let admin = app.console_admin("root@example.com").await;
+    let invite = app
+        .send(
+            "POST",
+            "/admin/invites",
+            Some(&admin.token),
+            JSON,
+            "[null, null]",
+        )
+        .await;
+    assert_eq!(invite.status, StatusCode::BAD_REQUEST, "{invite:?}");
+    assert_eq!(invite.error_code(), "invalid_body");
+
+    let login = app
+        .post(
+            "/session/authorize",
+            json!(["root@example.com", digest("pw")]),
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::BAD_REQUEST, "{login:?}");
+    assert_eq!(login.error_code(), "invalid_body");
+    assert_still_serving(&app).await;
+}
+
+/// A 405 says which methods the path has (RFC 9110 §15.5.6), as
+/// schemathesis's `allow_header_conformance` expects.
+#[actix_web::test]
+async fn a_wrong_method_is_405_with_the_allowed_methods() {
+    let app = TestApp::spawn().await;
+    for (method, path, allow) in [
+        ("PUT", "/users/me", "GET, PATCH, DELETE"),
+        ("GET", "/session/register", "POST"),
+        ("POST", "/openapi.json", "GET"),
+        ("DELETE", "/openapi.json", "GET"),
+    ] {
+        let reply = app.send(method, path, None, None, "").await;
+        assert_eq!(
+            reply.status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert_eq!(reply.error_code(), "method_not_allowed");
+        assert_eq!(
+            reply.headers.get("allow").unwrap(),
+            allow,
+            "{method} {path}"
+        );
+    }
+
+    let owner = app.user("owner@example.com").await;
+    let room = app.create_room(&owner, json!({ "name": "r" })).await;
+    let someone_else = app
+        .call(
+            "PUT",
+            &format!(
+                "/rooms/{}/members/{}",
+                room["id"].as_str().unwrap(),
+                owner.id
+            ),
+            &owner.token,
+            None,
+        )
+        .await;
+    assert_eq!(someone_else.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(someone_else.headers.get("allow").unwrap(), "DELETE, PATCH");
+    assert_still_serving(&app).await;
+}

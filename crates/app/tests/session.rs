@@ -240,6 +240,42 @@ async fn logout_with_the_refresh_token_ends_the_session(backend: Backend) {
     assert_eq!(me.status, StatusCode::UNAUTHORIZED);
 }
 
+/// Found by schemathesis: beside a bearer token the body was never read, so
+/// one that is not a refresh body was accepted. It is refused (400) and
+/// the session stays open.
+async fn logout_refuses_a_body_that_is_not_a_refresh_body_even_with_a_bearer(backend: Backend) {
+    let Some(app) = backend.spawn(&[]).await else {
+        return;
+    };
+    let tokens = app.logged_in_user("ned@example.com", "pw").await;
+    for body in [r#"{"refresh_token": 7}"#, "[]", "{"] {
+        let reply = app
+            .send(
+                "POST",
+                "/session/logout",
+                Some(&tokens.access),
+                Some("application/json"),
+                body,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}: {reply:?}");
+    }
+    let me = app.get("/users/me", Some(&tokens.access)).await;
+    assert_eq!(me.status, StatusCode::OK, "the session is still open");
+    let with_body = app
+        .send(
+            "POST",
+            "/session/logout",
+            Some(&tokens.access),
+            Some("application/json"),
+            json!({ "refresh_token": tokens.refresh }).to_string(),
+        )
+        .await;
+    assert_eq!(with_body.status, StatusCode::OK, "{with_body:?}");
+    let me = app.get("/users/me", Some(&tokens.access)).await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+}
+
 async fn logout_without_valid_credentials_is_401(backend: Backend) {
     let Some(app) = backend.spawn(&[]).await else {
         return;
@@ -554,6 +590,7 @@ on_both_stores!(
     logout_with_the_access_token_ends_the_session,
     logout_with_the_refresh_token_ends_the_session,
     logout_without_valid_credentials_is_401,
+    logout_refuses_a_body_that_is_not_a_refresh_body_even_with_a_bearer,
     a_refresh_token_is_never_a_bearer_token,
     an_access_token_is_never_a_refresh_token,
     expired_tampered_unsigned_foreign_and_hs512_tokens_are_refused,

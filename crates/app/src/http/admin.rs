@@ -10,45 +10,55 @@ use p_chat_domain::registration::{InviteId, InviteLifetime, InviteUses};
 use p_chat_domain::services::{Operator, UserRef};
 use p_chat_domain::user::{Email, InstanceRole, UserId, UserSearch};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::auth::Authenticated;
-use super::envelope;
+use super::body::Json;
+use super::envelope::{self, Nothing, Success};
 use super::error::ApiError;
 use super::views::{AdminUserView, InviteView, list};
 use crate::state::AppState;
 
 /// Query of `GET /admin/users`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UsersQuery {
     /// Part of an email or display name.
     q: Option<String>,
     /// The last email of the previous page.
     after: Option<String>,
     /// Page size, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
 
 /// Body of `PATCH /admin/users/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = InstanceRoleBody)]
 pub struct RoleBody {
+    /// `admin` or `member`.
+    #[schema(pattern = "^(admin|member)$")]
     role: String,
 }
 
 /// Body of `POST /admin/invites`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct InviteBody {
-    /// Registrations it admits (default 1).
+    /// Registrations it admits, 1 to 1000 (default 1).
+    #[schema(minimum = 1, maximum = 1000)]
     uses: Option<i64>,
-    /// Lifetime in seconds (default 7 days).
+    /// Lifetime in seconds, a minute to 90 days (default 7 days).
+    #[schema(minimum = 60, maximum = 7_776_000)]
     expires_in: Option<i64>,
 }
 
 /// A new invitation with its token, shown once.
-#[derive(Debug, Serialize)]
-struct IssuedInviteView {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssuedInviteView {
     #[serde(flatten)]
     invite: InviteView,
+    /// The token to register with (`invite`), shown only here.
     token: String,
 }
 
@@ -66,6 +76,13 @@ fn target(path: &web::Path<Uuid>) -> UserRef {
 }
 
 /// `GET /admin/users?q=&after=&limit=`: accounts by email, paged.
+#[utoipa::path(get, path = "/admin/users", tag = "admin", security(("bearer" = [])),
+    params(UsersQuery),
+    responses(
+        (status = 200, description = "A page of accounts", body = Success<Vec<AdminUserView>>),
+        (status = 400, description = "`invalid_limit`, `invalid_email`"),
+        (status = 403, description = "`not_admin`"),
+    ))]
 pub async fn users(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -91,6 +108,13 @@ pub async fn users(
 }
 
 /// `GET /admin/users/{id}`.
+#[utoipa::path(get, path = "/admin/users/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The account's id")),
+    responses(
+        (status = 200, description = "The account", body = Success<AdminUserView>),
+        (status = 403, description = "`not_admin`"),
+        (status = 404, description = "`user_not_found`"),
+    ))]
 pub async fn user(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -101,11 +125,19 @@ pub async fn user(
 }
 
 /// `PATCH /admin/users/{id}` `{role}`: makes or unmakes an instance administrator.
+#[utoipa::path(patch, path = "/admin/users/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The account's id")),
+    responses(
+        (status = 200, description = "The account", body = Success<AdminUserView>),
+        (status = 400, description = "`invalid_role`"),
+        (status = 403, description = "`not_admin`, `own_account`, `account_deleted`"),
+        (status = 404, description = "`user_not_found`"),
+    ))]
 pub async fn set_role(
     state: web::Data<AppState>,
     caller: Authenticated,
     path: web::Path<Uuid>,
-    body: web::Json<RoleBody>,
+    body: Json<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
     let role = InstanceRole::parse(&body.role)?;
     let user = state
@@ -116,6 +148,13 @@ pub async fn set_role(
 }
 
 /// `POST /admin/users/{id}/disable`: ends the account's sessions, closes its sockets.
+#[utoipa::path(post, path = "/admin/users/{id}/disable", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The account's id")),
+    responses(
+        (status = 200, description = "The account", body = Success<AdminUserView>),
+        (status = 403, description = "`not_admin`, `own_account`, `account_deleted`"),
+        (status = 404, description = "`user_not_found`"),
+    ))]
 pub async fn disable(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -129,6 +168,13 @@ pub async fn disable(
 }
 
 /// `POST /admin/users/{id}/enable`.
+#[utoipa::path(post, path = "/admin/users/{id}/enable", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The account's id")),
+    responses(
+        (status = 200, description = "The account", body = Success<AdminUserView>),
+        (status = 403, description = "`not_admin`, `own_account`, `account_deleted`"),
+        (status = 404, description = "`user_not_found`"),
+    ))]
 pub async fn enable(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -142,10 +188,16 @@ pub async fn enable(
 }
 
 /// `POST /admin/invites` `{uses?, expires_in?}`: 201 with the token (shown once).
+#[utoipa::path(post, path = "/admin/invites", tag = "admin", security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The invitation and its token", body = Success<IssuedInviteView>),
+        (status = 400, description = "`invalid_uses`, `invalid_expires_in`"),
+        (status = 403, description = "`not_admin`"),
+    ))]
 pub async fn create_invite(
     state: web::Data<AppState>,
     caller: Authenticated,
-    body: web::Json<InviteBody>,
+    body: Json<InviteBody>,
 ) -> Result<HttpResponse, ApiError> {
     let uses = InviteUses::new(body.uses.unwrap_or(DEFAULT_INVITE_USES))?;
     let lifetime = InviteLifetime::from_seconds(body.expires_in.unwrap_or(DEFAULT_INVITE_SECONDS))?;
@@ -163,6 +215,11 @@ pub async fn create_invite(
 }
 
 /// `GET /admin/invites`: the invitations that still admit someone.
+#[utoipa::path(get, path = "/admin/invites", tag = "admin", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The live invitations", body = Success<Vec<InviteView>>),
+        (status = 403, description = "`not_admin`"),
+    ))]
 pub async fn invites(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -172,6 +229,13 @@ pub async fn invites(
 }
 
 /// `DELETE /admin/invites/{id}`.
+#[utoipa::path(delete, path = "/admin/invites/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The invitation's id")),
+    responses(
+        (status = 200, description = "Revoked", body = Success<Nothing>),
+        (status = 403, description = "`not_admin`"),
+        (status = 404, description = "`invite_not_found`"),
+    ))]
 pub async fn revoke_invite(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -181,5 +245,5 @@ pub async fn revoke_invite(
         .admin
         .revoke_invite(operator(&caller), InviteId::from_uuid(*path))
         .await?;
-    Ok(envelope::ok(serde_json::Value::Null))
+    Ok(envelope::ok(Nothing))
 }

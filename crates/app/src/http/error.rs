@@ -12,7 +12,7 @@ use p_chat_domain::DomainError;
 use p_chat_domain::error::ValidationError;
 
 use super::MAX_BODY_BYTES;
-use super::envelope::Failure;
+use super::envelope::{Failure, Rejected};
 
 /// `WWW-Authenticate` challenge when no credentials were sent (RFC 6750 §3).
 const CHALLENGE: &str = r#"Bearer realm="p-chat""#;
@@ -59,9 +59,13 @@ pub enum ApiError {
     /// No route matches the path.
     #[error("not found")]
     NotFound,
-    /// The path exists but not with this method.
+    /// The path exists but not with this method; `allow` lists the methods
+    /// it has (the `Allow` header a 405 must carry, RFC 9110 §15.5.6).
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed {
+        /// The resource's methods, comma-separated.
+        allow: HeaderValue,
+    },
 }
 
 impl ApiError {
@@ -141,7 +145,9 @@ impl ApiError {
                 "too many open connections; close one and retry".into(),
             ),
             Self::NotFound => ("not_found", "no such resource".into()),
-            Self::MethodNotAllowed => ("method_not_allowed", "method not allowed here".into()),
+            Self::MethodNotAllowed { .. } => {
+                ("method_not_allowed", "method not allowed here".into())
+            }
         }
     }
 }
@@ -174,7 +180,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
@@ -190,7 +196,7 @@ impl ResponseError for ApiError {
             _ => {}
         }
         if let Self::SessionRejected = self {
-            return HttpResponse::build(status).json(serde_json::json!({}));
+            return HttpResponse::build(status).json(Rejected {});
         }
         let mut response = HttpResponse::build(status);
         match self {
@@ -220,6 +226,9 @@ impl ResponseError for ApiError {
                     header::RETRY_AFTER,
                     HeaderValue::from(CONNECTION_CAP_RETRY_AFTER_SECONDS),
                 ));
+            }
+            Self::MethodNotAllowed { allow } => {
+                response.insert_header((header::ALLOW, allow.clone()));
             }
             _ => {}
         }

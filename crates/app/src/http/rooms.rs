@@ -1,6 +1,7 @@
 //! `/rooms`, `/rooms/{id}/members` and `/dms`: rooms and who is in them.
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderValue;
 use actix_web::{HttpResponse, web};
 use p_chat_domain::DomainError;
 use p_chat_domain::error::ValidationError;
@@ -9,28 +10,39 @@ use p_chat_domain::room::{Role, RoomId, RoomName, RoomSearch, Topic, Visibility}
 use p_chat_domain::services::{NewRoom, RoomChanges, UserRef};
 use p_chat_domain::user::{Email, UserId};
 use serde::{Deserialize, Deserializer};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::auth::Authenticated;
-use super::envelope;
+use super::body::Json;
+use super::envelope::{self, Nothing, Success};
 use super::error::ApiError;
 use super::views::{MemberView, MyRoomView, RoomView, list};
 use crate::state::AppState;
 
 /// Body of `POST /rooms`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateBody {
+    /// The room's name (trimmed; 1 to 100 characters).
     name: String,
+    /// What the room is about; empty or absent for none.
     topic: Option<String>,
+    /// `public` or `private` (default `private`).
+    #[schema(pattern = "^(public|private)$")]
     visibility: Option<String>,
 }
 
 /// Body of `PATCH /rooms/{id}`: absent fields stay as they are; `topic: null` clears it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateBody {
+    /// The new name.
     name: Option<String>,
+    /// The new topic; `null` clears it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     topic: Option<Option<String>>,
+    /// `public` or `private`.
+    #[schema(pattern = "^(public|private)$")]
     visibility: Option<String>,
 }
 
@@ -40,16 +52,22 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<S
 }
 
 /// Query of `GET /rooms/public`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
+    /// Part of the name (default: every public room).
     q: Option<String>,
+    /// Page size, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
 
 /// A user named by id or by email (exactly one).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct UserRefBody {
+    /// The user's id.
     user_id: Option<Uuid>,
+    /// The user's address.
     email: Option<String>,
 }
 
@@ -64,10 +82,17 @@ impl UserRefBody {
 }
 
 /// Body of `PATCH /rooms/{id}/members/{user_id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = RoomRoleBody)]
 pub struct RoleBody {
+    /// `admin` or `member` (`owner` hands the room over).
+    #[schema(pattern = "^(owner|admin|member)$")]
     role: String,
 }
+
+/// The methods of `/rooms/{id}/members/{user}` for another user than `me`
+/// (only `me` can be `PUT`: joining).
+const OTHER_MEMBER_METHODS: &str = "DELETE, PATCH";
 
 /// `{user_id}` or `me` in a member path.
 fn member_id(raw: &str, actor: UserId) -> Result<UserId, ApiError> {
@@ -84,10 +109,15 @@ fn parse_topic(raw: Option<&str>) -> Result<Option<Topic>, DomainError> {
 }
 
 /// `POST /rooms`: 201 with the new room; the caller owns it.
+#[utoipa::path(post, path = "/rooms", tag = "rooms", security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The new room", body = Success<RoomView>),
+        (status = 400, description = "`invalid_name`, `invalid_topic`, `invalid_visibility`"),
+    ))]
 pub async fn create(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    body: web::Json<CreateBody>,
+    body: Json<CreateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let new = NewRoom {
         name: RoomName::parse(&body.name).map_err(DomainError::from)?,
@@ -105,6 +135,8 @@ pub async fn create(
 }
 
 /// `GET /rooms`: the caller's rooms, each with their read state.
+#[utoipa::path(get, path = "/rooms", tag = "rooms", security(("bearer" = [])),
+    responses((status = 200, description = "The caller's rooms", body = Success<Vec<MyRoomView>>)))]
 pub async fn mine(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
@@ -114,9 +146,15 @@ pub async fn mine(
 }
 
 /// `GET /rooms/public?q=&limit=`: public rooms by name.
+#[utoipa::path(get, path = "/rooms/public", tag = "rooms", security(("bearer" = [])),
+    params(SearchQuery),
+    responses(
+        (status = 200, description = "Matching public rooms", body = Success<Vec<RoomView>>),
+        (status = 400, description = "`invalid_limit`"),
+    ))]
 pub async fn search_public(
     state: web::Data<AppState>,
-    Authenticated(_): Authenticated,
+    _caller: Authenticated,
     query: web::Query<SearchQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query
@@ -134,6 +172,12 @@ pub async fn search_public(
 }
 
 /// `GET /rooms/{id}`.
+#[utoipa::path(get, path = "/rooms/{id}", tag = "rooms", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The room's id")),
+    responses(
+        (status = 200, description = "The room", body = Success<RoomView>),
+        (status = 404, description = "`room_not_found`"),
+    ))]
 pub async fn get(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
@@ -147,11 +191,19 @@ pub async fn get(
 }
 
 /// `PATCH /rooms/{id}`.
+#[utoipa::path(patch, path = "/rooms/{id}", tag = "rooms", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The room's id")),
+    responses(
+        (status = 200, description = "The changed room", body = Success<RoomView>),
+        (status = 400, description = "`invalid_name`, `invalid_topic`, `invalid_visibility`"),
+        (status = 403, description = "`forbidden`"),
+        (status = 404, description = "`room_not_found`"),
+    ))]
 pub async fn update(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
     path: web::Path<Uuid>,
-    body: web::Json<UpdateBody>,
+    body: Json<UpdateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let changes = RoomChanges {
         name: body
@@ -179,6 +231,13 @@ pub async fn update(
 }
 
 /// `DELETE /rooms/{id}`: the room and its messages are gone.
+#[utoipa::path(delete, path = "/rooms/{id}", tag = "rooms", operation_id = "delete_room", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The room's id")),
+    responses(
+        (status = 200, description = "Deleted", body = Success<Nothing>),
+        (status = 403, description = "`forbidden`"),
+        (status = 404, description = "`room_not_found`"),
+    ))]
 pub async fn delete(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
@@ -188,10 +247,17 @@ pub async fn delete(
         .rooms
         .delete(principal.user_id, RoomId::from_uuid(*path))
         .await?;
-    Ok(envelope::ok(()))
+    Ok(envelope::ok(Nothing))
 }
 
 /// `GET /rooms/{id}/members`.
+#[utoipa::path(get, path = "/rooms/{id}/members", tag = "rooms", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The room's id")),
+    responses(
+        (status = 200, description = "The members", body = Success<Vec<MemberView>>),
+        (status = 403, description = "`forbidden`"),
+        (status = 404, description = "`room_not_found`"),
+    ))]
 pub async fn members(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
@@ -205,6 +271,18 @@ pub async fn members(
 }
 
 /// `PUT /rooms/{id}/members/me`: join a public room (idempotent).
+#[utoipa::path(put, path = "/rooms/{id}/members/{user}", tag = "rooms", security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "The room's id"),
+        ("user" = String, Path, description = "`me`: nobody can make someone else join"),
+    ),
+    responses(
+        (status = 200, description = "The caller's membership", body = Success<MemberView>),
+        (status = 403, description = "`forbidden`"),
+        (status = 404, description = "`room_not_found`, `user_not_found`, `member_not_found`"),
+        (status = 405, description = "`method_not_allowed`: the user is not the caller (me)"),
+        (status = 409, description = "`direct_room_full`"),
+    ))]
 pub async fn join(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
@@ -213,7 +291,9 @@ pub async fn join(
     let (room_id, who) = path.into_inner();
     if who != "me" {
         // Nobody can make someone else join; adding is POST /rooms/{id}/members.
-        return Err(ApiError::MethodNotAllowed);
+        return Err(ApiError::MethodNotAllowed {
+            allow: HeaderValue::from_static(OTHER_MEMBER_METHODS),
+        });
     }
     let member = state
         .rooms
@@ -224,11 +304,21 @@ pub async fn join(
 
 /// `POST /rooms/{id}/members` `{user_id}` or `{email}`: 201 when added, 200
 /// when the user already was a member.
+#[utoipa::path(post, path = "/rooms/{id}/members", tag = "rooms", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The room's id")),
+    responses(
+        (status = 200, description = "Already a member", body = Success<MemberView>),
+        (status = 201, description = "Added", body = Success<MemberView>),
+        (status = 400, description = "`invalid_user`, `invalid_email`"),
+        (status = 403, description = "`forbidden`"),
+        (status = 404, description = "`room_not_found`, `user_not_found`, `member_not_found`"),
+        (status = 409, description = "`direct_room_full`"),
+    ))]
 pub async fn add_member(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
     path: web::Path<Uuid>,
-    body: web::Json<UserRefBody>,
+    body: Json<UserRefBody>,
 ) -> Result<HttpResponse, ApiError> {
     let target = body.parse()?;
     let (member, added) = state
@@ -244,6 +334,17 @@ pub async fn add_member(
 }
 
 /// `DELETE /rooms/{id}/members/{user_id or me}`: leave, or kick.
+#[utoipa::path(delete, path = "/rooms/{id}/members/{user}", tag = "rooms", security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "The room's id"),
+        ("user" = String, Path, description = "A user id, or `me`"),
+    ),
+    responses(
+        (status = 200, description = "Left or removed", body = Success<Nothing>),
+        (status = 403, description = "`forbidden`"),
+        (status = 404, description = "`room_not_found`, `member_not_found`"),
+        (status = 409, description = "`owner_must_hand_over`"),
+    ))]
 pub async fn remove_member(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
@@ -255,15 +356,27 @@ pub async fn remove_member(
         .rooms
         .remove_member(principal.user_id, RoomId::from_uuid(room_id), target)
         .await?;
-    Ok(envelope::ok(()))
+    Ok(envelope::ok(Nothing))
 }
 
 /// `PATCH /rooms/{id}/members/{user_id}` `{role}`.
+#[utoipa::path(patch, path = "/rooms/{id}/members/{user}", tag = "rooms", security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "The room's id"),
+        ("user" = String, Path, description = "A user id, or `me`"),
+    ),
+    responses(
+        (status = 200, description = "The changed membership", body = Success<MemberView>),
+        (status = 400, description = "`invalid_role`"),
+        (status = 403, description = "`forbidden`"),
+        (status = 404, description = "`room_not_found`, `member_not_found`"),
+        (status = 409, description = "`owner_must_hand_over`"),
+    ))]
 pub async fn change_role(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
     path: web::Path<(Uuid, String)>,
-    body: web::Json<RoleBody>,
+    body: Json<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (room_id, who) = path.into_inner();
     let target = member_id(&who, principal.user_id)?;
@@ -276,10 +389,17 @@ pub async fn change_role(
 }
 
 /// `POST /dms` `{user_id}` or `{email}`: the pair's direct room, 201 if new.
+#[utoipa::path(post, path = "/dms", tag = "rooms", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The existing direct room", body = Success<RoomView>),
+        (status = 201, description = "A new direct room", body = Success<RoomView>),
+        (status = 400, description = "`invalid_user`, `invalid_email`, `direct_with_self`"),
+        (status = 404, description = "`user_not_found`"),
+    ))]
 pub async fn open_direct(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    body: web::Json<UserRefBody>,
+    body: Json<UserRefBody>,
 ) -> Result<HttpResponse, ApiError> {
     let other = body.parse()?;
     let (room, created) = state.rooms.open_direct(principal.user_id, other).await?;

@@ -15,14 +15,16 @@ use p_chat_domain::search::{SearchHit, SearchText, Snippet};
 use p_chat_domain::session::{LoginSession, SessionId};
 use p_chat_domain::user::User;
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// `{id, name, topic, visibility, owner_id, created_at, last_seq, last_pos}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RoomView {
     id: Uuid,
     name: String,
     topic: Option<String>,
+    #[schema(pattern = "^(public|private|direct)$")]
     visibility: &'static str,
     owner_id: Uuid,
     created_at: DateTime<Utc>,
@@ -47,7 +49,7 @@ impl From<Room> for RoomView {
 
 /// A room in the caller's list (`GET /rooms`): the room object plus the
 /// caller's read state, `{..., last_read_seq, unread_count, mention_count}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MyRoomView {
     #[serde(flatten)]
     room: RoomView,
@@ -66,7 +68,7 @@ impl From<(Room, UnreadCounts)> for MyRoomView {
 
 /// `{last_read_seq, unread_count, mention_count}`: the counts stop at
 /// [`UnreadCounts::CAP`].
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 struct ReadCountsView {
     last_read_seq: i64,
     unread_count: u32,
@@ -86,7 +88,7 @@ impl From<UnreadCounts> for ReadCountsView {
 /// `{room_id, last_read_seq, unread_count, mention_count}`: the caller's
 /// read state of one room (`PUT /rooms/{id}/read`, the `read_marker`
 /// frame).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReadStateView {
     room_id: Uuid,
     #[serde(flatten)]
@@ -103,7 +105,7 @@ impl From<UnreadCounts> for ReadStateView {
 }
 
 /// `{user_id, last_read_seq}`: how far one member has read.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReceiptView {
     user_id: Uuid,
     last_read_seq: i64,
@@ -119,10 +121,11 @@ impl From<Receipt> for ReceiptView {
 }
 
 /// `{user_id, display_name, role, joined_at}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MemberView {
     user_id: Uuid,
     display_name: String,
+    #[schema(pattern = "^(owner|admin|member)$")]
     role: &'static str,
     joined_at: DateTime<Utc>,
 }
@@ -141,7 +144,7 @@ impl From<Member> for MemberView {
 /// `{id, room_id, seq, author_id, body, client_msg_id, created_at, edited_at,
 /// deleted, reply_to, mentions, reactions}`; a deleted message has `body:
 /// null`, `deleted: true`, no mentions and no reactions.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MessageView {
     id: Uuid,
     room_id: Uuid,
@@ -158,7 +161,7 @@ pub struct MessageView {
 }
 
 /// `{emoji, count, user_ids}`: one distinct emoji on a message.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 struct ReactionView {
     emoji: String,
     count: usize,
@@ -200,7 +203,7 @@ impl From<Message> for MessageView {
 }
 
 /// `{messages: [...], has_more}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct HistoryView {
     messages: Vec<MessageView>,
     has_more: bool,
@@ -218,13 +221,15 @@ impl From<HistoryPage> for HistoryView {
 /// A room event as clients see it, the same on the WebSocket and in
 /// `GET /rooms/{id}/events`: `{type, room_id, pos}` and the kind's fields
 /// (docs/protocol.md lists them).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct EventView {
     #[serde(rename = "type")]
     kind: &'static str,
     room_id: Uuid,
     pos: i64,
+    /// The kind's fields (docs/protocol.md lists them).
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     fields: EventFields,
 }
 
@@ -297,7 +302,7 @@ fn reaction_fields(change: ReactionChange) -> EventFields {
 
 /// One search result: `{message, room: {id, name}, snippet: [{text,
 /// match}]}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SearchResultView {
     message: MessageView,
     room: RoomRefView,
@@ -305,14 +310,14 @@ pub struct SearchResultView {
 }
 
 /// `{id, name}`: the room a search result is in.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 struct RoomRefView {
     id: Uuid,
     name: String,
 }
 
 /// `{text, match}`: a piece of a snippet.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 struct SegmentView {
     text: String,
     #[serde(rename = "match")]
@@ -350,7 +355,7 @@ impl SearchResultView {
 }
 
 /// `{results: [...]}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SearchResultsView {
     results: Vec<SearchResultView>,
 }
@@ -368,7 +373,7 @@ impl SearchResultsView {
 }
 
 /// `{events: [...], last_pos, has_more}`: a page of a room's log.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct EventsView {
     events: Vec<EventView>,
     last_pos: i64,
@@ -394,12 +399,13 @@ pub fn list<T, V: From<T>>(items: Vec<T>) -> Vec<V> {
 /// The caller's own account: `{id, email, display_name, created_at, role}`
 /// (CONTRACT section 3, plus the instance `role` the client needs to show
 /// its administration page).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UserView {
     id: Uuid,
     email: String,
     display_name: String,
     created_at: DateTime<Utc>,
+    #[schema(pattern = "^(admin|member)$")]
     role: &'static str,
 }
 
@@ -417,10 +423,11 @@ impl From<User> for UserView {
 
 /// Another user as the caller sees them (`GET /users/{id}`): who they are
 /// and whether they are connected.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PersonView {
     id: Uuid,
     display_name: String,
+    #[schema(pattern = "^(online|offline)$")]
     presence: &'static str,
     last_seen_at: Option<DateTime<Utc>>,
 }
@@ -437,7 +444,7 @@ impl From<Person> for PersonView {
 }
 
 /// An account as administrators see it: the user object plus its state.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AdminUserView {
     #[serde(flatten)]
     user: UserView,
@@ -459,7 +466,7 @@ impl From<User> for AdminUserView {
 
 /// One login session in the caller's list: `{id, created_at, last_used_at,
 /// user_agent, current}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SessionView {
     id: Uuid,
     created_at: DateTime<Utc>,
@@ -483,7 +490,7 @@ impl SessionView {
 
 /// An invitation: `{id, created_at, expires_at, uses_left, created_by}`
 /// (the token is shown once, when it is created).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct InviteView {
     id: Uuid,
     created_at: DateTime<Utc>,
