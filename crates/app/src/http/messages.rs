@@ -11,7 +11,6 @@ use p_chat_domain::error::ValidationError;
 use p_chat_domain::events::EventQuery;
 use p_chat_domain::message::{Draft, HistoryQuery, MessageBody, MessageId, PageLimit, Seq};
 use p_chat_domain::position::Pos;
-use p_chat_domain::reaction::Emoji;
 use p_chat_domain::room::RoomId;
 use p_chat_domain::search::{SearchLimit, SearchQuery, SearchText};
 use p_chat_domain::user::UserId;
@@ -24,6 +23,7 @@ use super::auth::Authenticated;
 use super::body::Json;
 use super::envelope::{self, Success};
 use super::error::ApiError;
+use super::paths::{MessagePath, ReactionPath, RoomPath};
 use super::views::{
     EventsView, HistoryView, MessageView, ReadStateView, ReceiptView, SearchResultsView, list,
 };
@@ -172,7 +172,7 @@ pub struct EditBody {
 
 /// `GET /rooms/{id}/messages?after_seq=&before_seq=&limit=`.
 #[utoipa::path(get, path = "/rooms/{id}/messages", tag = "messages", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "The room's id"), HistoryParams),
+    params(RoomPath, HistoryParams),
     responses(
         (status = 200, description = "A page of messages", body = Success<HistoryView>),
         (status = 400, description = "`invalid_seq`, `invalid_limit`"),
@@ -182,12 +182,12 @@ pub struct EditBody {
 pub async fn history(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    path: web::Path<Uuid>,
+    path: web::Path<RoomPath>,
     params: web::Query<HistoryParams>,
 ) -> Result<HttpResponse, ApiError> {
     let page = state
         .messaging
-        .history(principal.user_id, RoomId::from_uuid(*path), params.parse()?)
+        .history(principal.user_id, path.room(), params.parse()?)
         .await?;
     Ok(envelope::ok(HistoryView::from(page)))
 }
@@ -196,7 +196,7 @@ pub async fn history(
 /// `after_pos` (default 0), as the WebSocket sends them; 410
 /// `resync_required` if they were pruned.
 #[utoipa::path(get, path = "/rooms/{id}/events", tag = "messages", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "The room's id"), EventParams),
+    params(RoomPath, EventParams),
     responses(
         (status = 200, description = "A page of the room's events", body = Success<EventsView>),
         (status = 400, description = "`invalid_pos`, `invalid_limit`"),
@@ -207,13 +207,13 @@ pub async fn history(
 pub async fn events(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    path: web::Path<Uuid>,
+    path: web::Path<RoomPath>,
     params: web::Query<EventParams>,
 ) -> Result<HttpResponse, ApiError> {
     let query = params.parse()?;
     let page = state
         .messaging
-        .events(principal.user_id, RoomId::from_uuid(*path), query)
+        .events(principal.user_id, path.room(), query)
         .await?;
     Ok(envelope::ok(EventsView::new(page, query.after)))
 }
@@ -222,7 +222,7 @@ pub async fn events(
 /// for a repeated `client_msg_id`. Draws on the user's send budget, which
 /// WebSocket sends share.
 #[utoipa::path(post, path = "/rooms/{id}/messages", tag = "messages", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "The room's id")),
+    params(RoomPath),
     responses(
         (status = 200, description = "A repeated `client_msg_id`: the first message", body = Success<MessageView>),
         (status = 201, description = "Stored", body = Success<MessageView>),
@@ -234,14 +234,14 @@ pub async fn events(
 pub async fn send(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    path: web::Path<Uuid>,
+    path: web::Path<RoomPath>,
     body: Json<SendBody>,
 ) -> Result<HttpResponse, ApiError> {
     state.limits.sends.check(&principal.user_id)?;
     let draft = body.parse()?;
     let appended = state
         .messaging
-        .send(principal.user_id, RoomId::from_uuid(*path), draft)
+        .send(principal.user_id, path.room(), draft)
         .await?;
     let status = if appended.changed() {
         StatusCode::CREATED
@@ -256,10 +256,7 @@ pub async fn send(
 
 /// `PATCH /rooms/{id}/messages/{msg_id}` `{body}`: the author edits.
 #[utoipa::path(patch, path = "/rooms/{id}/messages/{message_id}", tag = "messages", security(("bearer" = [])),
-    params(
-        ("id" = Uuid, Path, description = "The room's id"),
-        ("message_id" = Uuid, Path, description = "The message's id"),
-    ),
+    params(MessagePath),
     responses(
         (status = 200, description = "The edited message", body = Success<MessageView>),
         (status = 403, description = "`forbidden`"),
@@ -269,29 +266,20 @@ pub async fn send(
 pub async fn edit(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    path: web::Path<(Uuid, Uuid)>,
+    path: web::Path<MessagePath>,
     body: Json<EditBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (room_id, message_id) = path.into_inner();
     let text = MessageBody::parse(&body.body)?;
     let message = state
         .messaging
-        .edit(
-            principal.user_id,
-            RoomId::from_uuid(room_id),
-            MessageId::from_uuid(message_id),
-            text,
-        )
+        .edit(principal.user_id, path.room(), path.message(), text)
         .await?;
     Ok(envelope::ok(MessageView::from(message)))
 }
 
 /// `DELETE /rooms/{id}/messages/{msg_id}`: tombstones the message.
 #[utoipa::path(delete, path = "/rooms/{id}/messages/{message_id}", tag = "messages", operation_id = "delete_message", security(("bearer" = [])),
-    params(
-        ("id" = Uuid, Path, description = "The room's id"),
-        ("message_id" = Uuid, Path, description = "The message's id"),
-    ),
+    params(MessagePath),
     responses(
         (status = 200, description = "The tombstone", body = Success<MessageView>),
         (status = 403, description = "`forbidden`"),
@@ -300,41 +288,20 @@ pub async fn edit(
 pub async fn delete(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    path: web::Path<(Uuid, Uuid)>,
+    path: web::Path<MessagePath>,
 ) -> Result<HttpResponse, ApiError> {
-    let (room_id, message_id) = path.into_inner();
     let message = state
         .messaging
-        .delete(
-            principal.user_id,
-            RoomId::from_uuid(room_id),
-            MessageId::from_uuid(message_id),
-        )
+        .delete(principal.user_id, path.room(), path.message())
         .await?;
     Ok(envelope::ok(MessageView::from(message)))
-}
-
-/// The room, message and emoji of a reaction's path, parsed.
-fn reaction_path(
-    path: web::Path<(Uuid, Uuid, String)>,
-) -> Result<(RoomId, MessageId, Emoji), ApiError> {
-    let (room_id, message_id, emoji) = path.into_inner();
-    Ok((
-        RoomId::from_uuid(room_id),
-        MessageId::from_uuid(message_id),
-        Emoji::parse(&emoji)?,
-    ))
 }
 
 /// `PUT /rooms/{id}/messages/{msg_id}/reactions/{emoji}`: adds the caller's
 /// reaction (idempotent); answers the message. Reaction changes reach every
 /// member like messages, so they draw on the same send budget.
 #[utoipa::path(put, path = "/rooms/{id}/messages/{message_id}/reactions/{emoji}", tag = "messages", security(("bearer" = [])),
-    params(
-        ("id" = Uuid, Path, description = "The room's id"),
-        ("message_id" = Uuid, Path, description = "The message's id"),
-        ("emoji" = String, Path, description = "One emoji (a grapheme cluster), percent-encoded"),
-    ),
+    params(ReactionPath),
     responses(
         (status = 200, description = "The message with its reactions", body = Success<MessageView>),
         (status = 400, description = "`invalid_emoji`"),
@@ -346,10 +313,10 @@ fn reaction_path(
 pub async fn react(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    path: web::Path<(Uuid, Uuid, String)>,
+    path: web::Path<ReactionPath>,
 ) -> Result<HttpResponse, ApiError> {
     state.limits.sends.check(&principal.user_id)?;
-    let (room, message, emoji) = reaction_path(path)?;
+    let (room, message, emoji) = path.parse()?;
     let message = state
         .messaging
         .react(principal.user_id, room, message, emoji)
@@ -361,11 +328,7 @@ pub async fn react(
 /// caller's reaction back (idempotent); answers the message. Draws on the
 /// send budget, as adding does.
 #[utoipa::path(delete, path = "/rooms/{id}/messages/{message_id}/reactions/{emoji}", tag = "messages", security(("bearer" = [])),
-    params(
-        ("id" = Uuid, Path, description = "The room's id"),
-        ("message_id" = Uuid, Path, description = "The message's id"),
-        ("emoji" = String, Path, description = "One emoji (a grapheme cluster), percent-encoded"),
-    ),
+    params(ReactionPath),
     responses(
         (status = 200, description = "The message with its reactions", body = Success<MessageView>),
         (status = 400, description = "`invalid_emoji`"),
@@ -377,10 +340,10 @@ pub async fn react(
 pub async fn unreact(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    path: web::Path<(Uuid, Uuid, String)>,
+    path: web::Path<ReactionPath>,
 ) -> Result<HttpResponse, ApiError> {
     state.limits.sends.check(&principal.user_id)?;
-    let (room, message, emoji) = reaction_path(path)?;
+    let (room, message, emoji) = path.parse()?;
     let message = state
         .messaging
         .unreact(principal.user_id, room, message, emoji)
@@ -391,7 +354,7 @@ pub async fn unreact(
 /// `PUT /rooms/{id}/read` `{seq}`: moves the caller's read marker forward;
 /// answers their read state of the room.
 #[utoipa::path(put, path = "/rooms/{id}/read", tag = "messages", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "The room's id")),
+    params(RoomPath),
     responses(
         (status = 200, description = "The caller's read state", body = Success<ReadStateView>),
         (status = 400, description = "`invalid_seq`, `seq_ahead`"),
@@ -401,19 +364,19 @@ pub async fn unreact(
 pub async fn mark_read(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    path: web::Path<Uuid>,
+    path: web::Path<RoomPath>,
     body: Json<ReadBody>,
 ) -> Result<HttpResponse, ApiError> {
     let counts = state
         .messaging
-        .mark_read(principal.user_id, RoomId::from_uuid(*path), body.parse()?)
+        .mark_read(principal.user_id, path.room(), body.parse()?)
         .await?;
     Ok(envelope::ok(ReadStateView::from(counts)))
 }
 
 /// `GET /rooms/{id}/receipts`: how far each member has read.
 #[utoipa::path(get, path = "/rooms/{id}/receipts", tag = "messages", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "The room's id")),
+    params(RoomPath),
     responses(
         (status = 200, description = "Each member's read marker", body = Success<Vec<ReceiptView>>),
         (status = 403, description = "`forbidden`: a public room the caller is not in"),
@@ -422,11 +385,11 @@ pub async fn mark_read(
 pub async fn receipts(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    path: web::Path<Uuid>,
+    path: web::Path<RoomPath>,
 ) -> Result<HttpResponse, ApiError> {
     let receipts = state
         .messaging
-        .receipts(principal.user_id, RoomId::from_uuid(*path))
+        .receipts(principal.user_id, path.room())
         .await?;
     Ok(envelope::ok(list::<_, ReceiptView>(receipts)))
 }

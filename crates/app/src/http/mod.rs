@@ -11,6 +11,7 @@ pub mod error;
 mod health;
 mod messages;
 pub mod openapi;
+pub mod paths;
 pub mod request_id;
 mod rooms;
 pub mod routes;

@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use p_chat_domain::DomainError;
 use p_chat_domain::error::ValidationError;
 use p_chat_domain::message::PageLimit;
-use p_chat_domain::room::{Role, RoomId, RoomName, RoomSearch, Topic, Visibility};
+use p_chat_domain::room::{Role, RoomName, RoomSearch, Topic, Visibility};
 use p_chat_domain::services::{NewRoom, RoomChanges, UserRef};
 use p_chat_domain::user::{Email, UserId};
 use serde::{Deserialize, Deserializer};
@@ -17,6 +17,7 @@ use super::auth::Authenticated;
 use super::body::Json;
 use super::envelope::{self, Nothing, Success};
 use super::error::ApiError;
+use super::paths::{MemberPath, RoomPath};
 use super::views::{MemberView, MyRoomView, RoomView, list};
 use crate::state::AppState;
 
@@ -173,7 +174,7 @@ pub async fn search_public(
 
 /// `GET /rooms/{id}`.
 #[utoipa::path(get, path = "/rooms/{id}", tag = "rooms", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "The room's id")),
+    params(RoomPath),
     responses(
         (status = 200, description = "The room", body = Success<RoomView>),
         (status = 404, description = "`room_not_found`"),
@@ -181,18 +182,15 @@ pub async fn search_public(
 pub async fn get(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    path: web::Path<Uuid>,
+    path: web::Path<RoomPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let room = state
-        .rooms
-        .get(principal.user_id, RoomId::from_uuid(*path))
-        .await?;
+    let room = state.rooms.get(principal.user_id, path.room()).await?;
     Ok(envelope::ok(RoomView::from(room)))
 }
 
 /// `PATCH /rooms/{id}`.
 #[utoipa::path(patch, path = "/rooms/{id}", tag = "rooms", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "The room's id")),
+    params(RoomPath),
     responses(
         (status = 200, description = "The changed room", body = Success<RoomView>),
         (status = 400, description = "`invalid_name`, `invalid_topic`, `invalid_visibility`"),
@@ -202,7 +200,7 @@ pub async fn get(
 pub async fn update(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    path: web::Path<Uuid>,
+    path: web::Path<RoomPath>,
     body: Json<UpdateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let changes = RoomChanges {
@@ -225,14 +223,14 @@ pub async fn update(
     };
     let room = state
         .rooms
-        .update(principal.user_id, RoomId::from_uuid(*path), changes)
+        .update(principal.user_id, path.room(), changes)
         .await?;
     Ok(envelope::ok(RoomView::from(room)))
 }
 
 /// `DELETE /rooms/{id}`: the room and its messages are gone.
 #[utoipa::path(delete, path = "/rooms/{id}", tag = "rooms", operation_id = "delete_room", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "The room's id")),
+    params(RoomPath),
     responses(
         (status = 200, description = "Deleted", body = Success<Nothing>),
         (status = 403, description = "`forbidden`"),
@@ -241,18 +239,15 @@ pub async fn update(
 pub async fn delete(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    path: web::Path<Uuid>,
+    path: web::Path<RoomPath>,
 ) -> Result<HttpResponse, ApiError> {
-    state
-        .rooms
-        .delete(principal.user_id, RoomId::from_uuid(*path))
-        .await?;
+    state.rooms.delete(principal.user_id, path.room()).await?;
     Ok(envelope::ok(Nothing))
 }
 
 /// `GET /rooms/{id}/members`.
 #[utoipa::path(get, path = "/rooms/{id}/members", tag = "rooms", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "The room's id")),
+    params(RoomPath),
     responses(
         (status = 200, description = "The members", body = Success<Vec<MemberView>>),
         (status = 403, description = "`forbidden`"),
@@ -261,21 +256,15 @@ pub async fn delete(
 pub async fn members(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    path: web::Path<Uuid>,
+    path: web::Path<RoomPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let members = state
-        .rooms
-        .members(principal.user_id, RoomId::from_uuid(*path))
-        .await?;
+    let members = state.rooms.members(principal.user_id, path.room()).await?;
     Ok(envelope::ok(list::<_, MemberView>(members)))
 }
 
 /// `PUT /rooms/{id}/members/me`: join a public room (idempotent).
 #[utoipa::path(put, path = "/rooms/{id}/members/{user}", tag = "rooms", security(("bearer" = [])),
-    params(
-        ("id" = Uuid, Path, description = "The room's id"),
-        ("user" = String, Path, description = "`me`: nobody can make someone else join"),
-    ),
+    params(MemberPath),
     responses(
         (status = 200, description = "The caller's membership", body = Success<MemberView>),
         (status = 403, description = "`forbidden`"),
@@ -286,26 +275,22 @@ pub async fn members(
 pub async fn join(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    path: web::Path<(Uuid, String)>,
+    path: web::Path<MemberPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let (room_id, who) = path.into_inner();
-    if who != "me" {
+    if path.user() != "me" {
         // Nobody can make someone else join; adding is POST /rooms/{id}/members.
         return Err(ApiError::MethodNotAllowed {
             allow: HeaderValue::from_static(OTHER_MEMBER_METHODS),
         });
     }
-    let member = state
-        .rooms
-        .join(principal.user_id, RoomId::from_uuid(room_id))
-        .await?;
+    let member = state.rooms.join(principal.user_id, path.room()).await?;
     Ok(envelope::ok(MemberView::from(member)))
 }
 
 /// `POST /rooms/{id}/members` `{user_id}` or `{email}`: 201 when added, 200
 /// when the user already was a member.
 #[utoipa::path(post, path = "/rooms/{id}/members", tag = "rooms", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "The room's id")),
+    params(RoomPath),
     responses(
         (status = 200, description = "Already a member", body = Success<MemberView>),
         (status = 201, description = "Added", body = Success<MemberView>),
@@ -317,13 +302,13 @@ pub async fn join(
 pub async fn add_member(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    path: web::Path<Uuid>,
+    path: web::Path<RoomPath>,
     body: Json<UserRefBody>,
 ) -> Result<HttpResponse, ApiError> {
     let target = body.parse()?;
     let (member, added) = state
         .rooms
-        .add_member(principal.user_id, RoomId::from_uuid(*path), target)
+        .add_member(principal.user_id, path.room(), target)
         .await?;
     let status = if added {
         StatusCode::CREATED
@@ -335,10 +320,7 @@ pub async fn add_member(
 
 /// `DELETE /rooms/{id}/members/{user_id or me}`: leave, or kick.
 #[utoipa::path(delete, path = "/rooms/{id}/members/{user}", tag = "rooms", security(("bearer" = [])),
-    params(
-        ("id" = Uuid, Path, description = "The room's id"),
-        ("user" = String, Path, description = "A user id, or `me`"),
-    ),
+    params(MemberPath),
     responses(
         (status = 200, description = "Left or removed", body = Success<Nothing>),
         (status = 403, description = "`forbidden`"),
@@ -348,23 +330,19 @@ pub async fn add_member(
 pub async fn remove_member(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    path: web::Path<(Uuid, String)>,
+    path: web::Path<MemberPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let (room_id, who) = path.into_inner();
-    let target = member_id(&who, principal.user_id)?;
+    let target = member_id(path.user(), principal.user_id)?;
     state
         .rooms
-        .remove_member(principal.user_id, RoomId::from_uuid(room_id), target)
+        .remove_member(principal.user_id, path.room(), target)
         .await?;
     Ok(envelope::ok(Nothing))
 }
 
 /// `PATCH /rooms/{id}/members/{user_id}` `{role}`.
 #[utoipa::path(patch, path = "/rooms/{id}/members/{user}", tag = "rooms", security(("bearer" = [])),
-    params(
-        ("id" = Uuid, Path, description = "The room's id"),
-        ("user" = String, Path, description = "A user id, or `me`"),
-    ),
+    params(MemberPath),
     responses(
         (status = 200, description = "The changed membership", body = Success<MemberView>),
         (status = 400, description = "`invalid_role`"),
@@ -375,15 +353,14 @@ pub async fn remove_member(
 pub async fn change_role(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    path: web::Path<(Uuid, String)>,
+    path: web::Path<MemberPath>,
     body: Json<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (room_id, who) = path.into_inner();
-    let target = member_id(&who, principal.user_id)?;
+    let target = member_id(path.user(), principal.user_id)?;
     let role = Role::parse(&body.role).map_err(DomainError::from)?;
     let member = state
         .rooms
-        .change_role(principal.user_id, RoomId::from_uuid(room_id), target, role)
+        .change_role(principal.user_id, path.room(), target, role)
         .await?;
     Ok(envelope::ok(MemberView::from(member)))
 }
