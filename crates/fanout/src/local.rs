@@ -24,7 +24,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use p_chat_domain::events::{Broadcast, Change, RoomEvent};
-use p_chat_domain::ports::{Clock, Delivery, FanOut, Subscriber, Subscription, SystemClock};
+use p_chat_domain::ports::{
+    Clock, Delivery, FanOut, Shared, Subscriber, Subscription, SystemClock,
+};
 use p_chat_domain::position::Pos;
 use p_chat_domain::presence::{PresenceChange, Transition};
 use p_chat_domain::room::RoomId;
@@ -285,7 +287,7 @@ impl Routes {
             .flat_map(|room| listed(&self.rooms, room))
             .collect();
         let subject = change.user_id;
-        let delivery = Delivery::Presence(Arc::new(change));
+        let delivery = Delivery::Presence(Shared::new(change));
         let mut overflowed = Vec::new();
         let mut queued = 0;
         for id in targets {
@@ -409,7 +411,7 @@ impl Routes {
             Broadcast::Event(_) | Broadcast::ReadMarker { .. } => None,
         };
         let targets = listed(&self.rooms, &room);
-        let event = Arc::new(event);
+        let event = Shared::new(event);
         let mut overflowed = Vec::new();
         let mut queued = 0;
         for id in targets {
@@ -433,7 +435,7 @@ impl Routes {
         for id in overflowed {
             self.expel(id, |flags| &flags.overflowed);
         }
-        let event = match event.as_ref() {
+        let event = match event.value() {
             Broadcast::Event(event) => event,
             Broadcast::Typing { .. } | Broadcast::ReadMarker { .. } => return,
         };

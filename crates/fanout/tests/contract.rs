@@ -230,7 +230,7 @@ async fn next(subscription: &mut Box<dyn Subscription>, wait: Duration) -> Optio
 /// The next delivery, which must be a room event.
 async fn event(subscription: &mut Box<dyn Subscription>) -> RoomEvent {
     match next(subscription, ARRIVES).await {
-        Some(Delivery::Event(broadcast)) => match broadcast.as_ref() {
+        Some(Delivery::Event(broadcast)) => match broadcast.value() {
             Broadcast::Event(event) => event.clone(),
             typing => panic!("expected a room event, got {typing:?}"),
         },
@@ -421,7 +421,7 @@ async fn typing_reaches_the_room_but_the_typist(deployment: Deployment) {
         .await;
     match next(&mut peer, ARRIVES).await {
         Some(Delivery::Event(broadcast)) => assert_eq!(
-            broadcast.as_ref(),
+            broadcast.value(),
             &Broadcast::Typing {
                 room_id: room,
                 user_id: typist
@@ -472,7 +472,7 @@ async fn until_online_is(node: &Arc<dyn FanOut>, user: UserId, online: bool) {
 /// The next delivery, which must be a presence change.
 async fn presence(subscription: &mut Box<dyn Subscription>) -> PresenceChange {
     match next(subscription, ARRIVES).await {
-        Some(Delivery::Presence(change)) => change.as_ref().clone(),
+        Some(Delivery::Presence(change)) => change.value().clone(),
         other => panic!("expected a presence change, got {other:?}"),
     }
 }

@@ -11,7 +11,7 @@ use chrono::Utc;
 use p_chat_domain::DomainError;
 use p_chat_domain::events::{Broadcast, Change, EventQuery, RoomEvent};
 use p_chat_domain::message::{Draft, HistoryQuery, MessageId, PageLimit, Seq};
-use p_chat_domain::ports::{Delivery, Subscriber, Subscription};
+use p_chat_domain::ports::{Delivery, Shared, Subscriber, Subscription};
 use p_chat_domain::position::Pos;
 use p_chat_domain::room::{Room, RoomId};
 use p_chat_domain::services::Principal;
@@ -538,10 +538,10 @@ impl Connection {
             }
             None => return Err(End::Close(CloseCause::FanOutStopped)),
         };
-        match broadcast.as_ref() {
-            Broadcast::Event(event) => self.deliver_in_order(live, event).await,
-            signal @ (Broadcast::Typing { .. } | Broadcast::ReadMarker { .. }) => {
-                self.send(protocol::broadcast(signal, live.principal.user_id))
+        match broadcast.value() {
+            Broadcast::Event(event) => self.deliver_in_order(live, event, &broadcast).await,
+            Broadcast::Typing { .. } | Broadcast::ReadMarker { .. } => {
+                self.send(protocol::broadcast(&broadcast, live.principal.user_id))
                     .await
             }
         }
@@ -574,7 +574,12 @@ impl Connection {
     /// the earlier one is committed by then, as positions are allocated
     /// under the room's lock). A room this connection does not follow
     /// starts with the user's own `member_joined`.
-    async fn deliver_in_order(&mut self, live: &mut Live, event: &RoomEvent) -> Outcome {
+    async fn deliver_in_order(
+        &mut self,
+        live: &mut Live,
+        event: &RoomEvent,
+        shared: &Shared<Broadcast>,
+    ) -> Outcome {
         let room = event.room_id;
         let me = live.principal.user_id;
         let cursor = match (live.cursors.get(&room), &event.change) {
@@ -599,7 +604,8 @@ impl Connection {
         if event.pos > cursor.pos.next() && !self.fill_gap(live, room, Some(event.pos)).await? {
             return Ok(());
         }
-        self.deliver(live, event).await
+        self.deliver(live, event, || protocol::shared_event(shared, event))
+            .await
     }
 
     /// Sends the events of `room` from the connection's cursor up to, not
@@ -638,7 +644,7 @@ impl Connection {
                 };
             }
             for event in missing {
-                self.deliver(live, event).await?;
+                self.deliver(live, event, || protocol::event(event)).await?;
             }
             if upto.is_none() && !page.has_more {
                 return Ok(live.cursors.contains_key(&room));
@@ -647,9 +653,15 @@ impl Connection {
         Ok(false)
     }
 
-    /// Sends the next event of a room and moves the room's cursor past it
-    /// (a room left or deleted is no longer followed).
-    async fn deliver(&mut self, live: &mut Live, event: &RoomEvent) -> Outcome {
+    /// Sends the next event of a room as the frame `frame` makes, and moves
+    /// the room's cursor past it (a room left or deleted is no longer
+    /// followed).
+    async fn deliver(
+        &mut self,
+        live: &mut Live,
+        event: &RoomEvent,
+        frame: impl FnOnce() -> Outgoing,
+    ) -> Outcome {
         let me = live.principal.user_id;
         let room = event.room_id;
         let Some(cursor) = live.cursors.get_mut(&room) else {
@@ -671,7 +683,7 @@ impl Connection {
         if gone {
             live.cursors.remove(&room);
         }
-        self.send(protocol::event(event)).await?;
+        self.send(frame()).await?;
         metrics::delivered();
         Ok(())
     }

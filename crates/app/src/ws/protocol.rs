@@ -1,8 +1,10 @@
 //! The frames of docs/protocol.md: what clients send, parsed strictly, and
 //! what the server sends, built from the REST API's views.
 
+use bytestring::ByteString;
 use p_chat_domain::error::ValidationError;
 use p_chat_domain::events::{Broadcast, RoomEvent};
+use p_chat_domain::ports::Shared;
 use p_chat_domain::position::Pos;
 use p_chat_domain::presence::PresenceChange;
 use p_chat_domain::user::UserId;
@@ -160,15 +162,28 @@ impl SyncFrom {
 pub struct Outgoing {
     /// The frame's kind.
     pub kind: FrameOut,
-    /// The frame's JSON text.
-    pub text: String,
+    /// The frame's JSON text (shared, for a frame every receiver gets alike).
+    pub text: ByteString,
 }
 
 impl Outgoing {
     fn json(kind: FrameOut, frame: Value) -> Self {
         Self {
             kind,
-            text: frame.to_string(),
+            text: frame.to_string().into(),
+        }
+    }
+
+    /// The frame of `shared` that every connection receives alike:
+    /// rendered by `render` for the first of them, the same bytes for the
+    /// others.
+    fn shared<T>(kind: FrameOut, shared: &Shared<T>, render: impl FnOnce() -> Value) -> Self {
+        let bytes = shared.rendered(|_| render().to_string().into());
+        Self {
+            kind,
+            // Always UTF-8 (rendered from JSON text just above); the
+            // conversion checks it without copying.
+            text: ByteString::try_from(bytes).unwrap_or_default(),
         }
     }
 }
@@ -191,16 +206,15 @@ pub fn ready(user_id: UserId, expires_at: chrono::DateTime<chrono::Utc>) -> Outg
 
 /// `{"type":"presence","user_id","presence","last_seen_at"}`: a user who
 /// shares a room with the connection's came online or went offline.
-pub fn presence(change: &PresenceChange) -> Outgoing {
-    Outgoing::json(
-        FrameOut::Presence,
+pub fn presence(change: &Shared<PresenceChange>) -> Outgoing {
+    Outgoing::shared(FrameOut::Presence, change, || {
         json!({
             "type": "presence",
             "user_id": change.user_id.as_uuid(),
             "presence": change.presence.as_str(),
             "last_seen_at": change.last_seen_at,
-        }),
-    )
+        })
+    })
 }
 
 /// `{"type":"pong"}`.
@@ -244,24 +258,34 @@ pub fn synced_to(room_id: Uuid, last_pos: Pos, has_more: bool) -> Outgoing {
 
 /// The frame of a room event: `{"type", "room_id", "pos", ...}`.
 pub fn event(event: &RoomEvent) -> Outgoing {
-    Outgoing {
-        kind: FrameOut::Event,
-        text: serde_json::to_string(&EventView::from(event.clone())).unwrap_or_default(),
-    }
+    Outgoing::json(FrameOut::Event, event_json(event))
 }
 
-/// The frame of anything the fan-out delivers, as the connection of `me`
-/// shows it: a read marker that moved is `read_marker` (with the counts)
-/// on its user's own connections and a `receipt` on the others'.
-pub fn broadcast(broadcast: &Broadcast, me: UserId) -> Outgoing {
-    match broadcast {
-        Broadcast::Event(room_event) => event(room_event),
-        Broadcast::Typing { room_id, user_id } => Outgoing::json(
-            FrameOut::Typing,
-            json!({
-                "type": "typing", "room_id": room_id.as_uuid(), "user_id": user_id.as_uuid(),
-            }),
-        ),
+/// The JSON of a room event's frame.
+fn event_json(event: &RoomEvent) -> Value {
+    json!(EventView::from(event.clone()))
+}
+
+/// The frame of a room event that the fan-out delivered, rendered once for
+/// every connection it reaches (`event` is `shared`'s).
+pub fn shared_event(shared: &Shared<Broadcast>, event: &RoomEvent) -> Outgoing {
+    Outgoing::shared(FrameOut::Event, shared, || event_json(event))
+}
+
+/// The frame of a signal the fan-out delivered (`typing`, a read marker),
+/// as the connection of `me` shows it: a read marker that moved is
+/// `read_marker` (with the counts) on its user's own connections and a
+/// `receipt` on the others'. Room events go through [`shared_event`].
+pub fn broadcast(shared: &Shared<Broadcast>, me: UserId) -> Outgoing {
+    match shared.value() {
+        Broadcast::Event(room_event) => shared_event(shared, room_event),
+        Broadcast::Typing { room_id, user_id } => {
+            Outgoing::shared(FrameOut::Typing, shared, || {
+                json!({
+                    "type": "typing", "room_id": room_id.as_uuid(), "user_id": user_id.as_uuid(),
+                })
+            })
+        }
         Broadcast::ReadMarker { user_id, counts } if *user_id == me => {
             let mut frame = json!(ReadStateView::from(*counts));
             frame["type"] = json!("read_marker");
@@ -346,19 +370,24 @@ mod tests {
     #[test]
     fn presence_frames_have_the_fixed_shape() {
         let user = UserId::new();
-        let change = |presence, last_seen_at| PresenceChange {
-            user_id: user,
-            presence,
-            last_seen_at,
-            rooms: vec![p_chat_domain::room::RoomId::new()],
+        let change = |presence, last_seen_at| {
+            Shared::new(PresenceChange {
+                user_id: user,
+                presence,
+                last_seen_at,
+                rooms: vec![p_chat_domain::room::RoomId::new()],
+            })
         };
-        let online: Value = serde_json::from_str(
-            &presence(&change(p_chat_domain::presence::Presence::Online, None)).text,
-        )
-        .unwrap();
+        let came = change(p_chat_domain::presence::Presence::Online, None);
+        let online: Value = serde_json::from_str(&presence(&came).text).unwrap();
         assert_eq!(
             online,
             json!({ "type": "presence", "user_id": user.as_uuid(), "presence": "online", "last_seen_at": null })
+        );
+        // Every connection it reaches sends the same bytes, rendered once.
+        assert_eq!(
+            presence(&came).text.as_bytes().as_ptr(),
+            presence(&came).text.as_bytes().as_ptr()
         );
         let at = chrono::DateTime::parse_from_rfc3339("2026-12-03T10:00:00.123456Z")
             .unwrap()

@@ -1,6 +1,9 @@
-use std::sync::Arc;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 
 use crate::events::Broadcast;
 use crate::position::Pos;
@@ -9,12 +12,68 @@ use crate::room::RoomId;
 use crate::session::SessionId;
 use crate::user::UserId;
 
+/// What the fan-out hands every receiver of one publication: the value,
+/// and room for the one rendering of it that each receiver's adapter would
+/// otherwise repeat (a WebSocket frame's text): the first receiver that
+/// needs it makes it, the others share it. A room of a thousand members
+/// then costs one encoding, not a thousand.
+pub struct Shared<T> {
+    value: T,
+    rendering: OnceLock<Bytes>,
+}
+
+impl<T> Shared<T> {
+    /// `value`, not rendered yet.
+    pub fn new(value: T) -> Arc<Self> {
+        Arc::new(Self {
+            value,
+            rendering: OnceLock::new(),
+        })
+    }
+
+    /// The value.
+    pub fn value(&self) -> &T {
+        &self.value
+    }
+
+    /// The value's rendering: made by `render` on the first call, the same
+    /// bytes (shared, not copied) on every later one. A receiver whose view
+    /// depends on who receives it must not use this.
+    pub fn rendered(&self, render: impl FnOnce(&T) -> Bytes) -> Bytes {
+        self.rendering.get_or_init(|| render(&self.value)).clone()
+    }
+}
+
+impl<T> Deref for Shared<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Shared<T> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.value.fmt(formatter)
+    }
+}
+
+/// Two shared values are equal when their values are (a rendering is only
+/// a cache of the value).
+impl<T: PartialEq> PartialEq for Shared<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+
+impl<T: Eq> Eq for Shared<T> {}
+
 /// What a connection's subscription yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
     /// An event or signal of one of the connection's rooms (shared by all
     /// receivers).
-    Event(Arc<Broadcast>),
+    Event(Arc<Shared<Broadcast>>),
     /// The connection could not keep up: its queue overflowed and it was
     /// unsubscribed. It must be closed (events are never silently skipped).
     Overflowed,
@@ -27,7 +86,7 @@ pub enum Delivery {
     Recheck,
     /// A user who shares a room with the connection's user came online or
     /// went offline (shared by all receivers).
-    Presence(Arc<PresenceChange>),
+    Presence(Arc<Shared<PresenceChange>>),
 }
 
 /// A connection's stream of deliveries. Dropping it unsubscribes.
@@ -180,5 +239,29 @@ impl FanOut for NoFanOut {
 
     fn subscribe(&self, _subscriber: Subscriber, _capacity: usize) -> Box<dyn Subscription> {
         Box::new(Silence)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    #[test]
+    fn a_shared_value_is_rendered_once_for_every_receiver() {
+        let shared = Shared::new(7_u32);
+        let renders = Cell::new(0);
+        let render = |value: &u32| {
+            renders.set(renders.get() + 1);
+            Bytes::from(value.to_string())
+        };
+        let first = shared.rendered(render);
+        let second = shared.rendered(render);
+        assert_eq!(renders.get(), 1);
+        assert_eq!(first, "7");
+        // The same buffer, not a copy.
+        assert_eq!(first.as_ptr(), second.as_ptr());
+        assert_eq!(*shared.value(), 7);
     }
 }

@@ -23,7 +23,7 @@ mod verifications;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use events::EventLog;
-pub use fanout::{Delivery, FanOut, FanOutStatus, NoFanOut, Subscriber, Subscription};
+pub use fanout::{Delivery, FanOut, FanOutStatus, NoFanOut, Shared, Subscriber, Subscription};
 pub use login_throttle::{LoginThrottle, NoLoginThrottle, Throttled};
 pub use mailer::{Mailer, NoMailer};
 pub use memberships::MembershipRepository;
