@@ -136,8 +136,10 @@ async fn presence_follows_connections_after_the_grace(backend: Backend) {
         "a user's own connections hear nothing of their presence: {own:?}"
     );
 
-    bobs.close().await;
+    // Timed from before the close: the server may see it before close()
+    // returns here.
     let closed = Instant::now();
+    bobs.close().await;
     let offline = next_presence(&mut watcher).await;
     assert!(
         closed.elapsed() >= GRACE,
@@ -269,8 +271,10 @@ async fn presence_crosses_nodes_through_redis() {
     );
     assert_eq!(person(a, &ann, &bob.id).await.data()["presence"], "online");
 
-    bobs.close().await;
+    // Timed from before the close: the server may see it before close()
+    // returns here.
     let closed = Instant::now();
+    bobs.close().await;
     let offline = next_presence(&mut watcher).await;
     assert!(
         closed.elapsed() >= GRACE,
