@@ -29,6 +29,9 @@ use crate::{pchat, reference};
 /// A client WebSocket as both targets' connections are.
 pub type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// Client sockets send each frame at once: Nagle's algorithm (with the
+/// peer's delayed ACK) would add tens of ms that are no server's doing.
+pub const DISABLE_NAGLE: bool = true;
 /// Connections opened at once during setup.
 const CONNECT_CONCURRENCY: usize = 64;
 /// How often the end of a run checks whether every delivery arrived.

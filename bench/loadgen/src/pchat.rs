@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{Message, http::header::AUTHORIZATION};
 
 use crate::error::BenchError;
-use crate::fanout::WsStream;
+use crate::fanout::{DISABLE_NAGLE, WsStream};
 use crate::http::Api;
 use crate::wire::Delivered;
 
@@ -128,7 +128,8 @@ pub async fn connect(authority: &str, token: &str) -> Result<WsStream, BenchErro
     let bearer = HeaderValue::from_str(&format!("Bearer {token}"))
         .map_err(|_| BenchError::new("an access token that is no header value"))?;
     request.headers_mut().insert(AUTHORIZATION, bearer);
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async_with_config(request, None, DISABLE_NAGLE).await?;
     while let Some(frame) = socket.next().await {
         if let Message::Text(text) = frame? {
             let delivered: Delivered<'_> = serde_json::from_str(&text)?;

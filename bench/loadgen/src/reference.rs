@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::error::BenchError;
-use crate::fanout::WsStream;
+use crate::fanout::{DISABLE_NAGLE, WsStream};
 use crate::wire::DeliveredMessage;
 
 /// Frames queued for one connection before further ones are dropped
@@ -208,8 +208,12 @@ fn encode(text: &str) -> Option<(u64, Utf8Bytes)> {
 
 /// A client connection to the reference subscribed to `room`.
 pub async fn connect(authority: &str, room: usize) -> Result<WsStream, BenchError> {
-    let (socket, _) =
-        tokio_tungstenite::connect_async(format!("ws://{authority}/ws?rooms={room}")).await?;
+    let (socket, _) = tokio_tungstenite::connect_async_with_config(
+        format!("ws://{authority}/ws?rooms={room}"),
+        None,
+        DISABLE_NAGLE,
+    )
+    .await?;
     Ok(socket)
 }
 
