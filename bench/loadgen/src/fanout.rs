@@ -128,6 +128,9 @@ pub struct Report {
     pub reordered: u64,
     /// `error` frames the target sent (a rate limit, a refused send).
     pub errors: u64,
+    /// Messages not sent because the sender's connection was closed (by
+    /// an overloaded server); their deliveries count as lost too.
+    pub unsent: u64,
     /// Latencies recorded, in µs from the scheduled send.
     pub latency_us: Histogram<u64>,
 }
@@ -145,7 +148,7 @@ impl fmt::Display for Report {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             formatter,
-            "{} offered {:.0} msg/s: {:.0} deliveries/s ({}/{}), p50 {:.1} ms, p99 {:.1} ms, p999 {:.1} ms, lost {}, dup {}, reordered {}, errors {}",
+            "{} offered {:.0} msg/s: {:.0} deliveries/s ({}/{}), p50 {:.1} ms, p99 {:.1} ms, p999 {:.1} ms, lost {}, dup {}, reordered {}, errors {}, unsent {}",
             self.target,
             self.offered_rate,
             self.deliveries_per_second,
@@ -158,6 +161,7 @@ impl fmt::Display for Report {
             self.duplicated,
             self.reordered,
             self.errors,
+            self.unsent,
         )
     }
 }
@@ -264,11 +268,13 @@ pub async fn run(config: &FanoutConfig) -> Result<Report, BenchError> {
         }
     }
 
-    // Senders keep their half of the socket until the end: a dropped sink
-    // would not close it, but keeping them makes the intent plain.
+    // Senders' halves of their sockets stay open until the receivers are done.
     let mut sinks = Vec::with_capacity(senders.len());
+    let mut unsent = 0;
     for sender in senders {
-        sinks.push(sender.await??);
+        let sent = sender.await??;
+        unsent += sent.unsent;
+        sinks.push(sent.sink);
     }
     let expected = config.total_messages() * config.members as u64;
     let deadline = Instant::now() + config.grace;
@@ -290,6 +296,7 @@ pub async fn run(config: &FanoutConfig) -> Result<Report, BenchError> {
         duplicated: 0,
         reordered: 0,
         errors: 0,
+        unsent,
         latency_us: latency_us.clone(),
     };
     let mut last_receipt = start;
@@ -319,20 +326,30 @@ pub async fn run(config: &FanoutConfig) -> Result<Report, BenchError> {
     Ok(report)
 }
 
+/// What a sender did: its half of the socket (kept open until the end of
+/// the run) and the messages it could not send.
+struct Sent {
+    sink: SplitSink<WsStream, Message>,
+    unsent: u64,
+}
+
 /// Sends room `room`'s messages on schedule: each when due, or at once (in
-/// one write) when the sender is behind; the body carries the due time.
+/// one write) when the sender is behind; the body carries the due time. A
+/// connection the server closed ends the sending; the rest counts as unsent
+/// (and lost), so an overloaded server is measured rather than aborting the run.
 async fn send(
     config: FanoutConfig,
     room: usize,
     name: String,
     mut sink: SplitSink<WsStream, Message>,
     start: Instant,
-) -> Result<SplitSink<WsStream, Message>, BenchError> {
+) -> Result<Sent, BenchError> {
     let messages = config.messages_of(room);
     let mut seq = 0;
     while seq < messages {
         tokio::time::sleep_until(start + config.due(room, seq)).await;
         let now = Instant::now();
+        let mut batch = Vec::new();
         while seq < messages && start + config.due(room, seq) <= now {
             let due = config.due(room, seq);
             let body = Body {
@@ -341,7 +358,7 @@ async fn send(
                 scheduled_us: u64::try_from(due.as_micros()).unwrap_or(u64::MAX),
             }
             .encode();
-            let frame = match config.target {
+            batch.push(match config.target {
                 Target::Reference => reference::send_frame(room, &body),
                 Target::PChat => serde_json::to_string(&PchatSend {
                     kind: "send",
@@ -349,13 +366,19 @@ async fn send(
                     body: &body,
                     client_msg_id: &format!("m{seq}"),
                 })?,
-            };
-            sink.feed(Message::text(frame)).await?;
+            });
             seq += 1;
         }
-        sink.flush().await?;
+        let sent = batch.len() as u64;
+        let mut frames = stream::iter(batch.into_iter().map(|frame| Ok(Message::text(frame))));
+        if sink.send_all(&mut frames).await.is_err() {
+            return Ok(Sent {
+                sink,
+                unsent: messages - seq + sent,
+            });
+        }
     }
-    Ok(sink)
+    Ok(Sent { sink, unsent: 0 })
 }
 
 /// Counts one connection's deliveries until told to stop.

@@ -68,9 +68,10 @@ async fn a_slow_fanout_to_pchat_delivers_everything_once_in_order() {
             report.lost,
             report.duplicated,
             report.reordered,
-            report.errors
+            report.errors,
+            report.unsent
         ),
-        (0, 0, 0, 0),
+        (0, 0, 0, 0, 0),
         "{report}"
     );
 }

@@ -32,9 +32,10 @@ async fn a_slow_fanout_to_the_reference_delivers_everything_once_in_order() {
             report.lost,
             report.duplicated,
             report.reordered,
-            report.errors
+            report.errors,
+            report.unsent
         ),
-        (0, 0, 0, 0),
+        (0, 0, 0, 0, 0),
         "{report}"
     );
     assert!(report.deliveries_per_second > 0.0, "{report}");
