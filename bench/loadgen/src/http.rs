@@ -1,11 +1,10 @@
-//! The few REST calls of the p-chat setup, as plain HTTP/1.1 over one TCP
-//! connection each (`Connection: close`). They are not measured, so no
-//! HTTP client crate (awc would bring actix's single-threaded runtime,
-//! reqwest hyper) is worth its build for them.
+//! The few REST calls of the p-chat setup, with ureq (blocking, plain
+//! HTTP, on tokio's blocking pool): they are not measured, so a small
+//! synchronous client is enough (awc would bring actix's single-threaded
+//! runtime, reqwest hyper and tower).
 
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use ureq::Agent;
 
 use crate::error::BenchError;
 
@@ -13,6 +12,7 @@ use crate::error::BenchError;
 #[derive(Debug, Clone)]
 pub struct Api {
     authority: String,
+    agent: Agent,
 }
 
 impl Api {
@@ -25,8 +25,14 @@ impl Api {
         if authority.is_empty() || authority.contains('/') {
             return Err(BenchError::new(format!("a base URL has no path: {base}")));
         }
+        // Error statuses are answers too: their envelope says why.
+        let agent = Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
         Ok(Self {
             authority: authority.to_owned(),
+            agent,
         })
     }
 
@@ -44,29 +50,28 @@ impl Api {
         body: Option<&Value>,
         token: Option<&str>,
     ) -> Result<Value, BenchError> {
-        let payload = body.map(Value::to_string).unwrap_or_default();
-        let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept: application/json\r\n",
-            self.authority
-        );
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.authority))
+            .header("Accept", "application/json");
         if body.is_some() {
-            request.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                payload.len()
-            ));
+            request = request.header("Content-Type", "application/json");
         }
         if let Some(token) = token {
-            request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+            request = request.header("Authorization", format!("Bearer {token}"));
         }
-        request.push_str("\r\n");
-        request.push_str(&payload);
-
-        let mut stream = TcpStream::connect(&self.authority).await?;
-        stream.write_all(request.as_bytes()).await?;
-        let mut answer = Vec::new();
-        stream.read_to_end(&mut answer).await?;
-        let envelope = parse_response(&answer)
-            .map_err(|why| BenchError::new(format!("{method} {path}: {why}")))?;
+        let request = request
+            .body(body.map(Value::to_string).unwrap_or_default())
+            .map_err(|error| BenchError::new(format!("{method} {path}: {error}")))?;
+        let agent = self.agent.clone();
+        let answer = tokio::task::spawn_blocking(move || {
+            let mut response = agent.run(request)?;
+            response.body_mut().read_json::<Value>()
+        })
+        .await
+        .map_err(|error| BenchError::new(format!("{method} {path}: {error}")))?;
+        let envelope =
+            answer.map_err(|error| BenchError::new(format!("{method} {path}: {error}")))?;
         match envelope.get("status").and_then(Value::as_str) {
             Some("Success") => Ok(envelope.get("data").cloned().unwrap_or(Value::Null)),
             _ => Err(BenchError::new(format!("{method} {path}: {envelope}"))),
@@ -74,39 +79,10 @@ impl Api {
     }
 }
 
-/// The JSON body of a whole HTTP/1.1 response with a plain (not chunked) body.
-fn parse_response(answer: &[u8]) -> Result<Value, String> {
-    let text = std::str::from_utf8(answer).map_err(|_| "a response that is not UTF-8")?;
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or("a response without a blank line after its head")?;
-    let chunked = head.lines().any(|line| {
-        line.to_ascii_lowercase()
-            .replace(' ', "")
-            .starts_with("transfer-encoding:chunked")
-    });
-    if chunked {
-        return Err("a chunked response (not spoken by this client)".to_owned());
-    }
-    serde_json::from_str(body).map_err(|error| format!("{error} in {head}\r\n\r\n{body}"))
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
     use super::*;
-
-    #[test]
-    fn a_response_body_is_read_after_its_head() {
-        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 20\r\n\r\n{\"status\":\"Success\"}";
-        assert_eq!(parse_response(answer).unwrap()["status"], "Success");
-    }
-
-    #[test]
-    fn a_chunked_response_is_refused_rather_than_misread() {
-        let answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{}\r\n0\r\n\r\n";
-        assert!(parse_response(answer).unwrap_err().contains("chunked"));
-    }
 
     #[test]
     fn a_base_url_is_http_and_has_no_path() {
