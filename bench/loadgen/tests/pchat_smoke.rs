@@ -4,6 +4,8 @@
 //! accounts, rooms and sockets through the API and gets every message once
 //! and in order. No timing is asserted: the machine is shared.
 
+mod common;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -60,18 +62,5 @@ async fn a_slow_fanout_to_pchat_delivers_everything_once_in_order() {
     };
     let report = fanout::run(&config).await.unwrap();
 
-    assert_eq!(report.expected, 40 * 3, "{report}");
-    assert_eq!(report.delivered, report.expected, "{report}");
-    assert_eq!(report.latency_us.len(), report.expected, "{report}");
-    assert_eq!(
-        (
-            report.lost,
-            report.duplicated,
-            report.reordered,
-            report.errors,
-            report.unsent
-        ),
-        (0, 0, 0, 0, 0),
-        "{report}"
-    );
+    common::assert_all_delivered_once(&report, 40 * 3);
 }

@@ -3,6 +3,8 @@
 //! started in process delivers every message exactly once and in order. No
 //! timing is asserted: the machine is shared.
 
+mod common;
+
 use std::time::Duration;
 
 use p_chat_bench::reference::Reference;
@@ -24,19 +26,6 @@ async fn a_slow_fanout_to_the_reference_delivers_everything_once_in_order() {
     };
     let report = fanout::run(&config).await.unwrap();
 
-    assert_eq!(report.expected, 100 * 3, "{report}");
-    assert_eq!(report.delivered, report.expected, "{report}");
-    assert_eq!(report.latency_us.len(), report.expected, "{report}");
-    assert_eq!(
-        (
-            report.lost,
-            report.duplicated,
-            report.reordered,
-            report.errors,
-            report.unsent
-        ),
-        (0, 0, 0, 0, 0),
-        "{report}"
-    );
+    common::assert_all_delivered_once(&report, 100 * 3);
     assert!(report.deliveries_per_second > 0.0, "{report}");
 }
