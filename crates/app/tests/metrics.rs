@@ -549,16 +549,14 @@ fn the_binary_refuses_a_public_address_and_stops_its_listener_on_sigterm() {
         ("BCRYPT_COST", "4"),
         ("METRICS_ADDRESS", metrics_var.as_str()),
     ]);
+    // The socket accepts as soon as it is bound, a moment before the line
+    // that announces it reaches the captured log: wait for both.
+    let announced = format!("metrics on http://{metrics}/metrics");
     let deadline = std::time::Instant::now() + SETTLE;
-    while TcpStream::connect(metrics).is_err() {
+    while TcpStream::connect(metrics).is_err() || !server.log().contains(&announced) {
         assert!(std::time::Instant::now() < deadline, "{}", server.log());
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(
-        server
-            .log()
-            .contains(&format!("metrics on http://{metrics}/metrics"))
-    );
     let status = std::process::Command::new("kill")
         .args(["-TERM", &server.pid().to_string()])
         .status()
