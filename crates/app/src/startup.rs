@@ -4,7 +4,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::signal::unix::{SignalKind, signal};
@@ -96,11 +96,13 @@ impl Application {
         let address = listener.local_addr().map_err(bind_error)?;
         let outbox = state.outbox.clone();
         let data = web::Data::new(state.clone());
+        // Without METRICS_ADDRESS no request pays for a route lookup and labels.
+        let count_requests = recorder.is_some();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .configure(http::configure)
-                .wrap(from_fn(record_request))
+                .wrap(Condition::new(count_requests, from_fn(record_request)))
                 .wrap(from_fn(log_request))
                 .wrap(from_fn(hold_payload_until_response_ends))
         })

@@ -54,12 +54,6 @@ const SESSION_ENDERS: &[&str] = &["/session/logout", "/users/me/sessions/{id}"];
 /// The fuzzer's account (password `pw`).
 const FUZZER: &str = "fuzzer@example.com";
 
-/// Reports a test that cannot run here (see [`p_chat_testkit::skip`]):
-/// fails under `CI=true`.
-fn skip(tool: &str, reason: &str) {
-    p_chat_testkit::skip(tool, reason);
-}
-
 /// Writes `line` to the process's stderr, past the test harness's capture,
 /// so that `cargo test` shows it for a passing test too.
 fn to_stderr(line: &str) {
@@ -130,7 +124,7 @@ fn validate(file: &Path) -> (bool, String) {
 #[actix_web::test]
 async fn the_served_document_validates_as_openapi_3_1() {
     if !installed("python3", &["-c", "import openapi_spec_validator"]) {
-        skip(
+        p_chat_testkit::skip(
             "openapi-spec-validator",
             "python3 -m openapi_spec_validator is not installed (pip install openapi-spec-validator)",
         );
@@ -406,7 +400,7 @@ async fn login(app: &TestApp) -> String {
 /// login of the same account.
 async fn schemathesis_finds_nothing(backend: Backend) {
     if !installed("python3", &[SCHEMATHESIS, &["--version"]].concat()) {
-        skip(
+        p_chat_testkit::skip(
             "schemathesis",
             "the schemathesis CLI is not installed (pip install schemathesis)",
         );
